@@ -1,0 +1,231 @@
+package build
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/driveway/driveway/catalogs"
+	"github.com/driveway/driveway/catalogs/compiled"
+	"github.com/driveway/driveway/catalogs/ostable"
+	"github.com/driveway/driveway/index"
+)
+
+// record is one key and value of a shard.
+type record struct {
+	key, value []byte
+}
+
+// compiledTree is a label tree compiled into records, routed to shards and sorted by key,
+// plus the control table for the manifest.
+type compiledTree struct {
+	hwidShards  [][]record
+	labelShards [][]record
+	control     compiled.Control
+	labels      int // label records
+	rows        int // grid rows compiled
+	hwids       int // distinct normalised hardware IDs (HWID records)
+}
+
+// compile turns the Windows Update labels of a validated tree (less those in skip) into
+// label records and HWID records. Labels of other destinations are not offered and not
+// compiled. Every output is sorted, so the same tree gives the same records.
+func compile(t *catalogs.Tree, skip map[string][]string, now time.Time, hwidShards, labelShards int) (*compiledTree, error) {
+	c := &compiledTree{hwidShards: make([][]record, hwidShards), labelShards: make([][]record, labelShards)}
+	rowsByHWID := map[string][]compiled.Row{}
+	for _, l := range t.Labels() {
+		if skip[l.ID] != nil || l.Destination != "windowsUpdate" || len(l.Rows) == 0 || l.Publishing == nil {
+			continue
+		}
+		id := catalogs.IDValue(l.ID)
+		infIndex := map[*catalogs.INF]uint16{}
+		var infs []*catalogs.INF
+		type labelRow struct {
+			hwid string
+			row  compiled.Row
+		}
+		var rows []labelRow
+		for _, r := range l.Rows {
+			code, ok := t.OS.LookupOSCode(r.OSCode)
+			inf := l.Submission.INF(r.Bundle, r.INF)
+			if !ok || code.Retired || inf == nil {
+				continue // retired codes are never offered; unknown ones failed validation
+			}
+			pnp, ok := inf.OS[r.OSCode][r.HWID]
+			if !ok {
+				continue
+			}
+			i, seen := infIndex[inf]
+			if !seen {
+				i = uint16(len(infs))
+				infIndex[inf] = i
+				infs = append(infs, inf)
+			}
+			rows = append(rows, labelRow{r.HWID, compiled.Row{
+				Label: id, INF: i, Slot: code.Slot, Family: code.Family, Score: pnp.FeatureScore, Flags: rowFlags(r, pnp),
+			}})
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		sort.Slice(rows, func(i, j int) bool {
+			if rows[i].hwid != rows[j].hwid {
+				return rows[i].hwid < rows[j].hwid
+			}
+			a, b := rows[i].row, rows[j].row
+			if a.Family != b.Family {
+				return a.Family < b.Family
+			}
+			if a.Slot != b.Slot {
+				return a.Slot < b.Slot
+			}
+			return a.INF < b.INF
+		})
+		digest := sha256.New()
+		var buf [16]byte
+		for i, r := range rows {
+			if i > 0 && r.hwid == rows[i-1].hwid && r.row == rows[i-1].row {
+				continue // a row listed twice is one row
+			}
+			digest.Write([]byte(r.hwid))
+			binary.LittleEndian.PutUint16(buf[:], r.row.INF)
+			buf[2], buf[3], buf[4], buf[5] = byte(r.row.Slot), byte(r.row.Family), r.row.Score, r.row.Flags
+			digest.Write(buf[:6])
+			rowsByHWID[r.hwid] = append(rowsByHWID[r.hwid], r.row)
+			c.rows++
+		}
+		data := labelData(t, l, id, infs)
+		copy(data.RowsDigest[:], digest.Sum(nil))
+		value, err := compiled.AppendLabel(nil, data)
+		if err != nil {
+			return nil, fmt.Errorf("build: %s: %w", l, err)
+		}
+		key := compiled.LabelKey(id)
+		shard := index.Route(key[:], labelShards)
+		c.labelShards[shard] = append(c.labelShards[shard], record{key[:], value})
+		c.labels++
+		if lc, ok := controlFor(l, now); ok {
+			c.control.Labels = append(c.control.Labels, lc)
+		}
+	}
+	for hwid, rows := range rowsByHWID {
+		value, err := compiled.AppendHWID(nil, rows, t.OS)
+		if err != nil {
+			return nil, fmt.Errorf("build: hardware ID %s: %w", hwid, err)
+		}
+		shard := index.Route([]byte(hwid), hwidShards)
+		c.hwidShards[shard] = append(c.hwidShards[shard], record{[]byte(hwid), value})
+	}
+	c.hwids = len(rowsByHWID)
+	for _, shard := range append(append([][]record(nil), c.hwidShards...), c.labelShards...) {
+		sort.Slice(shard, func(i, j int) bool { return string(shard[i].key) < string(shard[j].key) })
+	}
+	sort.Slice(c.control.Labels, func(i, j int) bool {
+		return catalogs.CompareIDs(c.control.Labels[i].Label, c.control.Labels[j].Label) < 0
+	})
+	c.control.Blocks = blocks(t)
+	c.control.Audiences = audiences(t)
+	return c, nil
+}
+
+func rowFlags(r catalogs.Row, pnp catalogs.PnP) uint8 {
+	f := compiled.StateFlags(r.State)
+	if pnp.Extended {
+		f |= compiled.RowExtended
+	}
+	return f
+}
+
+func labelData(t *catalogs.Tree, l *catalogs.Label, id uint64, infs []*catalogs.INF) *compiled.LabelData {
+	s, p, pub := l.Submission, l.Product, l.Publishing
+	d := &compiled.LabelData{
+		ID: id, Product: catalogs.IDValue(p.ID), Submission: catalogs.IDValue(s.ID),
+		GoLive:    pub.GoLive.Unix(),
+		FloorSlot: ostable.NoSlot, CeilSlot: ostable.NoSlot,
+		FloorBuild: uint32(l.FloorBuild), CeilBuild: uint32(l.CeilingBuild),
+		Name: l.Name, Audiences: l.Audiences, CHIDs: l.LiveCHIDs(),
+	}
+	flags := map[uint16]bool{
+		compiled.FlagWindowsUpdate:  true,
+		compiled.FlagAutoApplicable: pub.AutoApplicable,
+		compiled.FlagAutoDU:         pub.AutoDU,
+		compiled.FlagManual:         pub.Manual,
+		compiled.FlagWindows10S:     pub.Windows10S,
+		compiled.FlagCoEngineered:   pub.CoEngineered,
+		compiled.FlagFlightSigned:   p.IsFlightSign,
+		compiled.FlagExtensionINF:   s.IsExtensionInf,
+	}
+	for f, on := range flags {
+		if on {
+			d.Flags |= f
+		}
+	}
+	if slot, ok := t.OS.ReleaseSlot(l.Floor); ok {
+		d.FloorSlot = slot
+	}
+	if slot, ok := t.OS.ReleaseSlot(l.Ceiling); ok {
+		d.CeilSlot = slot
+	}
+	if pkg := s.Package; pkg != nil {
+		d.URL, d.PackageSize, d.PackageSHA256 = pkg.URL, uint64(pkg.Size), pkg.SHA256
+	}
+	if d.URL == "" {
+		d.URL = s.SignedPackageURL
+	}
+	for _, inf := range infs {
+		d.INFs = append(d.INFs, compiled.INFData{
+			Name: inf.Name, Class: inf.Class, Date: inf.Date, Version: inf.Version, Extension: inf.ExtensionID, CHIDs: inf.CHIDs,
+		})
+	}
+	return d
+}
+
+// controlFor returns a label's control entry, or false when the label is fully live at now
+// (see compiled.Control).
+func controlFor(l *catalogs.Label, now time.Time) (compiled.LabelControl, bool) {
+	lc := compiled.LabelControl{Label: l.ID}
+	d := l.Distribution
+	alwaysFlight := l.Publishing.CoEngineered || l.Product.IsFlightSign
+	if f := d.Flight; f != nil && (alwaysFlight || f.Approved.IsZero() || now.Before(f.Approved)) {
+		lc.Flight = &compiled.Flight{Channels: f.Channels, Start: f.Start, Approved: f.Approved}
+	} else if f == nil && alwaysFlight {
+		lc.Flight = &compiled.Flight{Channels: []string{}}
+	}
+	if r := d.Rollout; r != nil {
+		ro := &compiled.Rollout{Paused: r.Paused}
+		for _, s := range r.Stages {
+			ro.Stages = append(ro.Stages, compiled.Stage{At: s.At, BasisPoints: s.BasisPoints})
+		}
+		if !ro.Done(now) {
+			lc.Rollout = ro
+		}
+	}
+	if c := d.Cancelled; c != nil {
+		lc.Cancelled = &compiled.Cancelled{At: c.At, Rollback: c.Rollback, Reason: c.Reason}
+	}
+	return lc, lc.Flight != nil || lc.Rollout != nil || lc.Cancelled != nil
+}
+
+func blocks(t *catalogs.Tree) []compiled.Block {
+	out := make([]compiled.Block, 0, len(t.Blocks))
+	for _, b := range t.Blocks {
+		cb := compiled.Block{ID: b.ID, Reason: b.Reason, Labels: b.Labels, HardwareIDs: b.HardwareIDs, MinBuild: b.MinBuild, MaxBuild: b.MaxBuild}
+		for _, id := range b.CHIDs {
+			cb.CHIDs = append(cb.CHIDs, id.String())
+		}
+		out = append(out, cb)
+	}
+	sort.Slice(out, func(i, j int) bool { return catalogs.CompareIDs(out[i].ID, out[j].ID) < 0 })
+	return out
+}
+
+func audiences(t *catalogs.Tree) []compiled.Audience {
+	out := make([]compiled.Audience, 0, len(t.Audiences))
+	for _, a := range t.Audiences {
+		out = append(out, compiled.Audience{ID: a.ID.String(), Name: a.Name, TargetRing: a.TargetRing, Audience: a.Audience})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}

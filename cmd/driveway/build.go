@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/driveway/driveway/build"
+	"github.com/driveway/driveway/catalogs/ostable"
+	"github.com/driveway/driveway/signing"
+)
+
+func cmdBuild(e *env, args []string) int {
+	fs := e.flags("build", `
+Build validates a label tree with every rule of spec/labels.md, compiles it into a catalog
+release (hash-indexed zstd shards keyed by hardware ID and OS release, plus a signed
+manifest) and publishes it into --out atomically: shards first, the manifest last. The last
+--keep releases stay; shards no kept release names are removed. Unchanged shards are reused,
+so a change of rollout, flight or cancel state alone writes only a new manifest.
+
+Each problem is printed on stderr as one line, CODE file#pointer: message. On any error the
+build writes nothing and exits 1, unless --skip-invalid leaves the failing labels out.
+The signing key's password, if it has one, comes from DRIVEWAY_KEY_PASSWORD.`)
+	labels := fs.String("labels", "", "the label tree `DIR` (required)")
+	out := fs.String("out", "", "the catalog `DIR` to publish into (required)")
+	keys := fs.StringArray("key", nil, "private signing key `FILE` or KMS reference (required; repeat to sign with several keys)")
+	nowFlag := fs.String("now", "", "the release's creation `TIME` (RFC 3339); default: now")
+	skipInvalid := fs.Bool("skip-invalid", false, "leave invalid labels out and build the rest")
+	report := fs.String("report", "", "write a JSON report of the build to `FILE`")
+	requireFlight := fs.Bool("require-flight", false, "make an automatic label that never flighted an error (L065)")
+	osTable := fs.String("os-table", "", "an OS table `FILE` replacing the embedded one")
+	hwidShards := fs.Int("hwid-shards", build.DefaultHWIDShards, "number of hardware ID shards")
+	labelShards := fs.Int("label-shards", build.DefaultLabelShards, "number of label shards")
+	expires := fs.Duration("expires-after", 0, "how long the release is valid (default: catalog.json expiresAfter, else 168h)")
+	keep := fs.Int("keep", build.DefaultKeep, "releases to keep")
+	quiet := fs.Bool("quiet", false, "no summary and no progress on stderr (problems are still printed)")
+	if code, ok := e.parse(fs, args); !ok {
+		return code
+	}
+	if *labels == "" || *out == "" || len(*keys) == 0 {
+		return e.usageError("build", "--labels, --out and --key are required")
+	}
+	now, err := parseNow(*nowFlag)
+	if err != nil {
+		return e.usageError("build", err.Error())
+	}
+	var tab *ostable.Table
+	if *osTable != "" {
+		if tab, err = ostable.Load(*osTable); err != nil {
+			return e.fail("build", err)
+		}
+	}
+	var signers []*signing.Signer
+	for _, k := range *keys {
+		s, err := signing.LoadSigner(context.Background(), k, signing.PasswordFromEnv())
+		if err != nil {
+			return e.fail("build", err)
+		}
+		signers = append(signers, s)
+	}
+	opts := build.Options{
+		Labels: *labels, Out: *out, Signers: signers, Now: now, SkipInvalid: *skipInvalid, RequireFlight: *requireFlight,
+		OSTable: tab, HWIDShards: *hwidShards, LabelShards: *labelShards, ExpiresAfter: *expires, Keep: *keep,
+	}
+	var bar *progressBar
+	if !*quiet && isTerminal(e.stderr) {
+		bar = &progressBar{w: e.stderr}
+		opts.Progress = bar.update
+	}
+	rep, err := build.Build(context.Background(), opts)
+	bar.finish()
+	if rep != nil {
+		for _, p := range rep.Problems {
+			fmt.Fprintln(e.stderr, p)
+		}
+		if *report != "" {
+			if werr := writeReport(*report, rep); werr != nil {
+				return e.fail("build", werr)
+			}
+		}
+	}
+	if err != nil {
+		if errors.Is(err, build.ErrInvalid) {
+			fmt.Fprintf(e.stderr, "driveway build: %d errors, %d warnings in %d labels; nothing was written\n", rep.Errors, rep.Warnings, rep.Labels)
+			return exitFailure
+		}
+		return e.fail("build", err)
+	}
+	if !*quiet {
+		what := fmt.Sprintf("%d shards written, %d reused", rep.ShardsWritten, rep.ShardsReused)
+		if rep.ControlOnly {
+			what = "control-only: every shard reused, new manifest"
+		}
+		fmt.Fprintf(e.stderr, "release %d of %s: %d labels (%d skipped), %d rows, %d hardware IDs, %s bytes of shards; %s; expires %s\n",
+			rep.Sequence, rep.Catalog, rep.LabelsBuilt, rep.LabelsSkipped, rep.Rows, rep.HWIDs, groupDigits(rep.ShardBytes), what,
+			rep.Expires.Format(time.RFC3339))
+	}
+	return exitOK
+}
+
+func writeReport(path string, rep *build.Report) error {
+	b, err := json.MarshalIndent(struct {
+		*build.Report
+		Problems []problemJSON `json:"problems"`
+	}{rep, problemsJSON(rep.Problems)}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// parseNow reads a --now flag: RFC 3339, or "" for the current time.
+func parseNow(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--now %q is not an RFC 3339 time like 2026-11-21T12:00:00Z", s)
+	}
+	return t, nil
+}
+
+func groupDigits(n int64) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}

@@ -1,0 +1,149 @@
+// Command driveway distributes device drivers the way Windows Update does: it validates
+// published labels, compiles them into signed catalog releases, verifies and inspects
+// releases offline, answers offer requests, and serves them from edge nodes.
+//
+// Usage:
+//
+//	driveway <command> [flags]
+//	driveway help [command]
+//
+// Every command takes --help. Exit status: 0 success, 1 failure (invalid labels, a release
+// that does not verify, …), 2 misuse (unknown command or flag). Errors go to stderr, one
+// line each, prefixed with the command.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// env is what a command may touch: its streams. Commands never call os.Exit.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+type command struct {
+	name    string
+	summary string
+	usage   string // after "driveway NAME "
+	run     func(e *env, args []string) int
+}
+
+func commands() []command {
+	return []command{
+		{"demo", "build the bundled example catalog and answer an example request", "[--dir DIR]", cmdDemo},
+		{"keygen", "write a signing key pair", "--out PREFIX [--type ed25519|ecdsa-p256]", cmdKeygen},
+		{"validate", "check a label tree with the build's rules", "--labels DIR [--json] [--require-flight] [--os-table FILE]", cmdValidate},
+		{"build", "compile a label tree into a signed catalog release", "--labels DIR --out DIR --key PREFIX.key [--now RFC3339] [--skip-invalid] [--report FILE]", cmdBuild},
+		{"verify", "check a release offline with its public key", "--catalog DIR --key PREFIX.pub [--ignore-expiry] [--json]", cmdVerify},
+		{"inspect", "show what a release holds", "--catalog DIR [--hwid ID | --label ID] [--json]", cmdInspect},
+		{"offer", "answer an offer request from a release", "--catalog DIR [--key PREFIX.pub] [--now RFC3339] [--explain] < request.json", cmdOffer},
+		{"chid", "compute the 15 computer hardware IDs of a machine", "[--smbios FILE | --manufacturer M --family F …] [--json]", cmdCHID},
+	}
+}
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "--help":
+		if len(args) > 1 {
+			if c, ok := lookup(args[1]); ok {
+				return c.run(e, []string{"--help"})
+			}
+			fmt.Fprintf(stderr, "driveway help: unknown command %q; run 'driveway help'\n", args[1])
+			return exitUsage
+		}
+		usage(stdout)
+		return exitOK
+	}
+	c, ok := lookup(name)
+	if !ok {
+		fmt.Fprintf(stderr, "driveway: unknown command %q; run 'driveway help'\n", name)
+		return exitUsage
+	}
+	return c.run(e, args[1:])
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "driveway distributes device drivers the way Windows Update does.\n\nUsage:\n  driveway <command> [flags]\n\nCommands:\n")
+	cs := commands()
+	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
+	for _, c := range cs {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nRun 'driveway help <command>' for a command's flags.\n")
+}
+
+// flags returns a flag set for a command whose usage line and description print on --help.
+func (e *env) flags(name, description string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetOutput(e.stdout)
+	fs.SortFlags = false
+	c, _ := lookup(name)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stdout, "Usage: driveway %s %s\n\n%s\n\nFlags:\n%s", name, c.usage, strings.TrimSpace(description), fs.FlagUsages())
+	}
+	return fs
+}
+
+// parse parses a command's flags. It returns (exit code, false) when the command must stop:
+// after --help (0) or a usage error (2, reported on one line).
+func (e *env) parse(fs *pflag.FlagSet, args []string) (int, bool) {
+	fs.SetOutput(io.Discard) // pflag's error messages are replaced by ours; --help still calls fs.Usage
+	err := fs.Parse(args)
+	fs.SetOutput(e.stdout)
+	switch {
+	case errors.Is(err, pflag.ErrHelp):
+		return exitOK, false
+	case err != nil:
+		return e.usageError(fs.Name(), err.Error()), false
+	case fs.NArg() > 0:
+		return e.usageError(fs.Name(), fmt.Sprintf("unexpected argument %q", fs.Arg(0))), false
+	}
+	return 0, true
+}
+
+func (e *env) usageError(name, msg string) int {
+	fmt.Fprintf(e.stderr, "driveway %s: %s; run 'driveway help %s'\n", name, msg, name)
+	return exitUsage
+}
+
+func (e *env) fail(name string, err error) int {
+	fmt.Fprintf(e.stderr, "driveway %s: %s\n", name, oneLine(err.Error()))
+	return exitFailure
+}
+
+// oneLine keeps an error message on one line.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/driveway/driveway/index"
+	"github.com/driveway/driveway/offer"
+)
+
+func cmdOffer(e *env, args []string) int {
+	fs := e.flags("offer", `
+Offer answers one offer request (spec/offers.md) from the newest release of a catalog
+directory, exactly as an edge would: the request JSON on stdin (or --request), the response
+JSON on stdout. With --explain the response lists every candidate of every device with its
+verdict, which is how a publisher finds out why a PC did or did not get a driver.
+
+With --key the release is verified first (signature, hashes, structure); without, offer says
+on stderr that it did not verify. --now asks "what would this PC be offered at that time";
+an expired release still answers here (with a note), where an edge would stop offering.`)
+	catalog := fs.String("catalog", "", "the catalog `DIR` (required)")
+	keys := fs.StringArray("key", nil, "public key `FILE` to verify the release with (repeat for several)")
+	threshold := fs.Int("threshold", 1, "distinct keys that must have signed")
+	nowFlag := fs.String("now", "", "the time of the request (RFC 3339); default: now")
+	explain := fs.Bool("explain", false, "list every candidate with its verdict")
+	request := fs.String("request", "", "read the request from `FILE` instead of stdin")
+	indent := fs.Bool("indent", false, "indent the JSON for reading (the default is the edge's exact bytes)")
+	if code, ok := e.parse(fs, args); !ok {
+		return code
+	}
+	if *catalog == "" {
+		return e.usageError("offer", "--catalog is required")
+	}
+	now, err := parseNow(*nowFlag)
+	if err != nil {
+		return e.usageError("offer", err.Error())
+	}
+	if now.IsZero() {
+		now = time.Now()
+	}
+	rel, err := openForReading(e, "offer", *catalog, *keys, *threshold)
+	if err != nil {
+		return e.fail("offer", err)
+	}
+	defer rel.Close()
+	src, err := offer.SourceOf(rel)
+	if err != nil {
+		return e.fail("offer", err)
+	}
+	engine, err := offer.NewEngine(src)
+	if err != nil {
+		return e.fail("offer", err)
+	}
+	in := e.stdin
+	if *request != "" {
+		f, err := os.Open(*request)
+		if err != nil {
+			return e.fail("offer", err)
+		}
+		defer f.Close()
+		in = f
+	}
+	body, err := io.ReadAll(io.LimitReader(in, int64(offer.DefaultLimits.MaxBody)+1))
+	if err != nil {
+		return e.fail("offer", err)
+	}
+	var req offer.Request
+	if perr := offer.NewDecoder(offer.DefaultLimits).Decode(body, &req); perr != nil {
+		e.stdout.Write(offer.AppendError(nil, perr))
+		fmt.Fprintf(e.stderr, "driveway offer: bad request: %s\n", oneLine(perr.Error()))
+		return exitFailure
+	}
+	var res offer.Result
+	engine.Decide(&req, now, *explain, &res)
+	out := offer.AppendResponse(nil, &req, &res, engine.OS())
+	if *indent {
+		var b bytes.Buffer
+		if err := json.Indent(&b, out, "", "  "); err == nil {
+			out = b.Bytes()
+		}
+	}
+	e.stdout.Write(out)
+	return exitOK
+}
+
+// openForReading opens the newest release of a catalog: verified when keys are given (expiry
+// only noted, since reading an old release is legitimate here), else unverified with a note.
+func openForReading(e *env, cmd, dir string, keyPaths []string, threshold int) (*index.Release, error) {
+	opts := &index.VerifyOptions{Threshold: threshold, IgnoreExpiry: true}
+	if len(keyPaths) == 0 {
+		opts.Unverified = true
+		fmt.Fprintf(e.stderr, "driveway %s: note: the release was NOT verified (pass --key PUB to verify it)\n", cmd)
+	} else {
+		var err error
+		if opts.Keys, err = loadVerifiers(keyPaths); err != nil {
+			return nil, err
+		}
+	}
+	rel, err := index.OpenRelease(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	if m := rel.Manifest; time.Now().After(m.Expires) {
+		fmt.Fprintf(e.stderr, "driveway %s: note: release %d expired at %s; an edge would no longer offer from it\n",
+			cmd, m.Sequence, m.Expires.Format(time.RFC3339))
+	}
+	return rel, nil
+}

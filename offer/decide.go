@@ -1,0 +1,805 @@
+package offer
+
+import (
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/driveway/driveway/catalogs/chid"
+	"github.com/driveway/driveway/catalogs/compiled"
+	"github.com/driveway/driveway/catalogs/ostable"
+)
+
+// Kind is what a PC should do with an offer.
+type Kind uint8
+
+// The offer kinds.
+const (
+	KindAutomatic Kind = iota
+	KindOptional
+	KindDynamic
+	KindExtension
+	KindRollback
+)
+
+var kindNames = [...]string{"automatic", "optional", "dynamic", "extension", "rollback"}
+
+func (k Kind) String() string { return kindNames[k] }
+
+// Verdict is what the procedure concluded about one candidate row (spec/offers.md).
+type Verdict uint8
+
+// The verdicts, a closed list.
+const (
+	Offered Verdict = iota
+	NotLive
+	NotYet
+	Cancelled
+	OSFamily
+	BelowFloor
+	AboveCeiling
+	SMode
+	Audience
+	Flight
+	FlightEnded
+	CHID
+	CHIDLessSpecific
+	Blocked
+	Paused
+	Rollout
+	Category
+	Outranked
+	NotBetter
+	numVerdicts
+)
+
+var verdictNames = [numVerdicts]string{"offered", "not-live", "not-yet", "cancelled", "os-family", "below-floor",
+	"above-ceiling", "smode", "audience", "flight", "flight-ended", "chid", "chid-less-specific", "blocked", "paused",
+	"rollout", "category", "outranked", "not-better"}
+
+func (v Verdict) String() string { return verdictNames[v] }
+
+// Offer is one driver offered to one device. Byte fields alias the request and the release:
+// they are valid until the Result is reused and the release released.
+type Offer struct {
+	Device      int // index in Request.Devices
+	Kind        Kind
+	Label       uint64
+	Manual      bool // category manual (else automatic)
+	Product     uint64
+	Submission  uint64
+	INF, Class  []byte
+	HardwareID  []byte
+	Rank        uint32
+	Date        int32
+	Version     uint64
+	URL, SHA256 []byte
+	Size        uint64
+	Throttled   bool // a rollout throttle applied: Bucket and BasisPoints are set
+	Bucket      int
+	BasisPoints int
+}
+
+// Candidate is one candidate row of one device, with its verdict: the explain output.
+type Candidate struct {
+	Device     int
+	Label      uint64
+	HardwareID []byte
+	Row        compiled.Row
+	Rank       uint32
+	Verdict    Verdict
+	detail     detail
+}
+
+// detail holds the facts a verdict's one-line explanation prints (formatted at encoding
+// time, so deciding does not allocate).
+type detail struct {
+	a, b    int64
+	label   uint64 // another label (outranked by)
+	version uint64 // a driver version (not-better)
+	text    string
+}
+
+// Result is the answer to one request; reuse it across requests (Decide resets it).
+type Result struct {
+	Sequence uint64
+	ID       string
+	Offers   []Offer
+	Explain  bool
+	Cands    []Candidate // every candidate row, when Explain
+
+	// per-request state, kept for its capacity
+	eff     effective
+	labels  []labelInfo
+	devCand []cand
+	devIDs  [chid.NumLevels]chid.ID
+	devMask uint16
+	inAud   []chid.ID
+	chidH   chid.Hasher
+}
+
+// effective is step 0: the OS the request is judged on.
+type effective struct {
+	build        uint32
+	revision     uint32
+	slot         ostable.Slot
+	slotOK       bool
+	family       ostable.Family
+	scan         Scan
+	devmgrBypass bool // a devmgr scan on 16299–19040: the throttle does not apply to automatic labels
+}
+
+// labelInfo is a label record looked up once per request.
+type labelInfo struct {
+	id     uint64
+	ok     bool
+	rec    compiled.Label
+	ctl    *labelControl
+	bucket int // -1 until computed
+}
+
+// cand is one candidate row of the device being decided.
+type cand struct {
+	li       int // index in Result.labels
+	row      compiled.Row
+	hwid     []byte
+	ident    uint16
+	rank     uint32
+	verdict  Verdict
+	detail   detail
+	level    int // best matching CHID level, -1 when the row is not CHID-targeted
+	ext      bool
+	extID    chid.ID
+	inf      compiled.INF
+	date     int32
+	version  uint64
+	golive   int64
+	throttle bool
+	bucket   int
+	bp       int
+	inCell   bool
+	offered  bool
+}
+
+// Decide runs the decision procedure for a request at a time and fills res. With explain,
+// res.Cands lists every candidate row with its verdict.
+func (e *Engine) Decide(req *Request, now time.Time, explain bool, res *Result) {
+	res.Sequence, res.ID = e.src.Sequence, e.src.ID
+	res.Offers = res.Offers[:0]
+	res.Cands = res.Cands[:0]
+	res.Explain = explain
+	res.labels = res.labels[:0]
+	e.effectiveOS(req, &res.eff)
+	e.deviceCHIDs(req, res)
+	e.deviceAudiences(req, res)
+	for d := range req.Devices {
+		e.decideDevice(req, d, unix(now), res)
+	}
+}
+
+// Step 0.
+func (e *Engine) effectiveOS(req *Request, eff *effective) {
+	eff.build, eff.revision, eff.scan, eff.family = req.Build, req.Revision, req.Scan, req.Family
+	if req.Scan == ScanUpgrade {
+		eff.build, eff.revision = req.TargetBuild, 0
+	}
+	s, ok := e.src.OS.SlotOf(int(eff.build))
+	eff.slot, eff.slotOK = s, ok
+	eff.devmgrBypass = false
+	if req.Scan == ScanDevmgr {
+		if eff.build >= 19041 {
+			eff.scan = ScanUser // Device Manager stopped asking Windows Update in 2004
+		} else if eff.build >= 16299 {
+			eff.devmgrBypass = true
+		}
+	}
+}
+
+// deviceCHIDs collects the request's CHIDs: "chids" when given, else computed from smbios.
+func (e *Engine) deviceCHIDs(req *Request, res *Result) {
+	switch {
+	case req.HasCHIDs:
+		res.devIDs, res.devMask = req.CHIDs, req.CHIDMask
+	case req.HasSMBIOS:
+		res.devMask = res.chidH.Compute(&req.SMBIOS, &res.devIDs)
+	default:
+		res.devMask = 0
+	}
+}
+
+// deviceAudiences lists the audiences the device is in.
+func (e *Engine) deviceAudiences(req *Request, res *Result) {
+	res.inAud = res.inAud[:0]
+	for _, a := range e.audience {
+		in := a.targetRing != "" && string(req.TargetRing) == a.targetRing
+		if !in && a.name != "" {
+			for _, name := range req.Audiences {
+				if string(name) == a.name {
+					in = true
+					break
+				}
+			}
+		}
+		if in {
+			res.inAud = append(res.inAud, a.id)
+		}
+	}
+}
+
+// label returns the request's entry for a label id, looking its record up once.
+func (e *Engine) label(res *Result, id uint64) int {
+	for i := range res.labels {
+		if res.labels[i].id == id {
+			return i
+		}
+	}
+	li := labelInfo{id: id, bucket: -1, ctl: e.control[id]}
+	li.rec, li.ok = e.labelRecord(id)
+	res.labels = append(res.labels, li)
+	return len(res.labels) - 1
+}
+
+func (e *Engine) decideDevice(req *Request, d int, now int64, res *Result) {
+	dev := &req.Devices[d]
+	eff := &res.eff
+	cands := res.devCand[:0]
+	// Step 1: candidates, one probe per device ID.
+	add := func(ids [][]byte, base uint16) {
+		for i, id := range ids {
+			rec, ok := e.hwidRecord(id)
+			if !ok {
+				continue
+			}
+			start, count := 0, 0
+			if eff.slotOK {
+				start, count = rec.Cell(eff.family, eff.slot)
+			}
+			for r := 0; r < rec.NumRows(); r++ {
+				inCell := r >= start && r < start+count
+				if !inCell && !res.Explain {
+					continue
+				}
+				row := rec.Row(r)
+				cands = append(cands, cand{li: e.label(res, row.Label), row: row, hwid: id, ident: base + uint16(i), inCell: inCell, level: -1, bucket: -1})
+			}
+		}
+	}
+	add(dev.HardwareIDs, 0)
+	add(dev.CompatibleIDs, 0x2000)
+
+	// Step 2: applicability, first failing check is the verdict.
+	for i := range cands {
+		e.applicable(req, dev, &cands[i], now, res)
+	}
+	// On builds below 16299 only the most specific CHID level stays.
+	if eff.build < 16299 {
+		best := -1
+		for i := range cands {
+			c := &cands[i]
+			if c.verdict == Offered && c.level >= 0 && !c.ext && (best < 0 || c.level < best) {
+				best = c.level
+			}
+		}
+		for i := range cands {
+			c := &cands[i]
+			if c.verdict == Offered && c.level > best && !c.ext {
+				c.verdict, c.detail = CHIDLessSpecific, detail{a: int64(c.level), b: int64(best)}
+			}
+		}
+	}
+	// Step 3: a label matching through several rows takes its lowest rank; its other rows
+	// are outranked by itself.
+	for i := range cands {
+		c := &cands[i]
+		if c.verdict != Offered {
+			continue
+		}
+		for j := range cands {
+			o := &cands[j]
+			if j != i && o.verdict == Offered && o.li == c.li && (o.rank < c.rank || (o.rank == c.rank && j < i)) {
+				c.verdict, c.detail = Outranked, detail{label: res.labels[o.li].id, text: "same label, better row"}
+				break
+			}
+		}
+	}
+	e.choose(req, dev, d, cands, now, res)
+	e.extensions(dev, d, cands, res)
+	if res.Explain {
+		for i := range cands {
+			c := &cands[i]
+			res.Cands = append(res.Cands, Candidate{Device: d, Label: res.labels[c.li].id, HardwareID: c.hwid, Row: c.row, Rank: c.rank, Verdict: c.verdict, detail: c.detail})
+		}
+	}
+	res.devCand = cands[:0]
+}
+
+// applicable runs step 2 for one candidate row and sets its verdict (Offered if it survives)
+// and what later steps need.
+func (e *Engine) applicable(req *Request, dev *Device, c *cand, now int64, res *Result) {
+	eff := &res.eff
+	li := &res.labels[c.li]
+	rec := &li.rec
+	c.verdict = Offered
+	set := func(v Verdict, d detail) { c.verdict, c.detail = v, d }
+	if !li.ok {
+		set(NotLive, detail{text: "label record missing from the release"})
+		return
+	}
+	inf, ok := rec.INF(int(c.row.INF))
+	if !ok {
+		set(NotLive, detail{text: "INF missing from the label record"})
+		return
+	}
+	c.inf, c.date, c.version, c.golive = inf, inf.Date, inf.Version, rec.GoLive
+	c.ext = rec.Flags&compiled.FlagExtensionINF != 0 || inf.HasExtension
+	c.extID = inf.Extension
+	c.rank = uint32(c.row.Score)<<16 | uint32(c.ident)
+	// 1. live
+	if !c.row.Live() || rec.Flags&compiled.FlagWindowsUpdate == 0 {
+		set(NotLive, detail{text: c.row.State()})
+		return
+	}
+	// 2. go-live and cancel
+	if now < rec.GoLive {
+		set(NotYet, detail{a: rec.GoLive})
+		return
+	}
+	if li.ctl != nil && li.ctl.cancelled != nil && now >= unix(li.ctl.cancelled.At) {
+		set(Cancelled, detail{a: unix(li.ctl.cancelled.At), text: li.ctl.cancelled.Reason})
+		return
+	}
+	// 3. OS family and the row's own release (rows outside the cell: explain only)
+	if !c.inCell {
+		tab := e.src.OS
+		if c.row.Family != eff.family || !eff.slotOK || !tab.IsRelease(c.row.Slot) || !tab.IsRelease(eff.slot) {
+			set(OSFamily, detail{a: int64(c.row.Family), b: int64(c.row.Slot)})
+		} else {
+			set(BelowFloor, detail{a: int64(c.row.Slot), b: int64(eff.slot), text: "row"})
+		}
+		return
+	}
+	// 4. floors and ceilings
+	switch {
+	case rec.FloorSlot != ostable.NoSlot && eff.slot < rec.FloorSlot:
+		set(BelowFloor, detail{a: int64(rec.FloorSlot), b: int64(eff.slot), text: "floor"})
+		return
+	case rec.FloorBuild != 0 && eff.build < rec.FloorBuild:
+		set(BelowFloor, detail{a: int64(rec.FloorBuild), b: int64(eff.build), text: "build"})
+		return
+	case rec.CeilSlot != ostable.NoSlot && eff.slot > rec.CeilSlot:
+		set(AboveCeiling, detail{a: int64(rec.CeilSlot), b: int64(eff.slot), text: "ceiling"})
+		return
+	case rec.CeilBuild != 0 && eff.build > rec.CeilBuild:
+		set(AboveCeiling, detail{a: int64(rec.CeilBuild), b: int64(eff.build), text: "build"})
+		return
+	}
+	// 5. S mode
+	if req.SMode && rec.Flags&compiled.FlagWindows10S == 0 {
+		set(SMode, detail{})
+		return
+	}
+	// 6. audiences
+	if rec.Audiences.Len() > 0 && !e.inAudience(rec, res) {
+		set(Audience, detail{})
+		return
+	}
+	// 7. flights
+	alwaysFlight := rec.Flags&(compiled.FlagCoEngineered|compiled.FlagFlightSigned) != 0
+	var fl *compiled.Flight
+	var channels Channel
+	if li.ctl != nil {
+		fl, channels = li.ctl.flight, li.ctl.channels
+	}
+	if alwaysFlight || (fl != nil && (fl.Approved.IsZero() || now < unix(fl.Approved))) {
+		if rec.Flags&compiled.FlagCoEngineered != 0 && fl != nil && !fl.Start.IsZero() && now >= unix(fl.Start)+60*86400 {
+			set(FlightEnded, detail{a: unix(fl.Start) + 60*86400})
+			return
+		}
+		if req.Insider == 0 || channels&req.Insider == 0 {
+			set(Flight, detail{a: int64(channels), b: int64(req.Insider)})
+			return
+		}
+	}
+	// 8. CHIDs: the label's, then the INF's
+	if rec.CHIDs.Len() > 0 {
+		lv := res.bestLevel(rec.CHIDs)
+		if lv < 0 {
+			set(CHID, detail{text: "label"})
+			return
+		}
+		c.level = lv
+	}
+	if inf.CHIDs.Len() > 0 {
+		lv := res.bestLevel(inf.CHIDs)
+		if lv < 0 {
+			set(CHID, detail{text: "INF"})
+			return
+		}
+		if c.level < 0 || lv < c.level {
+			c.level = lv
+		}
+	}
+	// 9. blocks
+	if id, ok := e.blocked(li.id, dev, eff.build, res); ok {
+		set(Blocked, detail{text: id})
+		return
+	}
+	// 10. the rollout throttle (audience-restricted labels are never throttled)
+	if li.ctl != nil && li.ctl.rollout != nil && rec.Audiences.Len() == 0 {
+		ro := li.ctl.rollout
+		p := ro.Percent(time.Unix(now, 0))
+		automatic := rec.Flags&compiled.FlagManual == 0
+		switch {
+		case eff.devmgrBypass && automatic:
+			// Device Manager on 16299–19040 bypasses the throttle, even a pause.
+		case eff.build < 16299:
+			if ro.Paused || p < 10000 {
+				v := Rollout
+				if ro.Paused {
+					v = Paused
+				}
+				set(v, detail{a: int64(p), text: "old"})
+				return
+			}
+		default:
+			b := res.bucket(li, req.DeviceID)
+			if b >= p {
+				v := Rollout
+				if ro.Paused {
+					v = Paused
+				}
+				set(v, detail{a: int64(b), b: int64(p)})
+				return
+			}
+			c.throttle, c.bucket, c.bp = true, b, p
+		}
+	}
+}
+
+// bestLevel returns the lowest N whose HardwareID-N of the device is in ids, or -1.
+func (res *Result) bestLevel(ids compiled.IDs) int {
+	for n := 0; n < chid.NumLevels; n++ {
+		if res.devMask&(1<<n) != 0 && ids.Contains(res.devIDs[n]) {
+			return n
+		}
+	}
+	return -1
+}
+
+func (e *Engine) inAudience(rec *compiled.Label, res *Result) bool {
+	for _, a := range res.inAud {
+		if rec.Audiences.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// blocked returns the id of the first block that matches the device for a label.
+func (e *Engine) blocked(label uint64, dev *Device, build uint32, res *Result) (string, bool) {
+	for _, list := range [2][]int{e.byLabel[label], e.global} {
+		for _, i := range list {
+			if b := &e.blocks[i]; e.blockMatches(b, dev, build, res) {
+				return b.id, true
+			}
+		}
+	}
+	return "", false
+}
+
+func (e *Engine) blockMatches(b *block, dev *Device, build uint32, res *Result) bool {
+	if b.min != 0 && build < b.min || b.max != 0 && build > b.max {
+		return false
+	}
+	if b.hwids != nil {
+		hit := false
+		for _, ids := range [2][][]byte{dev.HardwareIDs, dev.CompatibleIDs} {
+			for _, id := range ids {
+				if b.hwids[string(id)] {
+					hit = true
+				}
+			}
+		}
+		if !hit {
+			return false
+		}
+	}
+	if b.chids != nil {
+		hit := false
+		for n := 0; n < chid.NumLevels && !hit; n++ {
+			if res.devMask&(1<<n) != 0 {
+				for _, id := range b.chids {
+					if id == res.devIDs[n] {
+						hit = true
+					}
+				}
+			}
+		}
+		if !hit {
+			return false
+		}
+	}
+	return true
+}
+
+// Bucket is a device's fixed place, 0–9999, in a label's rollout: xxhash64 of the label id's
+// decimal string, a NUL byte and the device id, mod 10000 (spec/offers.md).
+func Bucket(label uint64, deviceID []byte) int {
+	var buf [20]byte
+	n := len(buf)
+	for v := label; ; v /= 10 {
+		n--
+		buf[n] = byte('0' + v%10)
+		if v < 10 {
+			break
+		}
+	}
+	var d xxhash.Digest
+	d.Reset()
+	d.Write(buf[n:])
+	d.Write([]byte{0})
+	d.Write(deviceID)
+	return int(d.Sum64() % 10000)
+}
+
+func (res *Result) bucket(li *labelInfo, deviceID []byte) int {
+	if li.bucket < 0 {
+		li.bucket = Bucket(li.id, deviceID)
+	}
+	return li.bucket
+}
+
+// better reports whether a is ahead of b in step 4's order: lower rank, newer date, higher
+// version, later go-live, smaller label id.
+func better(a, b *cand, la, lb uint64) bool {
+	switch {
+	case a.rank != b.rank:
+		return a.rank < b.rank
+	case a.date != b.date:
+		return a.date > b.date
+	case a.version != b.version:
+		return a.version > b.version
+	case a.golive != b.golive:
+		return a.golive > b.golive
+	}
+	return la < lb
+}
+
+// beatsInstalled reports whether a candidate must replace the installed driver: under step
+// 4's order with the installed rank when given, else by date then version. A generic or
+// absent driver is beaten by anything.
+func beatsInstalled(c *cand, drv *Driver) bool {
+	if !drv.Present || drv.Generic {
+		return true
+	}
+	if drv.HasRank && c.rank != drv.Rank {
+		return c.rank < drv.Rank
+	}
+	if c.date != drv.Date {
+		return c.date > drv.Date
+	}
+	return c.version > drv.Version
+}
+
+// pool membership (step 5)
+const (
+	poolAuto = 1 << iota
+	poolDU
+	poolOpt
+)
+
+func (res *Result) pools(c *cand) int {
+	f := res.labels[c.li].rec.Flags
+	p := 0
+	if f&compiled.FlagAutoApplicable != 0 {
+		p |= poolAuto
+	} else {
+		p |= poolOpt
+	}
+	if f&compiled.FlagAutoDU != 0 {
+		p |= poolDU
+	}
+	return p
+}
+
+// best returns the index of the best surviving non-extension candidate in any of pools, or -1.
+func (res *Result) best(cands []cand, pools int) int {
+	b := -1
+	for i := range cands {
+		c := &cands[i]
+		if c.verdict != Offered || c.ext || res.pools(c)&pools == 0 {
+			continue
+		}
+		if b < 0 || better(c, &cands[b], res.labels[c.li].id, res.labels[cands[b].li].id) {
+			b = i
+		}
+	}
+	return b
+}
+
+// choose runs steps 5, 6 and 8 for one device.
+func (e *Engine) choose(req *Request, dev *Device, d int, cands []cand, now int64, res *Result) {
+	eff := &res.eff
+	drv := &dev.Driver
+	picked := [2]int{-1, -1} // offered base drivers
+	var kinds [2]Kind
+	considered := 0
+
+	// Step 8: rollback of a cancelled driver the device has.
+	rollback := false
+	if drv.Present && !drv.Generic {
+		for i := range cands {
+			c := &cands[i]
+			li := &res.labels[c.li]
+			if c.verdict == Cancelled && li.ctl != nil && li.ctl.cancelled.Rollback && c.date == drv.Date && c.version == drv.Version {
+				rollback = true
+			}
+		}
+	}
+	switch {
+	case rollback:
+		considered = poolAuto | poolOpt
+		if b := res.best(cands, considered); b >= 0 {
+			picked[0], kinds[0] = b, KindRollback
+		}
+	case eff.scan == ScanUpgrade:
+		considered = poolDU | poolAuto
+		if b := res.best(cands, considered); b >= 0 && beatsInstalled(&cands[b], drv) {
+			picked[0], kinds[0] = b, KindDynamic
+		}
+	case eff.scan == ScanOptional:
+		considered = poolOpt
+		if b := res.best(cands, considered); b >= 0 && beatsInstalled(&cands[b], drv) {
+			picked[0], kinds[0] = b, KindOptional
+		}
+	case eff.scan == ScanDevmgr: // builds below 19041 (effectiveOS turned the others into user)
+		considered = poolAuto | poolOpt
+		if b := res.best(cands, considered); b >= 0 && beatsInstalled(&cands[b], drv) {
+			picked[0], kinds[0] = b, KindAutomatic
+		}
+	default: // scheduled, user, plugin
+		considered = poolAuto
+		a := res.best(cands, poolAuto)
+		if a >= 0 && beatsInstalled(&cands[a], drv) {
+			picked[0], kinds[0] = a, KindAutomatic
+		}
+		switch {
+		case eff.build < 19041:
+			if a < 0 && (!drv.Present || drv.Generic) {
+				considered |= poolOpt
+				if o := res.best(cands, poolOpt); o >= 0 {
+					picked[0], kinds[0] = o, KindAutomatic
+				}
+			}
+		case eff.scan != ScanPlugin:
+			considered |= poolOpt
+			if o := res.best(cands, poolOpt); o >= 0 && beatsInstalled(&cands[o], drv) &&
+				(picked[0] < 0 || better(&cands[o], &cands[picked[0]], res.labels[cands[o].li].id, res.labels[cands[picked[0]].li].id)) {
+				picked[1], kinds[1] = o, KindOptional
+			}
+		}
+	}
+	for k, i := range picked {
+		if i >= 0 {
+			res.offer(d, &cands[i], kinds[k])
+		}
+	}
+	// Every other surviving base candidate: outranked, not-better or category.
+	for i := range cands {
+		c := &cands[i]
+		if c.verdict != Offered || c.ext || i == picked[0] || i == picked[1] {
+			continue
+		}
+		if res.pools(c)&considered == 0 {
+			c.verdict, c.detail = Category, detail{a: int64(eff.scan), b: int64(eff.build)}
+			continue
+		}
+		// The best of its pools ahead of it, if any.
+		winner := -1
+		for _, p := range picked {
+			if p >= 0 && better(&cands[p], c, res.labels[cands[p].li].id, res.labels[c.li].id) {
+				winner = p
+				break
+			}
+		}
+		if winner < 0 {
+			if b := res.best(cands, res.pools(c)&considered); b >= 0 && b != i {
+				winner = b
+			}
+		}
+		if winner >= 0 {
+			c.verdict, c.detail = Outranked, detail{label: res.labels[cands[winner].li].id}
+		} else {
+			c.verdict, c.detail = NotBetter, detail{a: int64(drv.Date), version: drv.Version}
+		}
+	}
+}
+
+// extensions runs step 7 for one device: the best extension INF of each extension id.
+func (e *Engine) extensions(dev *Device, d int, cands []cand, res *Result) {
+	eff := &res.eff
+	oldBuild := eff.build < 16299 || (eff.build == 16299 && eff.revision < 192)
+	for i := range cands {
+		c := &cands[i]
+		if c.verdict != Offered || !c.ext {
+			continue
+		}
+		f := res.labels[c.li].rec.Flags
+		switch {
+		case oldBuild:
+			c.verdict, c.detail = BelowFloor, detail{text: "extension"}
+		case f&compiled.FlagAutoApplicable == 0 && !(eff.scan == ScanUpgrade && f&compiled.FlagAutoDU != 0):
+			c.verdict, c.detail = Category, detail{a: int64(eff.scan), b: int64(eff.build), text: "extension"}
+		}
+	}
+	for i := range cands {
+		c := &cands[i]
+		if c.verdict != Offered || !c.ext {
+			continue
+		}
+		// c is a survivor; is it the best of its group?
+		best := i
+		for j := range cands {
+			o := &cands[j]
+			if j != best && o.verdict == Offered && o.ext && o.extID == c.extID && extBetter(o, &cands[best], res) {
+				best = j
+			}
+		}
+		if best != i {
+			c.verdict, c.detail = Outranked, detail{label: res.labels[cands[best].li].id}
+			continue
+		}
+		newer := true
+		for _, x := range dev.Extensions {
+			if x.ID == c.extID && !(c.date > x.Date || (c.date == x.Date && c.version > x.Version)) {
+				newer = false
+			}
+		}
+		if !newer {
+			c.verdict, c.detail = NotBetter, detail{text: "extension"}
+			continue
+		}
+	}
+	// Offer the survivors in extension id order, after the base driver.
+	for {
+		next := -1
+		for i := range cands {
+			c := &cands[i]
+			if c.verdict == Offered && c.ext && !c.offered && (next < 0 || string(c.extID[:]) < string(cands[next].extID[:])) {
+				next = i
+			}
+		}
+		if next < 0 {
+			break
+		}
+		res.offer(d, &cands[next], KindExtension)
+	}
+}
+
+// offer appends an offer for a candidate.
+func (res *Result) offer(d int, c *cand, kind Kind) {
+	c.offered, c.detail = true, detail{a: int64(kind)}
+	li := &res.labels[c.li]
+	rec := &li.rec
+	res.Offers = append(res.Offers, Offer{
+		Device: d, Kind: kind, Label: li.id, Manual: rec.Flags&compiled.FlagManual != 0,
+		Product: rec.Product, Submission: rec.Submission, INF: c.inf.Name, Class: c.inf.Class,
+		HardwareID: c.hwid, Rank: c.rank, Date: c.date, Version: c.version,
+		URL: rec.URL, SHA256: rec.PackageSHA256, Size: rec.PackageSize,
+		Throttled: c.throttle, Bucket: c.bucket, BasisPoints: c.bp,
+	})
+}
+
+// extBetter orders extension INFs of one group: newer date, higher version, later go-live,
+// smaller label id (rank and CHID level do not count).
+func extBetter(a, b *cand, res *Result) bool {
+	switch {
+	case a.date != b.date:
+		return a.date > b.date
+	case a.version != b.version:
+		return a.version > b.version
+	case a.golive != b.golive:
+		return a.golive > b.golive
+	}
+	return res.labels[a.li].id < res.labels[b.li].id
+}

@@ -1,0 +1,193 @@
+// Package offer is the offer procedure of spec/offers.md: given a release, a PC's offer
+// request and the time, it answers what Windows Update would offer. The edge runs it for
+// every POST /v1/offers and the CLI's `driveway offer` runs the same code, so both print the
+// same bytes for the same release, request and time.
+//
+// The pieces, in request order: a [Decoder] turns the body into a [Request] (hand-written,
+// allocation-free, with a precise [Error] for anything malformed); [Engine.Decide] runs the
+// decision procedure into a reusable [Result]; [AppendResponse] encodes it. Time comes only
+// from the caller: the procedure never reads a clock.
+//
+// An Engine is built once per release ([NewEngine]) and is safe for concurrent use; a
+// Result and a Decoder belong to one request at a time (pool them).
+package offer
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/driveway/driveway/catalogs"
+	"github.com/driveway/driveway/catalogs/chid"
+	"github.com/driveway/driveway/catalogs/compiled"
+	"github.com/driveway/driveway/catalogs/ostable"
+	idx "github.com/driveway/driveway/index"
+)
+
+// Source is a release as the procedure reads it: its OS table, its shards, its control
+// table and its identity. index.Release provides one.
+type Source struct {
+	OS          *ostable.Table
+	HWIDShards  []*idx.Shard // routed by idx.Route(normalised HWID)
+	LabelShards []*idx.Shard // routed by idx.Route(compiled.LabelKey(id))
+	Control     compiled.Control
+	Sequence    uint64
+	ID          string // "sha256:…" of the signed manifest
+}
+
+// Engine answers offer requests from one release. It is immutable and safe for concurrent use.
+type Engine struct {
+	src      Source
+	control  map[uint64]*labelControl
+	blocks   []block
+	byLabel  map[uint64][]int // blocks naming a label
+	global   []int            // blocks naming no label
+	audience []audience
+}
+
+type labelControl struct {
+	flight    *compiled.Flight
+	channels  Channel
+	rollout   *compiled.Rollout
+	cancelled *compiled.Cancelled
+}
+
+type block struct {
+	id       string
+	hwids    map[string]bool
+	chids    []chid.ID
+	min, max uint32
+}
+
+type audience struct {
+	id         chid.ID
+	targetRing string
+	name       string
+}
+
+// NewEngine prepares a release's control table for lookups. It fails on a control table
+// that does not parse (a release that verified never has one).
+func NewEngine(src Source) (*Engine, error) {
+	if src.OS == nil || len(src.HWIDShards) == 0 || len(src.LabelShards) == 0 {
+		return nil, fmt.Errorf("offer: a release needs an OS table and shards")
+	}
+	e := &Engine{src: src, control: map[uint64]*labelControl{}, byLabel: map[uint64][]int{}}
+	for i := range src.Control.Labels {
+		lc := &src.Control.Labels[i]
+		id, ok := parseID(lc.Label)
+		if !ok {
+			return nil, fmt.Errorf("offer: control table: label %q is not an id", lc.Label)
+		}
+		c := &labelControl{flight: lc.Flight, rollout: lc.Rollout, cancelled: lc.Cancelled}
+		if lc.Flight != nil {
+			for _, name := range lc.Flight.Channels {
+				ch, ok := ParseChannel([]byte(name))
+				if !ok {
+					return nil, fmt.Errorf("offer: control table: label %s: unknown channel %q", lc.Label, name)
+				}
+				c.channels |= ch
+			}
+		}
+		e.control[id] = c
+	}
+	for i, b := range src.Control.Blocks {
+		blk := block{id: b.ID, min: uint32(b.MinBuild), max: uint32(b.MaxBuild)}
+		if len(b.HardwareIDs) > 0 {
+			blk.hwids = map[string]bool{}
+			for _, h := range b.HardwareIDs {
+				blk.hwids[catalogs.NormalizeHWID(h)] = true
+			}
+		}
+		for _, s := range b.CHIDs {
+			id, err := chid.Parse(s)
+			if err != nil {
+				return nil, fmt.Errorf("offer: control table: block %s: %v", b.ID, err)
+			}
+			blk.chids = append(blk.chids, id)
+		}
+		e.blocks = append(e.blocks, blk)
+		if len(b.Labels) == 0 {
+			e.global = append(e.global, i)
+		}
+		for _, l := range b.Labels {
+			id, ok := parseID(l)
+			if !ok {
+				return nil, fmt.Errorf("offer: control table: block %s: label %q is not an id", b.ID, l)
+			}
+			e.byLabel[id] = append(e.byLabel[id], i)
+		}
+	}
+	for _, a := range src.Control.Audiences {
+		id, err := chid.Parse(a.ID)
+		if err != nil {
+			return nil, fmt.Errorf("offer: control table: audience %q: %v", a.ID, err)
+		}
+		e.audience = append(e.audience, audience{id: id, targetRing: a.TargetRing, name: a.Audience})
+	}
+	return e, nil
+}
+
+func parseID(s string) (uint64, bool) {
+	if s == "" || len(s) > 20 {
+		return 0, false
+	}
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if n > (1<<64-1-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
+}
+
+// Release identifies the release answers come from.
+func (e *Engine) Release() (sequence uint64, id string) { return e.src.Sequence, e.src.ID }
+
+// OS returns the release's OS table.
+func (e *Engine) OS() *ostable.Table { return e.src.OS }
+
+// hwidRecord looks up the HWID record of a normalised ID: one hash, one shard, one probe.
+func (e *Engine) hwidRecord(id []byte) (compiled.HWID, bool) {
+	h := idx.Hash(id)
+	v, ok, err := e.src.HWIDShards[idx.RouteHash(h, len(e.src.HWIDShards))].GetHash(id, h)
+	if err != nil || !ok {
+		return compiled.HWID{}, false
+	}
+	rec, err := compiled.ParseHWID(v)
+	return rec, err == nil
+}
+
+// labelRecord looks up a label record.
+func (e *Engine) labelRecord(id uint64) (compiled.Label, bool) {
+	key := compiled.LabelKey(id)
+	h := idx.Hash(key[:])
+	v, ok, err := e.src.LabelShards[idx.RouteHash(h, len(e.src.LabelShards))].GetHash(key[:], h)
+	if err != nil || !ok {
+		return compiled.Label{}, false
+	}
+	l, err := compiled.ParseLabel(v)
+	return l, err == nil
+}
+
+// unix is a time as unix seconds, the resolution of label records.
+func unix(t time.Time) int64 { return t.Unix() }
+
+// SourceOf reads what the procedure needs from an opened release: its OS table, shards and
+// control table from the manifest.
+func SourceOf(r *idx.Release) (Source, error) {
+	tab, err := ostable.Parse(r.Manifest.OSTable)
+	if err != nil {
+		return Source{}, fmt.Errorf("offer: release %d: %w", r.Manifest.Sequence, err)
+	}
+	var control compiled.Control
+	if err := json.Unmarshal(r.Manifest.Control, &control); err != nil {
+		return Source{}, fmt.Errorf("offer: release %d: control table: %w", r.Manifest.Sequence, err)
+	}
+	return Source{OS: tab, HWIDShards: r.HWID, LabelShards: r.Label, Control: control, Sequence: r.Manifest.Sequence, ID: r.ID}, nil
+}

@@ -1,0 +1,389 @@
+package offer
+
+import (
+	"encoding/hex"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/driveway/driveway/catalogs/ostable"
+)
+
+// AppendResponse appends the JSON response of spec/offers.md for a decided request: the
+// release, the offers in device order (base driver before extensions) and, when the Result
+// was decided with explain, every candidate with its verdict. Field order is fixed, so the
+// same inputs give the same bytes. It does not allocate beyond growing dst.
+func AppendResponse(dst []byte, req *Request, res *Result, tab *ostable.Table) []byte {
+	dst = append(dst, `{"release":{"sequence":`...)
+	dst = strconv.AppendUint(dst, res.Sequence, 10)
+	dst = append(dst, `,"id":`...)
+	dst = appendJSON(dst, res.ID)
+	dst = append(dst, `},"offers":[`...)
+	for i := range res.Offers {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendOffer(dst, req, &res.Offers[i])
+	}
+	dst = append(dst, ']')
+	if res.Explain {
+		dst = appendExplain(dst, req, res, tab)
+	}
+	return append(dst, "}\n"...)
+}
+
+func appendOffer(dst []byte, req *Request, o *Offer) []byte {
+	dst = append(dst, `{"instanceId":`...)
+	dst = appendJSON(dst, req.Devices[o.Device].InstanceID)
+	dst = append(dst, `,"kind":"`...)
+	dst = append(dst, o.Kind.String()...)
+	dst = append(dst, `","category":"`...)
+	if o.Manual {
+		dst = append(dst, "manual"...)
+	} else {
+		dst = append(dst, "automatic"...)
+	}
+	dst = append(dst, `","labelId":"`...)
+	dst = strconv.AppendUint(dst, o.Label, 10)
+	dst = append(dst, `","productId":"`...)
+	dst = strconv.AppendUint(dst, o.Product, 10)
+	dst = append(dst, `","submissionId":"`...)
+	dst = strconv.AppendUint(dst, o.Submission, 10)
+	dst = append(dst, `","inf":`...)
+	dst = appendJSON(dst, o.INF)
+	dst = append(dst, `,"class":`...)
+	dst = appendJSON(dst, o.Class)
+	dst = append(dst, `,"hardwareId":`...)
+	dst = appendJSON(dst, o.HardwareID)
+	dst = append(dst, `,"rank":"`...)
+	dst = appendRank(dst, o.Rank)
+	dst = append(dst, `","driverDate":"`...)
+	dst = appendDays(dst, o.Date)
+	dst = append(dst, `","driverVersion":"`...)
+	dst = appendDriverVersion(dst, o.Version)
+	dst = append(dst, `","package":{"url":`...)
+	dst = appendJSON(dst, o.URL)
+	dst = append(dst, `,"sha256":"`...)
+	dst = hex.AppendEncode(dst, o.SHA256)
+	dst = append(dst, `","size":`...)
+	dst = strconv.AppendUint(dst, o.Size, 10)
+	dst = append(dst, '}')
+	if o.Throttled {
+		dst = append(dst, `,"rollout":{"bucket":`...)
+		dst = strconv.AppendInt(dst, int64(o.Bucket), 10)
+		dst = append(dst, `,"percent":`...)
+		dst = appendPercent(dst, o.BasisPoints)
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}
+
+func appendExplain(dst []byte, req *Request, res *Result, tab *ostable.Table) []byte {
+	dst = append(dst, `,"explain":[`...)
+	c := 0
+	for d := range req.Devices {
+		if d > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"instanceId":`...)
+		dst = appendJSON(dst, req.Devices[d].InstanceID)
+		dst = append(dst, `,"candidates":[`...)
+		for first := true; c < len(res.Cands) && res.Cands[c].Device == d; c++ {
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			k := &res.Cands[c]
+			dst = append(dst, `{"labelId":"`...)
+			dst = strconv.AppendUint(dst, k.Label, 10)
+			dst = append(dst, `","hardwareId":`...)
+			dst = appendJSON(dst, k.HardwareID)
+			dst = append(dst, `,"row":"`...)
+			dst = append(dst, k.Row.Family.String()...)
+			dst = append(dst, ' ')
+			dst = append(dst, tab.SlotName(k.Row.Slot)...)
+			dst = append(dst, `","rank":"`...)
+			dst = appendRank(dst, k.Rank)
+			dst = append(dst, `","verdict":"`...)
+			dst = append(dst, k.Verdict.String()...)
+			dst = append(dst, `","detail":`...)
+			dst = appendJSON(dst, appendDetail(nil, k, res, tab))
+			dst = append(dst, '}')
+		}
+		dst = append(dst, "]}"...)
+	}
+	return append(dst, ']')
+}
+
+// appendDetail writes the one-line explanation of a verdict.
+func appendDetail(dst []byte, k *Candidate, res *Result, tab *ostable.Table) []byte {
+	d := &k.detail
+	s := func(x string) { dst = append(dst, x...) }
+	slot := func(v int64) { s(tab.SlotName(ostable.Slot(v))) }
+	num := func(v int64) { dst = strconv.AppendInt(dst, v, 10) }
+	when := func(v int64) { dst = time.Unix(v, 0).UTC().AppendFormat(dst, time.RFC3339) }
+	switch k.Verdict {
+	case Offered:
+		s("offered as ")
+		s(Kind(d.a).String())
+	case NotLive:
+		if d.text == "" {
+			s("label is not published to Windows Update")
+		} else {
+			s("row is ")
+			s(d.text)
+		}
+	case NotYet:
+		s("goes live ")
+		when(d.a)
+	case Cancelled:
+		s("cancelled ")
+		when(d.a)
+		if d.text != "" {
+			s(": ")
+			s(d.text)
+		}
+	case OSFamily:
+		s("row is for ")
+		s(ostable.Family(d.a).String())
+		s(" ")
+		slot(d.b)
+		s(", device is ")
+		s(res.eff.family.String())
+		s(" ")
+		s(tab.SlotName(res.eff.slot))
+	case BelowFloor:
+		switch d.text {
+		case "floor":
+			s("floor ")
+			slot(d.a)
+			s(" > ")
+			slot(d.b)
+		case "row":
+			s("row certified from ")
+			slot(d.a)
+			s(" > ")
+			slot(d.b)
+		case "build":
+			s("build floor ")
+			num(d.a)
+			s(" > ")
+			num(d.b)
+		default:
+			s("extension INFs need build 16299.192 or later")
+		}
+	case AboveCeiling:
+		if d.text == "build" {
+			s("build ceiling ")
+			num(d.a)
+			s(" < ")
+			num(d.b)
+		} else {
+			s("ceiling ")
+			slot(d.a)
+			s(" < ")
+			slot(d.b)
+		}
+	case SMode:
+		s("S mode device; the label is not published to Windows 10 in S mode")
+	case Audience:
+		s("restricted to audiences the device is not in")
+	case Flight:
+		s("in flight to ")
+		dst = appendChannels(dst, Channel(d.a))
+		s("; device insider channel: ")
+		dst = appendChannels(dst, Channel(d.b))
+	case FlightEnded:
+		s("co-engineered flight ended ")
+		when(d.a)
+	case CHID:
+		s("no CHID of the device is among the ")
+		s(d.text)
+		s("'s CHIDs")
+	case CHIDLessSpecific:
+		s("matches on HardwareID-")
+		num(d.a)
+		s("; another label matches the more specific HardwareID-")
+		num(d.b)
+	case Blocked:
+		s("blocked by ")
+		s(d.text)
+	case Paused:
+		s("rollout paused")
+	case Rollout:
+		if d.text == "old" {
+			s("builds below 16299 wait for 100% (now ")
+			dst = appendPercent(dst, int(d.a))
+			s("%)")
+		} else {
+			s("bucket ")
+			num(d.a)
+			s(" ≥ ")
+			num(d.b)
+			s(" (")
+			dst = appendPercent(dst, int(d.b))
+			s("%)")
+		}
+	case Category:
+		s("not offered in a ")
+		s(Scan(d.a).String())
+		s(" scan on build ")
+		num(d.b)
+		if d.text == "extension" {
+			s(": extension INFs are offered from automatic labels")
+		}
+	case Outranked:
+		s("outranked by ")
+		dst = strconv.AppendUint(dst, d.label, 10)
+	case NotBetter:
+		if d.text == "extension" {
+			s("the installed extension is as new or newer")
+		} else {
+			s("installed driver ")
+			dst = appendDriverVersion(dst, d.version)
+			s(" (")
+			dst = appendDays(dst, int32(d.a))
+			s(") is as good or better")
+		}
+	}
+	return dst
+}
+
+func appendChannels(dst []byte, ch Channel) []byte {
+	if ch == 0 {
+		return append(dst, "none"...)
+	}
+	first := true
+	for i, name := range channelNames {
+		if ch&(1<<i) != 0 {
+			if !first {
+				dst = append(dst, ", "...)
+			}
+			first = false
+			dst = append(dst, name...)
+		}
+	}
+	return dst
+}
+
+// AppendError appends the body of a 400 answer.
+func AppendError(dst []byte, e *Error) []byte {
+	dst = append(dst, `{"error":{"code":`...)
+	dst = appendJSON(dst, e.Code)
+	dst = append(dst, `,"message":`...)
+	dst = appendJSON(dst, e.Message)
+	dst = append(dst, `,"field":`...)
+	dst = appendJSON(dst, e.Field)
+	return append(dst, "}}\n"...)
+}
+
+func appendRank(dst []byte, r uint32) []byte {
+	const digits = "0123456789ABCDEF"
+	for shift := 28; shift >= 0; shift -= 4 {
+		dst = append(dst, digits[r>>uint(shift)&0xF])
+	}
+	return dst
+}
+
+func appendDriverVersion(dst []byte, v uint64) []byte {
+	dst = strconv.AppendUint(dst, v>>48, 10)
+	dst = append(dst, '.')
+	dst = strconv.AppendUint(dst, v>>32&0xFFFF, 10)
+	dst = append(dst, '.')
+	dst = strconv.AppendUint(dst, v>>16&0xFFFF, 10)
+	dst = append(dst, '.')
+	return strconv.AppendUint(dst, v&0xFFFF, 10)
+}
+
+// appendPercent prints basis points as a JSON number: 2500 -> 25, 50 -> 0.5, 1234 -> 12.34.
+func appendPercent(dst []byte, bp int) []byte {
+	dst = strconv.AppendInt(dst, int64(bp/100), 10)
+	if f := bp % 100; f != 0 {
+		dst = append(dst, '.', byte('0'+f/10))
+		if f%10 != 0 {
+			dst = append(dst, byte('0'+f%10))
+		}
+	}
+	return dst
+}
+
+// appendDays prints days since 1970-01-01 as YYYY-MM-DD (proleptic Gregorian calendar).
+func appendDays(dst []byte, days int32) []byte {
+	// Howard Hinnant's civil_from_days.
+	z := int64(days) + 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y := yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d := doy - (153*mp+2)/5 + 1
+	m := mp + 3
+	if m > 12 {
+		m -= 12
+	}
+	if m <= 2 {
+		y++
+	}
+	dst = appendPadded(dst, y, 4)
+	dst = append(dst, '-')
+	dst = appendPadded(dst, m, 2)
+	dst = append(dst, '-')
+	return appendPadded(dst, d, 2)
+}
+
+func appendPadded(dst []byte, v int64, width int) []byte {
+	if v < 0 {
+		dst = append(dst, '-')
+		v = -v
+	}
+	var buf [20]byte
+	b := strconv.AppendInt(buf[:0], v, 10)
+	for i := len(b); i < width; i++ {
+		dst = append(dst, '0')
+	}
+	return append(dst, b...)
+}
+
+// appendJSON appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
+func appendJSON[T string | []byte](dst []byte, s T) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf:
+			dst = append(dst, c)
+			i++
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
+			if r == utf8.RuneError && size == 1 {
+				dst = append(dst, `\ufffd`...)
+			} else {
+				dst = append(dst, s[i:i+size]...)
+			}
+			i += size
+		default:
+			dst = appendEscape(dst, c)
+			i++
+		}
+	}
+	return append(dst, '"')
+}
+
+func appendEscape(dst []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(dst, '\\', c)
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	}
+	const digits = "0123456789abcdef"
+	return append(dst, '\\', 'u', '0', '0', digits[c>>4], digits[c&15])
+}
