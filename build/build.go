@@ -229,6 +229,7 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 	phase("publish", start)
 
 	start = time.Now()
+	progress("prune", 0, 1)
 	removed, err := index.Prune(opts.Out, opts.Keep)
 	rep.Removed = append(rep.Removed, removed...)
 	if err != nil {

@@ -405,6 +405,22 @@ func Verify(dir string, opts *VerifyOptions, step func(Step)) (*Manifest, error)
 	return m, first
 }
 
+// OpenVerifiedShard opens one shard of a release in dir after checking its size and sha256
+// against the manifest's entry, and, unless opts.Shallow, its structure.
+func OpenVerifiedShard(dir string, ref ShardRef, opts *VerifyOptions) (*Shard, error) {
+	sh, err := openVerified(dir, ref, opts)
+	if err == nil && !opts.Shallow {
+		if err = sh.Check(); err == nil {
+			err = sh.checkKind(ref)
+		}
+	}
+	if err != nil && sh != nil {
+		sh.Close()
+		return nil, err
+	}
+	return sh, err
+}
+
 // openVerified opens one shard of a release after checking its size and sha256.
 func openVerified(dir string, ref ShardRef, opts *VerifyOptions) (*Shard, error) {
 	path := filepath.Join(dir, ShardsDir, ref.Name)
@@ -465,16 +481,8 @@ func OpenEnvelope(dir string, envelope []byte, opts *VerifyOptions) (*Release, e
 	r := &Release{Manifest: m, ID: ReleaseID(envelope), Envelope: envelope,
 		HWID: make([]*Shard, m.Routing.HWIDShards), Label: make([]*Shard, m.Routing.LabelShards)}
 	for _, ref := range m.Shards {
-		sh, err := openVerified(dir, ref, opts)
-		if err == nil && !opts.Shallow {
-			if err = sh.Check(); err == nil {
-				err = sh.checkKind(ref)
-			}
-		}
+		sh, err := OpenVerifiedShard(dir, ref, opts)
 		if err != nil {
-			if sh != nil {
-				sh.Close()
-			}
 			r.Close()
 			return nil, err
 		}

@@ -1184,8 +1184,8 @@ var stringStop = func() (t [256]bool) {
 	return t
 }()
 
-// plainASCII skips 8 bytes at a time from b[i] while none is special or non-ASCII, and
-// returns where it stopped.
+// plainASCII skips 8 bytes at a time from b[i] while none ends a run (see stringStop) or is
+// not ASCII, and returns where it stopped.
 func plainASCII(b []byte, i int) int {
 	const (
 		ones  = 0x0101010101010101 // 0x01 in every byte

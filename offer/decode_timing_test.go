@@ -5,18 +5,19 @@ package offer
 // parsing dates, versions and GUIDs, applying defaults and limits). TestStdlibAgrees checks
 // that both give the same Request for every test request, so the race is fair.
 //
-// Measured on a shared 2-vCPU AMD EPYC VM (linux/amd64, go1.26.8), other jobs running:
+// Measured on a shared 2-vCPU AMD EPYC VM (linux/amd64, go1.26.8) while other jobs ran, so
+// the numbers are noisy (medians of 6 runs, fastest run in brackets):
 //
 //	go test ./offer -run '^$' -bench 'Decode' -benchmem -count 6 -cpu 1
 //
-//	                          ns/op    MB/s    B/op  allocs/op
-//	Decode/1dev               2 700     470       0          0
-//	Decode/20dev             22 800     440       0          0
-//	DecodeStdlib/1dev        30 500      41   2 640         53
-//	DecodeStdlib/20dev      282 000      36  28 700        727
+//	                       ns/op             MB/s    B/op  allocs/op
+//	Decode/1dev             2 665  (2 048)    492       0          0
+//	Decode/20dev           15 648 (14 868)    644       0          0
+//	DecodeStdlib/1dev      17 812 (16 753)     71   3 728        112
+//	DecodeStdlib/20dev    157 544 (141 010)    64  37 776        975
 //
-// (medians; bench-1dev.json is 1 260 bytes, bench-20dev.json 10 077.) The hand-written
-// decoder is about 11 to 12 times faster and allocates nothing; it stays.
+// bench-1dev.json is 1 260 bytes, bench-20dev.json 10 077. The hand-written decoder is 7 to
+// 10 times faster, allocates nothing, and gives precise errors; it is the one we keep.
 
 import (
 	"encoding/json"

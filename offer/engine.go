@@ -21,15 +21,15 @@ import (
 	"github.com/driveway/driveway/catalogs/chid"
 	"github.com/driveway/driveway/catalogs/compiled"
 	"github.com/driveway/driveway/catalogs/ostable"
-	idx "github.com/driveway/driveway/index"
+	"github.com/driveway/driveway/index"
 )
 
 // Source is a release as the procedure reads it: its OS table, its shards, its control
 // table and its identity. index.Release provides one.
 type Source struct {
 	OS          *ostable.Table
-	HWIDShards  []*idx.Shard // routed by idx.Route(normalised HWID)
-	LabelShards []*idx.Shard // routed by idx.Route(compiled.LabelKey(id))
+	HWIDShards  []*index.Shard // routed by index.Route(normalised HWID)
+	LabelShards []*index.Shard // routed by index.Route(compiled.LabelKey(id))
 	Control     compiled.Control
 	Sequence    uint64
 	ID          string // "sha256:…" of the signed manifest
@@ -154,8 +154,8 @@ func (e *Engine) OS() *ostable.Table { return e.src.OS }
 
 // hwidRecord looks up the HWID record of a normalised ID: one hash, one shard, one probe.
 func (e *Engine) hwidRecord(id []byte) (compiled.HWID, bool) {
-	h := idx.Hash(id)
-	v, ok, err := e.src.HWIDShards[idx.RouteHash(h, len(e.src.HWIDShards))].GetHash(id, h)
+	h := index.Hash(id)
+	v, ok, err := e.src.HWIDShards[index.RouteHash(h, len(e.src.HWIDShards))].GetHash(id, h)
 	if err != nil || !ok {
 		return compiled.HWID{}, false
 	}
@@ -166,8 +166,8 @@ func (e *Engine) hwidRecord(id []byte) (compiled.HWID, bool) {
 // labelRecord looks up a label record.
 func (e *Engine) labelRecord(id uint64) (compiled.Label, bool) {
 	key := compiled.LabelKey(id)
-	h := idx.Hash(key[:])
-	v, ok, err := e.src.LabelShards[idx.RouteHash(h, len(e.src.LabelShards))].GetHash(key[:], h)
+	h := index.Hash(key[:])
+	v, ok, err := e.src.LabelShards[index.RouteHash(h, len(e.src.LabelShards))].GetHash(key[:], h)
 	if err != nil || !ok {
 		return compiled.Label{}, false
 	}
@@ -180,7 +180,7 @@ func unix(t time.Time) int64 { return t.Unix() }
 
 // SourceOf reads what the procedure needs from an opened release: its OS table, shards and
 // control table from the manifest.
-func SourceOf(r *idx.Release) (Source, error) {
+func SourceOf(r *index.Release) (Source, error) {
 	tab, err := ostable.Parse(r.Manifest.OSTable)
 	if err != nil {
 		return Source{}, fmt.Errorf("offer: release %d: %w", r.Manifest.Sequence, err)

@@ -113,7 +113,7 @@ type Limits struct {
 	MaxBody    int // bytes; default 256 KiB
 	MaxDevices int // devices per request; default 512
 	MaxIDs     int // entries per list (hardwareIds, compatibleIds, extensions, audiences); default 64
-	MaxString  int // bytes per string, after unescaping; default 512
+	MaxString  int // bytes per string, after unescaping; default 512 (deviceId has its own 1–128)
 }
 
 // DefaultLimits are the spec's defaults.
@@ -136,7 +136,8 @@ func (l Limits) withDefaults() Limits {
 }
 
 // Error is a request the procedure cannot answer: a 400 with a precise reason. It encodes as
-// {"error":{"code":…,"message":…,"field":…}}.
+// {"error":{"code":…,"message":…,"field":…}}. Functions return *Error, not error: compare
+// the *Error with nil (a nil *Error stored in an error variable is not a nil error).
 type Error struct {
 	Code    string // one of the Code* constants
 	Message string // what is wrong and what would be right

@@ -23,7 +23,13 @@ so a change of rollout, flight or cancel state alone writes only a new manifest.
 
 Each problem is printed on stderr as one line, CODE file#pointer: message. On any error the
 build writes nothing and exits 1, unless --skip-invalid leaves the failing labels out.
-The signing key's password, if it has one, comes from DRIVEWAY_KEY_PASSWORD.`)
+The signing key's password, if it has one, comes from DRIVEWAY_KEY_PASSWORD.
+
+--control-only publishes a new manifest over the shards of the newest release in --out,
+reading only the files of the labels given with --label (whose rollout, flight or cancel
+state changed) and the catalog-wide files (blocks, audiences): well under a second for a
+catalog of any size. It refuses a label that changed beyond that state. With no --label it
+re-signs the release with the current blocks and audiences and a fresh expiry.`)
 	labels := fs.String("labels", "", "the label tree `DIR` (required)")
 	out := fs.String("out", "", "the catalog `DIR` to publish into (required)")
 	keys := fs.StringArray("key", nil, "private signing key `FILE` or KMS reference (required; repeat to sign with several keys)")
@@ -37,6 +43,8 @@ The signing key's password, if it has one, comes from DRIVEWAY_KEY_PASSWORD.`)
 	expires := fs.Duration("expires-after", 0, "how long the release is valid (default: catalog.json expiresAfter, else 168h)")
 	keep := fs.Int("keep", build.DefaultKeep, "releases to keep")
 	quiet := fs.Bool("quiet", false, "no summary and no progress on stderr (problems are still printed)")
+	controlOnly := fs.Bool("control-only", false, "publish a new manifest over the current shards (see above)")
+	changed := fs.StringArray("label", nil, "with --control-only: a label `ID` whose control state changed (repeat)")
 	if code, ok := e.parse(fs, args); !ok {
 		return code
 	}
@@ -61,6 +69,13 @@ The signing key's password, if it has one, comes from DRIVEWAY_KEY_PASSWORD.`)
 		}
 		signers = append(signers, s)
 	}
+	if *controlOnly {
+		rep, err := build.Control(context.Background(), build.ControlOptions{Labels: *labels, Out: *out, Signers: signers, Now: now,
+			LabelIDs: *changed, ExpiresAfter: *expires, Keep: *keep})
+		return e.reportBuild(rep, err, *report, *quiet)
+	} else if len(*changed) > 0 {
+		return e.usageError("build", "--label goes with --control-only")
+	}
 	opts := build.Options{
 		Labels: *labels, Out: *out, Signers: signers, Now: now, SkipInvalid: *skipInvalid, RequireFlight: *requireFlight,
 		OSTable: tab, HWIDShards: *hwidShards, LabelShards: *labelShards, ExpiresAfter: *expires, Keep: *keep,
@@ -72,12 +87,17 @@ The signing key's password, if it has one, comes from DRIVEWAY_KEY_PASSWORD.`)
 	}
 	rep, err := build.Build(context.Background(), opts)
 	bar.finish()
+	return e.reportBuild(rep, err, *report, *quiet)
+}
+
+// reportBuild prints a build's problems and summary and writes its report.
+func (e *env) reportBuild(rep *build.Report, err error, report string, quiet bool) int {
 	if rep != nil {
 		for _, p := range rep.Problems {
 			fmt.Fprintln(e.stderr, p)
 		}
-		if *report != "" {
-			if werr := writeReport(*report, rep); werr != nil {
+		if report != "" {
+			if werr := writeReport(report, rep); werr != nil {
 				return e.fail("build", werr)
 			}
 		}
@@ -89,7 +109,7 @@ The signing key's password, if it has one, comes from DRIVEWAY_KEY_PASSWORD.`)
 		}
 		return e.fail("build", err)
 	}
-	if !*quiet {
+	if !quiet {
 		what := fmt.Sprintf("%d shards written, %d reused", rep.ShardsWritten, rep.ShardsReused)
 		if rep.ControlOnly {
 			what = "control-only: every shard reused, new manifest"

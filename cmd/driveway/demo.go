@@ -30,7 +30,7 @@ printed as the command you would run yourself.`)
 		*dir = d
 	}
 	labels := filepath.Join(*dir, "labels")
-	if err := copyFS(examples.Contoso, "contoso", labels); err != nil {
+	if err := copyFS(examplesFS(), "contoso", labels); err != nil {
 		return e.fail("demo", err)
 	}
 	request := filepath.Join(*dir, "request.json")
@@ -84,3 +84,6 @@ func copyFS(src fs.FS, root, dir string) error {
 		return os.WriteFile(target, b, 0o644)
 	})
 }
+
+// examplesFS is the embedded example tree (a function so tests read it the same way).
+func examplesFS() fs.FS { return examples.Contoso }

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// The conformance scenarios (testdata/conformance, a copy of shared/conformance) run here
+// exactly as shared/conformance/run.py runs them against the binary: keygen, build with the
+// scenario's --now and flags, then offer --key --now for every request.
+
+type scenario struct {
+	Name   string                     `json:"name"`
+	Now    string                     `json:"now"`
+	Labels map[string]json.RawMessage `json:"labels"`
+	Build  struct {
+		OK    bool     `json:"ok"`
+		Flags []string `json:"flags"`
+		Codes []string `json:"codes"`
+	} `json:"build"`
+	Requests []struct {
+		Name    string          `json:"name"`
+		Now     string          `json:"now"`
+		Request json.RawMessage `json:"request"`
+		Offers  []offerKey      `json:"offers"`
+	} `json:"requests"`
+}
+
+type offerKey struct {
+	InstanceID string `json:"instanceId"`
+	Kind       string `json:"kind"`
+	LabelID    string `json:"labelId"`
+}
+
+func loadScenarios(t *testing.T) map[string]scenario {
+	t.Helper()
+	files, _ := filepath.Glob("../../testdata/conformance/scenarios/*.json")
+	if len(files) == 0 {
+		t.Fatal("no scenarios in testdata/conformance/scenarios")
+	}
+	out := map[string]scenario{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sc scenario
+		if err := json.Unmarshal(b, &sc); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		out[filepath.Base(f)] = sc
+	}
+	return out
+}
+
+// runCLI runs the command line in process.
+func runCLI(stdin []byte, args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, bytes.NewReader(stdin), &o, &e)
+	return code, o.String(), e.String()
+}
+
+func writeLabels(t *testing.T, dir string, labels map[string]json.RawMessage) {
+	t.Helper()
+	for rel, doc := range labels {
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, doc, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+var codeLine = regexp.MustCompile(`^\s*([LW]\d{3})\b`)
+
+func TestConformance(t *testing.T) {
+	scenarios := loadScenarios(t)
+	names := make([]string, 0, len(scenarios))
+	for n := range scenarios {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		sc := scenarios[name]
+		t.Run(name, func(t *testing.T) {
+			work := t.TempDir()
+			labels := filepath.Join(work, "labels")
+			os.MkdirAll(labels, 0o755)
+			writeLabels(t, labels, sc.Labels)
+			key := filepath.Join(work, "k")
+			if code, _, stderr := runCLI(nil, "keygen", "--out", key); code != 0 {
+				t.Fatalf("keygen: %d %s", code, stderr)
+			}
+			catalog := filepath.Join(work, "catalog")
+			args := append([]string{"build", "--labels", labels, "--out", catalog, "--key", key + ".key", "--now", sc.Now}, sc.Build.Flags...)
+			code, _, stderr := runCLI(nil, args...)
+			var codes []string
+			seen := map[string]bool{}
+			for _, line := range strings.Split(stderr, "\n") {
+				if m := codeLine.FindStringSubmatch(line); m != nil && m[1][0] == 'L' && !seen[m[1]] {
+					seen[m[1]] = true
+					codes = append(codes, m[1])
+				}
+			}
+			sort.Strings(codes)
+			want := append([]string(nil), sc.Build.Codes...)
+			sort.Strings(want)
+			if !sc.Build.OK {
+				if code == 0 {
+					t.Errorf("build succeeded, want failure with %v", want)
+				}
+				if fmt.Sprint(codes) != fmt.Sprint(want) {
+					t.Errorf("build codes %v, want %v", codes, want)
+				}
+				return
+			}
+			if code != 0 {
+				t.Fatalf("build failed (%d): %s", code, stderr)
+			}
+			if sc.Build.Codes != nil && fmt.Sprint(codes) != fmt.Sprint(want) {
+				t.Errorf("build codes %v, want %v", codes, want)
+			}
+			for _, r := range sc.Requests {
+				now := r.Now
+				if now == "" {
+					now = sc.Now
+				}
+				code, stdout, stderr := runCLI(r.Request, "offer", "--catalog", catalog, "--key", key+".pub", "--now", now)
+				if code != 0 {
+					t.Errorf("[%s] offer exited %d: %s", r.Name, code, stderr)
+					continue
+				}
+				var got struct {
+					Offers []offerKey `json:"offers"`
+				}
+				if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+					t.Errorf("[%s] offer printed no JSON: %v: %s", r.Name, err, stdout)
+					continue
+				}
+				if g, w := sortedKeys(got.Offers), sortedKeys(r.Offers); g != w {
+					t.Errorf("[%s] offers\n got %s\nwant %s", r.Name, g, w)
+				}
+			}
+		})
+	}
+}
+
+func sortedKeys(os []offerKey) string {
+	var ks []string
+	for _, o := range os {
+		ks = append(ks, fmt.Sprintf("(%s %s %s)", o.InstanceID, o.Kind, o.LabelID))
+	}
+	sort.Strings(ks)
+	return strings.Join(ks, " ")
+}
