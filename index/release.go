@@ -174,25 +174,35 @@ func Publish(dir string, m *Manifest, signers ...*signing.Signer) (envelope []by
 	if err != nil {
 		return nil, "", err
 	}
-	if err := os.MkdirAll(filepath.Join(dir, ReleasesDir), 0o755); err != nil {
-		return nil, "", fmt.Errorf("index: %w", err)
-	}
-	if err := syncDir(filepath.Join(dir, ShardsDir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, "", fmt.Errorf("index: %w", err)
-	}
-	if err := writeFileAtomic(ReleasePath(dir, m.Sequence), envelope); err != nil {
-		return nil, "", fmt.Errorf("index: %w", err)
-	}
-	if err := syncDir(filepath.Join(dir, ReleasesDir)); err != nil {
-		return nil, "", fmt.Errorf("index: %w", err)
-	}
-	if err := writeFileAtomic(filepath.Join(dir, ManifestFile), envelope); err != nil {
-		return nil, "", fmt.Errorf("index: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
-		return nil, "", fmt.Errorf("index: %w", err)
+	if err := SaveEnvelope(dir, m.Sequence, envelope); err != nil {
+		return nil, "", err
 	}
 	return envelope, ReleaseID(envelope), nil
+}
+
+// SaveEnvelope makes a signed envelope the newest release of dir (its shards must be in
+// place): releases/<seq>.dsse, then the top-level manifest, each written atomically and
+// fsynced. An edge's cache stores what it fetched from an origin with it.
+func SaveEnvelope(dir string, seq uint64, envelope []byte) error {
+	if err := os.MkdirAll(filepath.Join(dir, ReleasesDir), 0o755); err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	if err := syncDir(filepath.Join(dir, ShardsDir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("index: %w", err)
+	}
+	if err := writeFileAtomic(ReleasePath(dir, seq), envelope); err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	if err := syncDir(filepath.Join(dir, ReleasesDir)); err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, ManifestFile), envelope); err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	return nil
 }
 
 // ReleaseID is the id of a release: "sha256:" and the hex sha256 of its envelope.
@@ -386,17 +396,11 @@ func Verify(dir string, opts *VerifyOptions, step func(Step)) (*Manifest, error)
 	}
 	// After an expiry or sequence failure the shards are still worth checking.
 	for _, ref := range m.Shards {
-		sh, err := openVerified(dir, ref, opts)
-		what := fmt.Sprintf("shard %s %d: %s", ref.Kind, ref.Shard, ref.Name)
-		if err == nil && !opts.Shallow {
-			err = sh.Check()
-			if err == nil {
-				err = sh.checkKind(ref)
-			}
-			what += " (size, sha256, structure)"
-		} else {
-			what += " (size, sha256)"
+		what := fmt.Sprintf("shard %s %d: %s (size, sha256, structure)", ref.Kind, ref.Shard, ref.Name)
+		if opts.Shallow {
+			what = fmt.Sprintf("shard %s %d: %s (size, sha256)", ref.Kind, ref.Shard, ref.Name)
 		}
+		sh, err := OpenVerifiedShard(dir, ref, opts)
 		if sh != nil {
 			sh.Close()
 		}
@@ -409,10 +413,11 @@ func Verify(dir string, opts *VerifyOptions, step func(Step)) (*Manifest, error)
 // against the manifest's entry, and, unless opts.Shallow, its structure.
 func OpenVerifiedShard(dir string, ref ShardRef, opts *VerifyOptions) (*Shard, error) {
 	sh, err := openVerified(dir, ref, opts)
+	if err == nil {
+		err = sh.checkKind(ref)
+	}
 	if err == nil && !opts.Shallow {
-		if err = sh.Check(); err == nil {
-			err = sh.checkKind(ref)
-		}
+		err = sh.Check()
 	}
 	if err != nil && sh != nil {
 		sh.Close()
