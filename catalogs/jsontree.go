@@ -31,11 +31,12 @@ type jsonMember struct {
 }
 
 type jsonValue struct {
-	kind    jsonKind
-	b       bool
-	text    string // the string, or the number exactly as written
-	items   []*jsonValue
-	members []jsonMember // in file order; duplicates kept
+	start, end int // the value's byte span in the parsed document
+	kind       jsonKind
+	b          bool
+	text       string // the string, or the number exactly as written
+	items      []*jsonValue
+	members    []jsonMember // in file order; duplicates kept
 }
 
 // member returns the last member with a name, as encoding/json would; nil if absent.
@@ -123,6 +124,15 @@ func (p *jsonParser) space() {
 }
 
 func (p *jsonParser) value() (*jsonValue, error) {
+	start := p.pos
+	v, err := p.bareValue()
+	if v != nil {
+		v.start, v.end = start, p.pos
+	}
+	return v, err
+}
+
+func (p *jsonParser) bareValue() (*jsonValue, error) {
 	if p.pos >= len(p.data) {
 		return nil, p.errorf("unexpected end of file")
 	}

@@ -48,7 +48,9 @@ func commands() []command {
 		{"build", "compile a label tree into a signed catalog release", "--labels DIR --out DIR --key PREFIX.key [--now RFC3339] [--skip-invalid] [--report FILE]", cmdBuild},
 		{"verify", "check a release offline with its public key", "--catalog DIR --key PREFIX.pub [--ignore-expiry] [--json]", cmdVerify},
 		{"inspect", "show what a release holds", "--catalog DIR [--hwid ID | --label ID] [--json]", cmdInspect},
+		{"rollout", "measure install reports and step gradual rollouts", "measure|step [flags]", cmdRollout},
 		{"offer", "answer an offer request from a release", "--catalog DIR [--key PREFIX.pub] [--now RFC3339] [--explain] < request.json", cmdOffer},
+		{"serve", "run an edge: answer offer requests over HTTP from the newest verified release", "--catalog DIR | --origin URL --cache DIR --key PREFIX.pub [--listen ADDR] […]", cmdServe},
 		{"chid", "compute the 15 computer hardware IDs of a machine", "[--smbios FILE | --manufacturer M --family F …] [--json]", cmdCHID},
 	}
 }

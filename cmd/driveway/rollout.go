@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/driveway/driveway/build"
+	"github.com/driveway/driveway/catalogs"
+	"github.com/driveway/driveway/rollout"
+	"github.com/driveway/driveway/signing"
+)
+
+func cmdRollout(e *env, args []string) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "measure":
+			return cmdRolloutMeasure(e, args[1:])
+		case "step":
+			return cmdRolloutStep(e, args[1:])
+		}
+	}
+	if len(args) > 0 && args[0] != "--help" && args[0] != "-h" {
+		return e.usageError("rollout", fmt.Sprintf("unknown rollout command %q", args[0]))
+	}
+	fmt.Fprint(e.stdout, `Usage: driveway rollout measure|step [flags]
+
+Rollout is the health loop of gradual rollouts:
+
+  measure  aggregate install-report spools into per-label and per-cohort measures (JSON)
+  step     decide, per label in rollout, advance / hold / pause / cancel from the measures
+           and a policy, write the new distribution state into the label files, and publish
+           a control-only release so edges pick it up
+
+Run 'driveway rollout measure --help' or 'driveway rollout step --help' for the flags.
+`)
+	if len(args) == 0 {
+		return exitUsage
+	}
+	return exitOK
+}
+
+func cmdRolloutMeasure(e *env, args []string) int {
+	fs := e.flags("rollout", `
+Measure reads the spools edges write (POST /v1/reports; see docs/deployment.md) and prints
+per-label measures as JSON: machines reporting, installed, failed, rolled back, kernel
+crashes and PnP errors after install, the percent of machines without a failure, and the
+same per cohort (OS release × the PC's model CHID). A measure below the minimum population is
+marked "not enough data". Torn last lines (an edge that crashed mid-write) are skipped and
+counted.`)
+	var dirs []string
+	fs.StringArrayVar(&dirs, "reports", nil, "a spool `DIR` (repeat; subdirectories are read too)")
+	since := fs.String("since", "", "only reports from this `TIME` on (RFC 3339)")
+	minLabel := fs.Int("min-label", 100, "machines a label measure needs")
+	minCohort := fs.Int("min-cohort", 500, "machines a cohort measure needs")
+	nowFlag := fs.String("now", "", "the `TIME` the measures are for (RFC 3339); default now")
+	if code, ok := e.parse(fs, args); !ok {
+		return code
+	}
+	if len(dirs) == 0 {
+		return e.usageError("rollout", "measure needs --reports DIR")
+	}
+	now, err := parseNow(*nowFlag)
+	if err != nil {
+		return e.usageError("rollout", err.Error())
+	}
+	if now.IsZero() {
+		now = time.Now().UTC()
+	}
+	opts := rollout.MeasureOptions{MinLabelMachines: *minLabel, MinCohortMachines: *minCohort, Until: now}
+	if *since != "" {
+		if opts.Since, err = time.Parse(time.RFC3339, *since); err != nil {
+			return e.usageError("rollout", "--since is not an RFC 3339 time")
+		}
+	}
+	m, err := rollout.MeasureSpools(dirs, opts, now)
+	if err != nil {
+		return e.fail("rollout", err)
+	}
+	b, _ := json.MarshalIndent(m, "", "  ")
+	fmt.Fprintf(e.stdout, "%s\n", b)
+	fmt.Fprintf(e.stderr, "%d labels from %d reports in %d files (%d torn lines, %d invalid skipped)\n",
+		len(m.Labels), m.Read.Lines, m.Read.Files, m.Read.Torn, m.Read.Invalid)
+	return exitOK
+}
+
+func cmdRolloutStep(e *env, args []string) int {
+	fs := e.flags("rollout", `
+Step decides, for every label whose gradual rollout is under way, whether to advance it to
+the policy's next stage, hold it, pause it or cancel it (with rollback when the policy says),
+explains each decision in one line, and writes the new state into the labels' distribution
+(only that member of each file changes). With --out and --key it then publishes a
+control-only release (driveway build --control-only) so edges pick the change up. Running it
+twice with the same inputs changes nothing the second time.`)
+	labels := fs.String("labels", "", "the label tree `DIR` (required)")
+	measuresFile := fs.String("measures", "", "measures `FILE` from rollout measure (required)")
+	policyFile := fs.String("policy", "", "policy `FILE` (default: the built-in policy, 1% to 100%)")
+	nowFlag := fs.String("now", "", "the `TIME` of the step (RFC 3339); default now")
+	dryRun := fs.Bool("dry-run", false, "print the plan, change nothing")
+	out := fs.String("out", "", "publish a control-only release into this catalog `DIR`")
+	keys := fs.StringArray("key", nil, "signing key `FILE` for --out")
+	asJSON := fs.Bool("json", false, "print the decisions as JSON")
+	if code, ok := e.parse(fs, args); !ok {
+		return code
+	}
+	if *labels == "" || *measuresFile == "" {
+		return e.usageError("rollout", "step needs --labels and --measures")
+	}
+	if (*out == "") != (len(*keys) == 0) {
+		return e.usageError("rollout", "--out and --key go together")
+	}
+	now, err := parseNow(*nowFlag)
+	if err != nil {
+		return e.usageError("rollout", err.Error())
+	}
+	if now.IsZero() {
+		now = time.Now().UTC()
+	}
+	policy := &rollout.DefaultPolicy
+	if *policyFile != "" {
+		if policy, err = rollout.LoadPolicy(*policyFile); err != nil {
+			return e.fail("rollout", err)
+		}
+	}
+	var m rollout.Measures
+	b, err := os.ReadFile(*measuresFile)
+	if err == nil {
+		err = json.Unmarshal(b, &m)
+	}
+	if err != nil {
+		return e.fail("rollout", fmt.Errorf("%s: %w", *measuresFile, err))
+	}
+	tree, probs, err := catalogs.Load(*labels, nil)
+	if err != nil {
+		return e.fail("rollout", err)
+	}
+	if n := probs.Errors(); n > 0 {
+		for _, p := range probs {
+			fmt.Fprintln(e.stderr, p)
+		}
+		return e.fail("rollout", fmt.Errorf("the label tree has %d errors; fix them first", n))
+	}
+	decisions := rollout.Step(tree, &m, policy, now)
+	if *asJSON {
+		b, _ := json.MarshalIndent(decisions, "", "  ")
+		fmt.Fprintf(e.stdout, "%s\n", b)
+	} else {
+		for _, d := range decisions {
+			fmt.Fprintln(e.stdout, d)
+		}
+	}
+	if *dryRun {
+		fmt.Fprintf(e.stderr, "dry run: nothing changed\n")
+		return exitOK
+	}
+	changed, err := rollout.Apply(*labels, decisions)
+	if err != nil {
+		return e.fail("rollout", err)
+	}
+	fmt.Fprintf(e.stderr, "%d labels in rollout, %d changed\n", len(decisions), len(changed))
+	if *out == "" || len(changed) == 0 {
+		return exitOK
+	}
+	var signers []*signing.Signer
+	for _, k := range *keys {
+		s, err := signing.LoadSigner(context.Background(), k, signing.PasswordFromEnv())
+		if err != nil {
+			return e.fail("rollout", err)
+		}
+		signers = append(signers, s)
+	}
+	rep, err := build.Control(context.Background(), build.ControlOptions{Labels: *labels, Out: *out, Signers: signers, Now: now, LabelIDs: changed})
+	return e.reportBuild(rep, err, "", false)
+}

@@ -1,0 +1,197 @@
+package rollout
+
+// Policy file.
+//
+// A policy says how fast a rollout may move and what stops it, for a whole catalog with
+// optional overrides per INF class:
+//
+//	{
+//	  "ladder": [1, 5, 25, 50, 100],          // the stages, in percent
+//	  "minDwell": "72h",                      // the least time at a stage before advancing
+//	  "window": "720h",                       // reports older than this are not counted
+//	  "minLabelMachines": 100,                // below this: not enough data (no advance)
+//	  "minCohortMachines": 500,
+//	  "advance": {"minSuccessPercent": 99.0, "maxKernelCrashRate": 0.1, "maxPnPErrorRate": 0.5},
+//	  "pause":   {"minSuccessPercent": 97.0, "maxKernelCrashRate": 0.5, "maxPnPErrorRate": 2.0},
+//	  "cancel":  {"minSuccessPercent": 90.0, "maxKernelCrashRate": 2.0, "maxPnPErrorRate": 5.0, "rollback": true},
+//	  "classes": {"Firmware": {"ladder": [1, 2, 5, 10, 25, 50, 100], "minDwell": "168h"}}
+//	}
+//
+// Rates are percentages of machines. A rollout advances only when its label has enough data
+// and meets every "advance" bound; it is paused when the label, or any cohort with enough
+// data, breaks a "pause" bound; cancelled (with rollback if set) when it breaks a "cancel"
+// bound. Omitted fields take the defaults, modelled on the dashboard's gradual rollout (1% to
+// 100% over a 30-day monitoring window). Unknown fields are errors.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// Thresholds bound the measures. A zero bound is not checked.
+type Thresholds struct {
+	MinSuccessPercent  float64 `json:"minSuccessPercent,omitempty"`
+	MaxKernelCrashRate float64 `json:"maxKernelCrashRate,omitempty"`
+	MaxPnPErrorRate    float64 `json:"maxPnPErrorRate,omitempty"`
+	Rollback           bool    `json:"rollback,omitempty"` // cancel only: offer the previous driver back
+}
+
+// Policy is a rollout policy (see the file format above).
+type Policy struct {
+	Ladder            []float64          `json:"ladder,omitempty"`
+	MinDwell          Duration           `json:"minDwell,omitzero"`
+	Window            Duration           `json:"window,omitzero"`
+	MinLabelMachines  int                `json:"minLabelMachines,omitempty"`
+	MinCohortMachines int                `json:"minCohortMachines,omitempty"`
+	Advance           *Thresholds        `json:"advance,omitempty"`
+	Pause             *Thresholds        `json:"pause,omitempty"`
+	Cancel            *Thresholds        `json:"cancel,omitempty"`
+	Classes           map[string]*Policy `json:"classes,omitempty"`
+}
+
+// Duration is a time.Duration written as "72h" in JSON.
+type Duration struct{ time.Duration }
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration is a string like \"72h\"")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("%q is not a duration like \"72h\"", s)
+	}
+	d.Duration = v
+	return nil
+}
+
+// DefaultPolicy is the policy when a file leaves things out.
+var DefaultPolicy = Policy{
+	Ladder:            []float64{1, 5, 25, 50, 100},
+	MinDwell:          Duration{72 * time.Hour},
+	Window:            Duration{720 * time.Hour},
+	MinLabelMachines:  100,
+	MinCohortMachines: 500,
+	Advance:           &Thresholds{MinSuccessPercent: 99, MaxKernelCrashRate: 0.1, MaxPnPErrorRate: 0.5},
+	Pause:             &Thresholds{MinSuccessPercent: 97, MaxKernelCrashRate: 0.5, MaxPnPErrorRate: 2},
+	Cancel:            &Thresholds{MinSuccessPercent: 90, MaxKernelCrashRate: 2, MaxPnPErrorRate: 5, Rollback: true},
+}
+
+// LoadPolicy reads a policy file; ParsePolicy reads its bytes.
+func LoadPolicy(path string) (*Policy, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("rollout: %w", err)
+	}
+	p, err := ParsePolicy(b)
+	if err != nil {
+		return nil, fmt.Errorf("rollout: %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// ParsePolicy reads a policy and fills in the defaults.
+func ParsePolicy(b []byte) (*Policy, error) {
+	var p Policy
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	out := p.withDefaults(&DefaultPolicy)
+	if err := out.check("policy"); err != nil {
+		return nil, err
+	}
+	classes := map[string]*Policy{}
+	for name, c := range p.Classes {
+		if c == nil {
+			continue
+		}
+		if c.Classes != nil {
+			return nil, fmt.Errorf("policy: class %s: classes do not nest", name)
+		}
+		cp := c.withDefaults(out)
+		if err := cp.check("policy: class " + name); err != nil {
+			return nil, err
+		}
+		classes[strings.ToUpper(name)] = cp
+	}
+	out.Classes = classes
+	return out, nil
+}
+
+// withDefaults fills what p leaves out from d.
+func (p *Policy) withDefaults(d *Policy) *Policy {
+	out := *p
+	if len(out.Ladder) == 0 {
+		out.Ladder = d.Ladder
+	}
+	if out.MinDwell.Duration == 0 {
+		out.MinDwell = d.MinDwell
+	}
+	if out.Window.Duration == 0 {
+		out.Window = d.Window
+	}
+	if out.MinLabelMachines == 0 {
+		out.MinLabelMachines = d.MinLabelMachines
+	}
+	if out.MinCohortMachines == 0 {
+		out.MinCohortMachines = d.MinCohortMachines
+	}
+	if out.Advance == nil {
+		out.Advance = d.Advance
+	}
+	if out.Pause == nil {
+		out.Pause = d.Pause
+	}
+	if out.Cancel == nil {
+		out.Cancel = d.Cancel
+	}
+	out.Classes = nil
+	return &out
+}
+
+func (p *Policy) check(where string) error {
+	prev := 0.0
+	for _, v := range p.Ladder {
+		if v <= prev || v > 100 || float64(int(v*100)) != v*100 {
+			return fmt.Errorf("%s: ladder %v must increase, above 0, at most 100, two decimals", where, p.Ladder)
+		}
+		prev = v
+	}
+	if prev != 100 {
+		return fmt.Errorf("%s: ladder %v must end at 100", where, p.Ladder)
+	}
+	return nil
+}
+
+// For returns the policy of an INF class (case-insensitive), or the catalog's.
+func (p *Policy) For(class string) *Policy {
+	if c, ok := p.Classes[strings.ToUpper(class)]; ok {
+		return c
+	}
+	return p
+}
+
+// breaks reports the first bound a measure of at least min machines breaks, as text, or "".
+func (t *Thresholds) breaks(m *Measure, min int) string {
+	switch {
+	case t == nil || m.Machines < min:
+		return ""
+	case t.MinSuccessPercent > 0 && m.SuccessPercent < t.MinSuccessPercent:
+		return fmt.Sprintf("success %.2f%% < %.2f%%", m.SuccessPercent, t.MinSuccessPercent)
+	case t.MaxKernelCrashRate > 0 && m.KernelCrashRate > t.MaxKernelCrashRate:
+		return fmt.Sprintf("kernel crashes %.2f%% > %.2f%%", m.KernelCrashRate, t.MaxKernelCrashRate)
+	case t.MaxPnPErrorRate > 0 && m.PnPErrorRate > t.MaxPnPErrorRate:
+		return fmt.Sprintf("PnP errors %.2f%% > %.2f%%", m.PnPErrorRate, t.MaxPnPErrorRate)
+	}
+	return ""
+}
