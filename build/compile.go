@@ -40,8 +40,26 @@ func compile(t *catalogs.Tree, skip map[string][]string, now time.Time, hwidShar
 			continue
 		}
 		id := catalogs.IDValue(l.ID)
-		infIndex := map[*catalogs.INF]uint16{}
+		// The label's INF table, by (bundle, name): INF indexes do not depend on the order
+		// of rows in the file.
 		var infs []*catalogs.INF
+		seenINF := map[*catalogs.INF]bool{}
+		for _, r := range l.Rows {
+			if inf := l.Submission.INF(r.Bundle, r.INF); inf != nil && !seenINF[inf] {
+				seenINF[inf] = true
+				infs = append(infs, inf)
+			}
+		}
+		sort.Slice(infs, func(i, j int) bool {
+			if infs[i].Bundle != infs[j].Bundle {
+				return infs[i].Bundle < infs[j].Bundle
+			}
+			return infs[i].Name < infs[j].Name
+		})
+		infIndex := map[*catalogs.INF]uint16{}
+		for i, inf := range infs {
+			infIndex[inf] = uint16(i)
+		}
 		type labelRow struct {
 			hwid string
 			row  compiled.Row
@@ -57,14 +75,8 @@ func compile(t *catalogs.Tree, skip map[string][]string, now time.Time, hwidShar
 			if !ok {
 				continue
 			}
-			i, seen := infIndex[inf]
-			if !seen {
-				i = uint16(len(infs))
-				infIndex[inf] = i
-				infs = append(infs, inf)
-			}
 			rows = append(rows, labelRow{r.HWID, compiled.Row{
-				Label: id, INF: i, Slot: code.Slot, Family: code.Family, Score: pnp.FeatureScore, Flags: rowFlags(r, pnp),
+				Label: id, INF: infIndex[inf], Slot: code.Slot, Family: code.Family, Score: pnp.FeatureScore, Flags: rowFlags(r, pnp),
 			}})
 		}
 		if len(rows) == 0 {

@@ -116,6 +116,7 @@ type Result struct {
 	devMask uint16
 	inAud   []chid.ID
 	chidH   chid.Hasher
+	detail  []byte // scratch for explain's detail lines
 }
 
 // effective is step 0: the OS the request is judged on.
@@ -159,6 +160,11 @@ type cand struct {
 	bp       int
 	inCell   bool
 	offered  bool
+
+	// step 6's verdict for a survivor it does not offer, assigned once all are judged
+	later        bool
+	laterVerdict Verdict
+	laterDetail  detail
 }
 
 // Decide runs the decision procedure for a request at a time and fills res. With explain,
@@ -288,15 +294,16 @@ func (e *Engine) decideDevice(req *Request, d int, now int64, res *Result) {
 		}
 	}
 	// Step 3: a label matching through several rows takes its lowest rank; its other rows
-	// are outranked by itself.
+	// are outranked by itself. Extension INFs are left to step 7 (rank does not count there,
+	// and a label's extension INFs may belong to different groups).
 	for i := range cands {
 		c := &cands[i]
-		if c.verdict != Offered {
+		if c.verdict != Offered || c.ext {
 			continue
 		}
 		for j := range cands {
 			o := &cands[j]
-			if j != i && o.verdict == Offered && o.li == c.li && (o.rank < c.rank || (o.rank == c.rank && j < i)) {
+			if j != i && o.verdict == Offered && !o.ext && o.li == c.li && rowBefore(o, c, j, i) {
 				c.verdict, c.detail = Outranked, detail{label: res.labels[o.li].id, text: "same label, better row"}
 				break
 			}
@@ -565,6 +572,22 @@ func better(a, b *cand, la, lb uint64) bool {
 	return la < lb
 }
 
+// rowBefore orders two rows of one label (step 3): lower rank, then step 4's order (two
+// INFs of the label for one ID), then the INF name, then the row order. The INF name
+// comes before the row order because rows are stored in the order of the label's INF
+// table, which follows the order of rows in the label file.
+func rowBefore(a, b *cand, ia, ib int) bool {
+	switch {
+	case better(a, b, 0, 0):
+		return true
+	case better(b, a, 0, 0):
+		return false
+	case string(a.inf.Name) != string(b.inf.Name):
+		return string(a.inf.Name) < string(b.inf.Name)
+	}
+	return ia < ib
+}
+
 // beatsInstalled reports whether a candidate must replace the installed driver: under step
 // 4's order with the installed rank when given, else by date then version. A generic or
 // absent driver is beaten by anything.
@@ -602,12 +625,18 @@ func (res *Result) pools(c *cand) int {
 	return p
 }
 
-// best returns the index of the best surviving non-extension candidate in any of pools, or -1.
-func (res *Result) best(cands []cand, pools int) int {
+// best returns the best surviving base (non-extension) candidate in any of pools that beats
+// the installed driver drv (nil: no such condition) and, when than >= 0, candidate than; -1
+// when there is none. Step 6's "each pick must be better than installed" is a condition of
+// the choice: the pick is the best candidate that meets it.
+func (res *Result) best(cands []cand, pools int, drv *Driver, than int) int {
 	b := -1
 	for i := range cands {
 		c := &cands[i]
 		if c.verdict != Offered || c.ext || res.pools(c)&pools == 0 {
+			continue
+		}
+		if (drv != nil && !beatsInstalled(c, drv)) || (than >= 0 && !better(c, &cands[than], res.labels[c.li].id, res.labels[cands[than].li].id)) {
 			continue
 		}
 		if b < 0 || better(c, &cands[b], res.labels[c.li].id, res.labels[cands[b].li].id) {
@@ -631,52 +660,40 @@ func (e *Engine) choose(req *Request, dev *Device, d int, cands []cand, now int6
 		for i := range cands {
 			c := &cands[i]
 			li := &res.labels[c.li]
-			if c.verdict == Cancelled && li.ctl != nil && li.ctl.cancelled.Rollback && c.date == drv.Date && c.version == drv.Version {
+			// Only rows for the device's OS (in its cell): explain adds the others as
+			// candidates, and they must not change the answer.
+			if c.verdict == Cancelled && c.inCell && li.ctl != nil && li.ctl.cancelled.Rollback && c.date == drv.Date && c.version == drv.Version {
 				rollback = true
 			}
 		}
 	}
 	switch {
-	case rollback:
+	case rollback: // the best remaining driver, even if it ranks below the installed one
 		considered = poolAuto | poolOpt
-		if b := res.best(cands, considered); b >= 0 {
-			picked[0], kinds[0] = b, KindRollback
-		}
+		picked[0], kinds[0] = res.best(cands, considered, nil, -1), KindRollback
 	case eff.scan == ScanUpgrade:
 		considered = poolDU | poolAuto
-		if b := res.best(cands, considered); b >= 0 && beatsInstalled(&cands[b], drv) {
-			picked[0], kinds[0] = b, KindDynamic
-		}
+		picked[0], kinds[0] = res.best(cands, considered, drv, -1), KindDynamic
 	case eff.scan == ScanOptional:
 		considered = poolOpt
-		if b := res.best(cands, considered); b >= 0 && beatsInstalled(&cands[b], drv) {
-			picked[0], kinds[0] = b, KindOptional
-		}
+		picked[0], kinds[0] = res.best(cands, considered, drv, -1), KindOptional
 	case eff.scan == ScanDevmgr: // builds below 19041 (effectiveOS turned the others into user)
 		considered = poolAuto | poolOpt
-		if b := res.best(cands, considered); b >= 0 && beatsInstalled(&cands[b], drv) {
-			picked[0], kinds[0] = b, KindAutomatic
-		}
+		picked[0], kinds[0] = res.best(cands, considered, drv, -1), KindAutomatic
 	default: // scheduled, user, plugin
 		considered = poolAuto
-		a := res.best(cands, poolAuto)
-		if a >= 0 && beatsInstalled(&cands[a], drv) {
-			picked[0], kinds[0] = a, KindAutomatic
-		}
+		picked[0], kinds[0] = res.best(cands, poolAuto, drv, -1), KindAutomatic
 		switch {
 		case eff.build < 19041:
-			if a < 0 && (!drv.Present || drv.Generic) {
+			// Manual drivers install only when nothing automatic applies and the device has
+			// no driver or only a generic one.
+			if picked[0] < 0 && (!drv.Present || drv.Generic) {
 				considered |= poolOpt
-				if o := res.best(cands, poolOpt); o >= 0 {
-					picked[0], kinds[0] = o, KindAutomatic
-				}
+				picked[0] = res.best(cands, poolOpt, drv, -1)
 			}
 		case eff.scan != ScanPlugin:
 			considered |= poolOpt
-			if o := res.best(cands, poolOpt); o >= 0 && beatsInstalled(&cands[o], drv) &&
-				(picked[0] < 0 || better(&cands[o], &cands[picked[0]], res.labels[cands[o].li].id, res.labels[cands[picked[0]].li].id)) {
-				picked[1], kinds[1] = o, KindOptional
-			}
+			picked[1], kinds[1] = res.best(cands, poolOpt, drv, picked[0]), KindOptional
 		}
 	}
 	for k, i := range picked {
@@ -684,33 +701,40 @@ func (e *Engine) choose(req *Request, dev *Device, d int, cands []cand, now int6
 			res.offer(d, &cands[i], kinds[k])
 		}
 	}
-	// Every other surviving base candidate: outranked, not-better or category.
+	// Every other surviving base candidate: outranked, not-better or category, judged
+	// against the survivors as they stand after the picks (so in two passes: a verdict
+	// must not depend on which candidate was judged first).
 	for i := range cands {
 		c := &cands[i]
+		c.later = false
 		if c.verdict != Offered || c.ext || i == picked[0] || i == picked[1] {
 			continue
 		}
+		c.later = true
 		if res.pools(c)&considered == 0 {
-			c.verdict, c.detail = Category, detail{a: int64(eff.scan), b: int64(eff.build)}
+			c.laterVerdict, c.laterDetail = Category, detail{a: int64(eff.scan), b: int64(eff.build)}
 			continue
 		}
-		// The best of its pools ahead of it, if any.
+		// Not better than the installed driver, or behind a pick.
+		if !rollback && !beatsInstalled(c, drv) {
+			c.laterVerdict, c.laterDetail = NotBetter, detail{a: int64(drv.Date), version: drv.Version}
+			continue
+		}
 		winner := -1
 		for _, p := range picked {
-			if p >= 0 && better(&cands[p], c, res.labels[cands[p].li].id, res.labels[c.li].id) {
+			if p >= 0 && (winner < 0 || better(&cands[p], &cands[winner], res.labels[cands[p].li].id, res.labels[cands[winner].li].id)) &&
+				better(&cands[p], c, res.labels[cands[p].li].id, res.labels[c.li].id) {
 				winner = p
-				break
 			}
 		}
-		if winner < 0 {
-			if b := res.best(cands, res.pools(c)&considered); b >= 0 && b != i {
-				winner = b
-			}
+		if winner < 0 { // cannot happen: a candidate that meets the conditions and was not picked is behind a pick
+			winner = res.best(cands, res.pools(c)&considered, nil, -1)
 		}
-		if winner >= 0 {
-			c.verdict, c.detail = Outranked, detail{label: res.labels[cands[winner].li].id}
-		} else {
-			c.verdict, c.detail = NotBetter, detail{a: int64(drv.Date), version: drv.Version}
+		c.laterVerdict, c.laterDetail = Outranked, detail{label: res.labels[cands[winner].li].id}
+	}
+	for i := range cands {
+		if c := &cands[i]; c.later {
+			c.verdict, c.detail = c.laterVerdict, c.laterDetail
 		}
 	}
 }
@@ -737,11 +761,13 @@ func (e *Engine) extensions(dev *Device, d int, cands []cand, res *Result) {
 		if c.verdict != Offered || !c.ext {
 			continue
 		}
-		// c is a survivor; is it the best of its group?
+		// c is a survivor; is it the best of its group? (A full tie, one INF matching through
+		// two IDs, goes to the first candidate.)
 		best := i
 		for j := range cands {
 			o := &cands[j]
-			if j != best && o.verdict == Offered && o.ext && o.extID == c.extID && extBetter(o, &cands[best], res) {
+			if j != best && o.verdict == Offered && o.ext && o.extID == c.extID &&
+				(extBetter(o, &cands[best], res) || (j < best && !extBetter(&cands[best], o, res))) {
 				best = j
 			}
 		}
@@ -791,7 +817,7 @@ func (res *Result) offer(d int, c *cand, kind Kind) {
 }
 
 // extBetter orders extension INFs of one group: newer date, higher version, later go-live,
-// smaller label id (rank and CHID level do not count).
+// smaller label id, smaller INF name (rank and CHID level do not count).
 func extBetter(a, b *cand, res *Result) bool {
 	switch {
 	case a.date != b.date:
@@ -800,6 +826,8 @@ func extBetter(a, b *cand, res *Result) bool {
 		return a.version > b.version
 	case a.golive != b.golive:
 		return a.golive > b.golive
+	case a.li != b.li:
+		return res.labels[a.li].id < res.labels[b.li].id
 	}
-	return res.labels[a.li].id < res.labels[b.li].id
+	return string(a.inf.Name) < string(b.inf.Name)
 }

@@ -107,7 +107,8 @@ func appendExplain(dst []byte, req *Request, res *Result, tab *ostable.Table) []
 			dst = append(dst, `","verdict":"`...)
 			dst = append(dst, k.Verdict.String()...)
 			dst = append(dst, `","detail":`...)
-			dst = appendJSON(dst, appendDetail(nil, k, res, tab))
+			res.detail = appendDetail(res.detail[:0], k, res, tab)
+			dst = appendJSON(dst, res.detail)
 			dst = append(dst, '}')
 		}
 		dst = append(dst, "]}"...)
