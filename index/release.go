@@ -110,6 +110,10 @@ func (sf *ShardFile) Commit() (ref ShardRef, reused bool, err error) {
 	if err := sf.tmp.Close(); err != nil {
 		return ShardRef{}, false, fmt.Errorf("index: %w", err)
 	}
+	// Readable by all like the envelopes: an origin's web server serves these files.
+	if err := os.Chmod(sf.tmp.Name(), 0o644); err != nil {
+		return ShardRef{}, false, fmt.Errorf("index: %w", err)
+	}
 	if err := os.Rename(sf.tmp.Name(), final); err != nil {
 		return ShardRef{}, false, fmt.Errorf("index: %w", err)
 	}

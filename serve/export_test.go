@@ -1,0 +1,14 @@
+package serve
+
+import "net"
+
+// ShardStats reports shards mapped and unmapped so far, and open now.
+func (s *Server) ShardStats() (mapped, unmapped uint64, open int) {
+	return s.m.mapped.get(0), s.m.unmapped.get(0), s.pool.open()
+}
+
+// ServeConn serves one connection with the server's fasthttp settings.
+func (s *Server) ServeConn(c net.Conn) error { return s.hs.ServeConn(c) }
+
+// LiveGenerations is the number of loaded generations not yet freed.
+func (s *Server) LiveGenerations() int64 { return s.pool.gens.Load() }

@@ -1,0 +1,180 @@
+package serve_test
+
+import (
+	"bytes"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/driveway/driveway/index"
+	"github.com/driveway/driveway/serve"
+	"github.com/driveway/driveway/signing"
+)
+
+// publishAs signs m (with its Sequence and Expires as given) with the signers and saves it
+// under file sequence seq in dir.
+func publishAs(t *testing.T, dir string, seq uint64, m index.Manifest, signers ...*signing.Signer) []byte {
+	t.Helper()
+	payload, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := signing.Sign(index.ManifestType, payload, signers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := index.SaveEnvelope(dir, seq, env); err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// TestRefusals drops a tampered shard, a bad signature, a rolled-back sequence and an
+// expired manifest into the served directory: each is refused and counted by reason while
+// the served release keeps answering; then a good release is served.
+func TestRefusals(t *testing.T) {
+	k := newKey(t)
+	dirA, dirB, now, req := twoTrees(t, k)
+	want1 := offersPart(t, dirA, k, req, now)
+	mA, mB := manifestOf(t, dirA), manifestOf(t, dirB)
+	dir := filepath.Join(t.TempDir(), "catalog")
+	copyDir(t, filepath.Join(dirA, index.ShardsDir), filepath.Join(dir, index.ShardsDir))
+	env1 := publishAs(t, dir, 1, *mA, k.signer)
+
+	clock := newClock(now)
+	_, base := startServer(t, serve.Config{Catalog: dir, Keys: []*signing.Verifier{k.verifier}, Clock: clock.now, Poll: 20 * time.Millisecond})
+	serving := uint64(1)
+	stillServing := func(step string) {
+		t.Helper()
+		if seq := releaseSeq(t, base); seq != serving {
+			t.Fatalf("%s: serving release %d, want %d", step, seq, serving)
+		}
+		code, body := post(t, base+"/v1/offers", req)
+		if code != 200 || !bytes.HasSuffix(body, want1) {
+			t.Fatalf("%s: answer %d %s, want release %d's", step, code, body, serving)
+		}
+	}
+	refusedFor := func(reason string, n float64) {
+		t.Helper()
+		series := `driveway_edge_refused_releases_total{reason="` + reason + `"}`
+		waitFor(t, 5*time.Second, series, func() bool { return metric(t, base, series) == n })
+	}
+	stillServing("start")
+
+	// 2: B's shards with one of its own (not shared with A) tampered: same size, other bytes.
+	inA := map[string]bool{}
+	for _, s := range mA.Shards {
+		inA[s.Name] = true
+	}
+	tampered := false
+	for _, s := range mB.Shards {
+		b, err := os.ReadFile(filepath.Join(dirB, index.ShardsDir, s.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !inA[s.Name] && !tampered {
+			b[len(b)/2] ^= 0x40
+			tampered = true
+		}
+		if err := os.WriteFile(filepath.Join(dir, index.ShardsDir, s.Name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !tampered {
+		t.Fatal("B shares every shard with A")
+	}
+	m := *mB
+	m.Sequence = 2
+	publishAs(t, dir, 2, m, k.signer)
+	refusedFor("shard", 1)
+	stillServing("tampered shard")
+
+	// 3: signed by a key the edge does not trust.
+	other := newKey(t)
+	m = *mA
+	m.Sequence = 3
+	publishAs(t, dir, 3, m, other.signer)
+	refusedFor("signature", 1)
+	stillServing("bad signature")
+
+	// 4: a good release.
+	m = *mA
+	m.Sequence = 4
+	publishAs(t, dir, 4, m, k.signer)
+	waitFor(t, 5*time.Second, "release 4", func() bool { return releaseSeq(t, base) == 4 })
+	serving = 4
+
+	// 9: the file name says 9, the signed manifest is release 1 again (a replay).
+	if err := index.SaveEnvelope(dir, 9, env1); err != nil {
+		t.Fatal(err)
+	}
+	refusedFor("rollback", 1)
+	stillServing("rollback")
+
+	// 10: a good signature over a manifest that has expired (freeze).
+	m = *mA
+	m.Sequence = 10
+	m.Created = now.Add(-48 * time.Hour)
+	m.Expires = now.Add(-time.Hour)
+	publishAs(t, dir, 10, m, k.signer)
+	refusedFor("expired", 1)
+	stillServing("expired")
+
+	// Nothing refused twice, and the next good release is served.
+	m = *mA
+	m.Sequence = 11
+	publishAs(t, dir, 11, m, k.signer)
+	waitFor(t, 5*time.Second, "release 11", func() bool { return releaseSeq(t, base) == 11 })
+	for _, reason := range []string{"shard", "signature", "rollback", "expired"} {
+		if got := metric(t, base, `driveway_edge_refused_releases_total{reason="`+reason+`"}`); got != 1 {
+			t.Errorf("refused for %s: %v, want 1", reason, got)
+		}
+	}
+}
+
+// TestExpiryWhileServing lets the served release expire on an injected clock: answers stay
+// until expiry + stale-ok, then carry no offers and /readyz fails.
+func TestExpiryWhileServing(t *testing.T) {
+	k := newKey(t)
+	sc := loadScenario(t, "01-forward-and-floor.json")
+	now := mustTime(t, sc.Now)
+	work := t.TempDir()
+	writeLabels(t, filepath.Join(work, "labels"), sc.Labels)
+	dir := filepath.Join(work, "catalog")
+	buildRelease(t, filepath.Join(work, "labels"), dir, k, now, time.Hour)
+	req := sc.Requests[1].Request
+	clock := newClock(now)
+	_, base := startServer(t, serve.Config{Catalog: dir, Keys: []*signing.Verifier{k.verifier}, Clock: clock.now,
+		StaleOK: 30 * time.Minute, DisableInotify: true})
+
+	check := func(step string, wantOffers bool, wantReady int) {
+		t.Helper()
+		resp, err := httpClient.Post(base+"/v1/offers", "application/json", bytes.NewReader(req))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body bytes.Buffer
+		body.ReadFrom(resp.Body)
+		resp.Body.Close()
+		empty := bytes.HasSuffix(body.Bytes(), []byte(`"offers":[]}`+"\n"))
+		if resp.StatusCode != 200 || empty == wantOffers {
+			t.Errorf("%s: %d %s; want offers %t", step, resp.StatusCode, body.Bytes(), wantOffers)
+		}
+		if stale := resp.Header.Get("Driveway-Stale") != ""; stale == wantOffers {
+			t.Errorf("%s: Driveway-Stale header %q", step, resp.Header.Get("Driveway-Stale"))
+		}
+		if code, body := get(t, base+"/readyz"); code != wantReady {
+			t.Errorf("%s: /readyz %d %s, want %d", step, code, body, wantReady)
+		}
+	}
+	check("fresh", true, http.StatusOK)
+	clock.add(time.Hour + time.Minute) // expired, within stale-ok
+	check("within stale-ok", true, http.StatusOK)
+	clock.add(30 * time.Minute) // past expiry + stale-ok
+	check("stale", false, http.StatusServiceUnavailable)
+	if got := metric(t, base, "driveway_edge_ready"); got != 0 {
+		t.Errorf("driveway_edge_ready = %v", got)
+	}
+}

@@ -1,0 +1,312 @@
+// Package serve is the edge server: it answers POST /v1/offers (spec/offers.md) from the
+// newest verified catalog release, over fasthttp, and keeps answering while releases come
+// and go.
+//
+// Releases come from a catalog directory (Config.Catalog: a build's --out, watched with
+// inotify and polled) or from an origin over HTTP (Config.Origin: any static file server
+// holding a build's output; fetched with conditional GETs into Config.Cache). A release is
+// verified exactly as `driveway verify` does, with the same index functions, before it is
+// served; a release that does not verify (bad signature, wrong shard, a sequence not newer
+// than the one served, expired) is logged, counted and refused, and the current one keeps
+// serving. A swap never fails or blocks a request: requests hold a reference to the
+// generation they started on, and its shards are unmapped after the last one.
+//
+// Endpoints:
+//
+//	POST /v1/offers[?explain=1][&now=RFC3339]  the offer procedure (now only with AllowTimeOverride)
+//	GET  /v1/release                           the served release: sequence, id, dates, counts
+//	GET  /healthz                              200 while the process runs
+//	GET  /readyz                               200 while a verified, unexpired release is served
+//	GET  /metrics                              Prometheus text format
+//
+// Statuses: 200; 400 (a malformed request, with offer's JSON error); 404; 405 (with Allow);
+// 408 (a client too slow to send its request within ReadTimeout); 413 (a body over
+// Limits.MaxBody); 415 (POST /v1/offers without Content-Type: application/json); 431 (headers
+// too large); 500 (a bug, logged); 503 (no release loaded yet, or over MaxConns). Error bodies are
+// {"error":{"code":…,"message":…,"field":…}}.
+//
+// Usage:
+//
+//	srv, err := serve.New(serve.Config{Catalog: "/srv/catalog", Keys: keys, Logger: log})
+//	ln, err := net.Listen("tcp", "127.0.0.1:8080")
+//	go srv.Serve(ln)
+//	…
+//	err = srv.Shutdown(ctx) // in-flight requests finish
+//
+// A Server is safe for concurrent use. It keeps no state between requests: edges serving the
+// same release answer identically.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/driveway/driveway/offer"
+	"github.com/driveway/driveway/signing"
+)
+
+// Config configures a Server. Exactly one of Catalog and Origin is required (or FixedAnswer),
+// and Keys; every other zero value takes the default written on its field.
+type Config struct {
+	// Catalog is a catalog directory (a build's --out) to serve the newest verified release
+	// of. New releases are noticed with inotify (Linux) and by polling every Poll.
+	Catalog string
+	// Origin is the base URL of an origin holding a build's output (ORIGIN/manifest,
+	// ORIGIN/shards/<sha256>.shard), polled every Poll. Cache is required with it.
+	Origin string
+	// Cache is the directory where releases fetched from Origin are kept (a catalog
+	// directory itself); at start the newest verified release in it is served at once.
+	Cache string
+	// Keep is how many releases Cache keeps; default 2.
+	Keep int
+
+	// Keys verify a release's signature; Threshold distinct keys must have signed
+	// (default 1).
+	Keys      []*signing.Verifier
+	Threshold int
+
+	// Poll is how often the source is checked: default 1 s for Catalog, 10 s for Origin.
+	Poll time.Duration
+	// BackoffMax caps the exponential backoff after a failed origin fetch; default 2 min.
+	BackoffMax time.Duration
+	// OriginTimeout bounds each request to the origin (the manifest, one shard); default 60 s.
+	OriginTimeout time.Duration
+	// Client fetches from the origin; nil: a net/http client with OriginTimeout.
+	Client *http.Client
+	// DisableInotify makes a Catalog edge rely on polling alone.
+	DisableInotify bool
+
+	// StaleOK is how long after its expiry a release keeps being served (and a release
+	// expired less than StaleOK ago is still accepted); 0: not at all. Past it, offers are
+	// answered with no offers and /readyz fails.
+	StaleOK time.Duration
+	// AllowTimeOverride accepts POST /v1/offers?now=RFC3339 (tests, simulations); without
+	// it, a now parameter is a 400.
+	AllowTimeOverride bool
+
+	// Limits bound a request (body, devices, IDs per list, string length); zero fields
+	// take offer.DefaultLimits. A body over Limits.MaxBody is a 413.
+	Limits offer.Limits
+	// ReadTimeout bounds reading one request, headers and body (default 5 s); WriteTimeout
+	// writing its response (default 5 s); IdleTimeout a keep-alive connection waiting for
+	// its next request (default 60 s).
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// MaxConns is the most connections served at once (default 10,000); more get a 503.
+	MaxConns int
+	// BlockCache is the byte budget for decoded shard blocks (index.CacheBudget), shared by
+	// every open shard; default 64 MiB; negative: no cache (every lookup decodes).
+	BlockCache int64
+
+	// Clock is the wall clock, for answers and expiry; default time.Now.
+	Clock func() time.Time
+	// Logger receives structured logs; nil: discarded.
+	Logger *slog.Logger
+
+	// FixedAnswer, when positive, makes a baseline server for benchmarks: every request is
+	// answered with the same JSON body of that many bytes, with the same fasthttp settings.
+	// No release is loaded.
+	FixedAnswer int
+}
+
+// DefaultBlockCache is Config.BlockCache's default.
+const DefaultBlockCache = 64 << 20
+
+func (c *Config) setDefaults() {
+	if c.Keep <= 0 {
+		c.Keep = 2
+	}
+	if c.Threshold <= 0 {
+		c.Threshold = 1
+	}
+	if c.Poll <= 0 {
+		c.Poll = time.Second
+		if c.Origin != "" {
+			c.Poll = 10 * time.Second
+		}
+	}
+	if c.BackoffMax <= 0 {
+		c.BackoffMax = 2 * time.Minute
+	}
+	if c.OriginTimeout <= 0 {
+		c.OriginTimeout = 60 * time.Second
+	}
+	if c.Client == nil {
+		c.Client = &http.Client{Timeout: c.OriginTimeout}
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = 5 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 5 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 60 * time.Second
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 10000
+	}
+	if c.BlockCache == 0 {
+		c.BlockCache = DefaultBlockCache
+	}
+	if c.Limits.MaxBody <= 0 {
+		c.Limits.MaxBody = offer.DefaultLimits.MaxBody
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+// Server is an edge server. Make one with New.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	hs   *fasthttp.Server
+	m    *metrics
+	pool *pool
+	cur  atomic.Pointer[generation]
+
+	handler fasthttp.RequestHandler
+	states  sync.Pool // *reqState
+	bufs    sync.Pool // *[]byte for /metrics
+
+	stale     atomic.Bool // the served release is past expiry + StaleOK (for logging the change once)
+	ctx       context.Context
+	cancel    context.CancelFunc
+	bg        sync.WaitGroup
+	loadMu    sync.Mutex // one load at a time
+	shutdown  sync.Once
+	fixedBody []byte
+}
+
+// New makes a server: it checks the configuration, loads the newest verified release of the
+// catalog (or of the cache, for an origin) if there is one, and starts noticing new
+// releases. Without any release it still starts: offers get a 503 until one verifies.
+func New(cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	s := &Server{cfg: cfg, log: cfg.Logger, m: newMetrics()}
+	switch {
+	case cfg.FixedAnswer > 0:
+		s.fixedBody = fixedBody(cfg.FixedAnswer)
+		s.handler = s.fixed
+	case cfg.Catalog != "" && cfg.Origin != "":
+		return nil, errors.New("serve: Catalog and Origin exclude each other")
+	case cfg.Catalog == "" && cfg.Origin == "":
+		return nil, errors.New("serve: Catalog or Origin is required")
+	case cfg.Origin != "" && cfg.Cache == "":
+		return nil, errors.New("serve: Origin needs a Cache directory")
+	case len(cfg.Keys) == 0:
+		return nil, errors.New("serve: at least one key is required to verify releases")
+	case cfg.Threshold > len(cfg.Keys):
+		return nil, fmt.Errorf("serve: threshold %d is more than the %d keys given", cfg.Threshold, len(cfg.Keys))
+	default:
+		s.handler = s.route
+	}
+	var err error
+	if s.pool, err = newPool(cfg.BlockCache, s.m); err != nil {
+		return nil, err
+	}
+	s.m.gauges = s.gauges()
+	lim := cfg.Limits
+	s.states.New = func() any { return &reqState{dec: offer.NewDecoder(lim)} }
+	s.hs = &fasthttp.Server{
+		Handler:               s.handler,
+		ErrorHandler:          s.errorHandler,
+		Name:                  "",
+		NoDefaultServerHeader: true,
+		Concurrency:           cfg.MaxConns,
+		ReadTimeout:           cfg.ReadTimeout,
+		WriteTimeout:          cfg.WriteTimeout,
+		IdleTimeout:           cfg.IdleTimeout,
+		MaxRequestBodySize:    cfg.Limits.MaxBody,
+		CloseOnShutdown:       true,
+		Logger:                fasthttpLogger{cfg.Logger},
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if cfg.FixedAnswer > 0 {
+		return s, nil
+	}
+	dir := cfg.Catalog
+	if cfg.Origin != "" {
+		dir = cfg.Cache
+	}
+	w := &dirWatcher{s: s, dir: dir, source: "catalog", refused: map[uint64]refusedFile{}}
+	if cfg.Origin != "" {
+		w.source = "cache"
+	}
+	w.check(true)
+	if cfg.Origin != "" {
+		o := newOriginSync(s)
+		s.bg.Go(func() { o.run(s.ctx) })
+	} else {
+		s.bg.Go(func() { w.run(s.ctx) })
+	}
+	return s, nil
+}
+
+// Serve answers requests on ln until Shutdown. It returns nil after Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.hs.Serve(ln) }
+
+// Handler is the request handler, for serving through other means (tests, in-memory
+// listeners). Requests must come through a fasthttp.Server configured like Serve's for the
+// body limit and timeouts to apply.
+func (s *Server) Handler() fasthttp.RequestHandler { return s.handler }
+
+// Shutdown stops noticing releases, stops accepting connections, lets requests in flight
+// finish (closing idle keep-alive connections), and then releases the served release: its
+// shards are unmapped after the last request that reads them. If ctx ends first it returns
+// ctx's error; the requests still running keep their release until they finish.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var err error
+	s.shutdown.Do(func() {
+		s.cancel()
+		s.bg.Wait()
+		err = s.hs.ShutdownWithContext(ctx)
+		s.loadMu.Lock()
+		if g := s.cur.Swap(nil); g != nil {
+			g.release()
+		}
+		s.loadMu.Unlock()
+		s.pool.shutdown()
+	})
+	return err
+}
+
+// fasthttpLogger routes fasthttp's messages (mostly broken connections) to slog at debug
+// level.
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	if f.l.Enabled(context.Background(), slog.LevelDebug) {
+		f.l.Debug("fasthttp: " + fmt.Sprintf(format, args...))
+	}
+}
+
+// install swaps g in and logs it.
+func (s *Server) install(g *generation, source string) {
+	prev := s.servedSeq()
+	s.swap(g)
+	s.stale.Store(false)
+	s.log.Info("release swapped in", "sequence", g.seq, "previous", prev, "id", g.id, "source", source,
+		"shards", len(g.shards), "opened", g.opened, "load_ms", float64(g.loadTime.Microseconds())/1000,
+		"expires", g.expires.UTC().Format(time.RFC3339))
+}
+
+// refused logs and counts a refused release.
+func (s *Server) refused(r *refusal, file string) {
+	s.m.refuse(r.reason)
+	s.log.Warn("release refused; the current release keeps serving", "reason", r.reason, "file", file,
+		"serving", s.servedSeq(), "error", r.err.Error())
+}

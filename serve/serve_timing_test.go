@@ -1,0 +1,184 @@
+package serve_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+
+	"github.com/driveway/driveway/serve"
+	"github.com/driveway/driveway/signing"
+)
+
+// benchEdge is a server over a release and requests of 1 and 20 devices. By default the
+// release is conformance scenario 01 (its device repeated for 20); with
+// DRIVEWAY_BENCH_CATALOG, DRIVEWAY_BENCH_KEY (the public key file) and DRIVEWAY_BENCH_REQ1,
+// DRIVEWAY_BENCH_REQ20 (request files) it is that release (e.g. the 100,000-label one of
+// scripts/bench-edge.sh).
+func benchEdge(tb testing.TB) (srv *serve.Server, req1, req20 []byte) {
+	tb.Helper()
+	if dir := os.Getenv("DRIVEWAY_BENCH_CATALOG"); dir != "" {
+		v, err := signing.LoadVerifier(os.Getenv("DRIVEWAY_BENCH_KEY"))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if req1, err = os.ReadFile(os.Getenv("DRIVEWAY_BENCH_REQ1")); err != nil {
+			tb.Fatal(err)
+		}
+		if req20, err = os.ReadFile(os.Getenv("DRIVEWAY_BENCH_REQ20")); err != nil {
+			tb.Fatal(err)
+		}
+		srv, err = serve.New(serve.Config{Catalog: dir, Keys: []*signing.Verifier{v}, DisableInotify: true, Poll: time.Hour})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { srv.Shutdown(context.Background()) })
+		return srv, req1, req20
+	}
+	k := newKey(tb)
+	sc := loadScenario(tb, "01-forward-and-floor.json")
+	work := tb.TempDir()
+	writeLabels(tb, filepath.Join(work, "labels"), sc.Labels)
+	now := mustTime(tb, sc.Now)
+	buildRelease(tb, filepath.Join(work, "labels"), filepath.Join(work, "catalog"), k, now, 0)
+	clock := newClock(now)
+	srv, err := serve.New(serve.Config{Catalog: filepath.Join(work, "catalog"), Keys: []*signing.Verifier{k.verifier}, Clock: clock.now,
+		DisableInotify: true, Poll: time.Hour})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { srv.Shutdown(context.Background()) })
+	req1 = sc.Requests[1].Request
+	return srv, req1, repeatDevices(tb, req1, 20)
+}
+
+// repeatDevices makes a request of n devices from one's first device.
+func repeatDevices(tb testing.TB, req []byte, n int) []byte {
+	var m map[string]any
+	if err := json.Unmarshal(req, &m); err != nil {
+		tb.Fatal(err)
+	}
+	dev := m["devices"].([]any)[0].(map[string]any)
+	var devs []any
+	for i := range n {
+		d := map[string]any{}
+		for k, v := range dev {
+			d[k] = v
+		}
+		d["instanceId"] = fmt.Sprintf("%s\\%d", dev["instanceId"], i)
+		devs = append(devs, d)
+	}
+	m["devices"] = devs
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// offersCtx is a RequestCtx holding POST /v1/offers with body.
+func offersCtx(body []byte) *fasthttp.RequestCtx {
+	var ctx fasthttp.RequestCtx
+	ctx.Request.Header.SetMethod("POST")
+	ctx.Request.SetRequestURI("/v1/offers")
+	ctx.Request.Header.SetContentType("application/json")
+	ctx.Request.SetBody(body)
+	return &ctx
+}
+
+// TestOffersAllocs holds the steady-state handler of POST /v1/offers to zero allocations.
+func TestOffersAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector")
+	}
+	srv, req1, req20 := benchEdge(t)
+	h := srv.Handler()
+	for _, c := range []struct {
+		name string
+		body []byte
+	}{{"1 device", req1}, {"20 devices", req20}} {
+		ctx := offersCtx(c.body)
+		for range 100 { // warm up: pools, decoder arena, block cache
+			ctx.Response.Reset()
+			h(ctx)
+		}
+		if ctx.Response.StatusCode() != 200 {
+			t.Fatalf("%s: %d %s", c.name, ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+		n := testing.AllocsPerRun(1000, func() {
+			ctx.Response.Reset()
+			h(ctx)
+		})
+		t.Logf("%s: %v allocations per request", c.name, n)
+		if n != 0 {
+			t.Errorf("%s: the handler allocates %v times per request", c.name, n)
+		}
+	}
+}
+
+// BenchmarkHandler is the handler alone, with a reused RequestCtx.
+func BenchmarkHandler(b *testing.B) {
+	srv, req1, req20 := benchEdge(b)
+	h := srv.Handler()
+	for _, c := range []struct {
+		name string
+		body []byte
+	}{{"1device", req1}, {"20devices", req20}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := offersCtx(c.body)
+				for pb.Next() {
+					ctx.Response.Reset()
+					h(ctx)
+					if ctx.Response.StatusCode() != 200 {
+						b.Fatalf("status %d", ctx.Response.StatusCode())
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkInmemory serves the edge on an in-memory listener (fasthttp's whole request path,
+// no network stack), against the same server with a fixed 500-byte answer as the ceiling.
+func BenchmarkInmemory(b *testing.B) {
+	srv, req1, req20 := benchEdge(b)
+	fixed, err := serve.New(serve.Config{FixedAnswer: 500})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		srv  *serve.Server
+		body []byte
+	}{{"fixed500", fixed, req1}, {"1device", srv, req1}, {"20devices", srv, req20}} {
+		b.Run(c.name, func(b *testing.B) {
+			ln := fasthttputil.NewInmemoryListener()
+			go c.srv.Serve(ln)
+			defer ln.Close()
+			client := &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }, MaxConnsPerHost: 1024}
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				rq, rs := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+				defer fasthttp.ReleaseRequest(rq)
+				defer fasthttp.ReleaseResponse(rs)
+				rq.Header.SetMethod("POST")
+				rq.SetRequestURI("http://edge/v1/offers")
+				rq.Header.SetContentType("application/json")
+				rq.SetBody(c.body)
+				for pb.Next() {
+					if err := client.Do(rq, rs); err != nil || rs.StatusCode() != 200 {
+						b.Fatalf("%v %d", err, rs.StatusCode())
+					}
+				}
+			})
+		})
+	}
+	fixed.Shutdown(context.Background())
+}
