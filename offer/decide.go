@@ -109,14 +109,15 @@ type Result struct {
 	Cands    []Candidate // every candidate row, when Explain
 
 	// per-request state, kept for its capacity
-	eff     effective
-	labels  []labelInfo
-	devCand []cand
-	devIDs  [chid.NumLevels]chid.ID
-	devMask uint16
-	inAud   []chid.ID
-	chidH   chid.Hasher
-	detail  []byte // scratch for explain's detail lines
+	eff       effective
+	globalHit []bool // per device: which blocks naming no label match it
+	devCand   []cand
+	devIDs    [chid.NumLevels]chid.ID
+	devMask   uint16
+	inAud     []chid.ID
+	chidH     chid.Hasher
+	smbiosKey []byte
+	detail    []byte // scratch for explain's detail lines
 }
 
 // effective is step 0: the OS the request is judged on.
@@ -130,36 +131,26 @@ type effective struct {
 	devmgrBypass bool // a devmgr scan on 16299–19040: the throttle does not apply to automatic labels
 }
 
-// labelInfo is a label record looked up once per request.
-type labelInfo struct {
-	id     uint64
-	ok     bool
-	rec    compiled.Label
-	ctl    *labelControl
-	bucket int // -1 until computed
-}
-
 // cand is one candidate row of the device being decided.
 type cand struct {
-	li       int // index in Result.labels
-	row      compiled.Row
+	l        *labelEntry
+	inf      *compiled.INF // in l.infs
 	hwid     []byte
-	ident    uint16
-	rank     uint32
-	verdict  Verdict
-	detail   detail
-	level    int // best matching CHID level, -1 when the row is not CHID-targeted
-	ext      bool
-	extID    chid.ID
-	inf      compiled.INF
-	date     int32
+	row      compiled.Row
 	version  uint64
 	golive   int64
-	throttle bool
+	detail   detail
+	rank     uint32
+	date     int32
 	bucket   int
 	bp       int
+	level    int // best matching CHID level, -1 when the row is not CHID-targeted
+	ident    uint16
+	verdict  Verdict
+	ext      bool
 	inCell   bool
 	offered  bool
+	throttle bool
 
 	// step 6's verdict for a survivor it does not offer, assigned once all are judged
 	later        bool
@@ -174,7 +165,6 @@ func (e *Engine) Decide(req *Request, now time.Time, explain bool, res *Result) 
 	res.Offers = res.Offers[:0]
 	res.Cands = res.Cands[:0]
 	res.Explain = explain
-	res.labels = res.labels[:0]
 	e.effectiveOS(req, &res.eff)
 	e.deviceCHIDs(req, res)
 	e.deviceAudiences(req, res)
@@ -207,7 +197,7 @@ func (e *Engine) deviceCHIDs(req *Request, res *Result) {
 	case req.HasCHIDs:
 		res.devIDs, res.devMask = req.CHIDs, req.CHIDMask
 	case req.HasSMBIOS:
-		res.devMask = res.chidH.Compute(&req.SMBIOS, &res.devIDs)
+		e.computeCHIDs(&req.SMBIOS, res)
 	default:
 		res.devMask = 0
 	}
@@ -232,22 +222,14 @@ func (e *Engine) deviceAudiences(req *Request, res *Result) {
 	}
 }
 
-// label returns the request's entry for a label id, looking its record up once.
-func (e *Engine) label(res *Result, id uint64) int {
-	for i := range res.labels {
-		if res.labels[i].id == id {
-			return i
-		}
-	}
-	li := labelInfo{id: id, bucket: -1, ctl: e.control[id]}
-	li.rec, li.ok = e.labelRecord(id)
-	res.labels = append(res.labels, li)
-	return len(res.labels) - 1
-}
-
 func (e *Engine) decideDevice(req *Request, d int, now int64, res *Result) {
 	dev := &req.Devices[d]
 	eff := &res.eff
+	// Blocks that name no label apply to every candidate: match them once per device.
+	res.globalHit = res.globalHit[:0]
+	for _, i := range e.global {
+		res.globalHit = append(res.globalHit, e.blockMatches(&e.blocks[i], dev, eff.build, res))
+	}
 	cands := res.devCand[:0]
 	// Step 1: candidates, one probe per device ID.
 	add := func(ids [][]byte, base uint16) {
@@ -266,7 +248,7 @@ func (e *Engine) decideDevice(req *Request, d int, now int64, res *Result) {
 					continue
 				}
 				row := rec.Row(r)
-				cands = append(cands, cand{li: e.label(res, row.Label), row: row, hwid: id, ident: base + uint16(i), inCell: inCell, level: -1, bucket: -1})
+				cands = append(cands, cand{l: e.label(row.Label), row: row, hwid: id, ident: base + uint16(i), inCell: inCell, level: -1, bucket: -1})
 			}
 		}
 	}
@@ -303,8 +285,8 @@ func (e *Engine) decideDevice(req *Request, d int, now int64, res *Result) {
 		}
 		for j := range cands {
 			o := &cands[j]
-			if j != i && o.verdict == Offered && !o.ext && o.li == c.li && rowBefore(o, c, j, i) {
-				c.verdict, c.detail = Outranked, detail{label: res.labels[o.li].id, text: "same label, better row"}
+			if j != i && o.verdict == Offered && !o.ext && o.l == c.l && rowBefore(o, c, j, i) {
+				c.verdict, c.detail = Outranked, detail{label: o.l.id, text: "same label, better row"}
 				break
 			}
 		}
@@ -314,7 +296,7 @@ func (e *Engine) decideDevice(req *Request, d int, now int64, res *Result) {
 	if res.Explain {
 		for i := range cands {
 			c := &cands[i]
-			res.Cands = append(res.Cands, Candidate{Device: d, Label: res.labels[c.li].id, HardwareID: c.hwid, Row: c.row, Rank: c.rank, Verdict: c.verdict, detail: c.detail})
+			res.Cands = append(res.Cands, Candidate{Device: d, Label: c.l.id, HardwareID: c.hwid, Row: c.row, Rank: c.rank, Verdict: c.verdict, detail: c.detail})
 		}
 	}
 	res.devCand = cands[:0]
@@ -324,7 +306,7 @@ func (e *Engine) decideDevice(req *Request, d int, now int64, res *Result) {
 // and what later steps need.
 func (e *Engine) applicable(req *Request, dev *Device, c *cand, now int64, res *Result) {
 	eff := &res.eff
-	li := &res.labels[c.li]
+	li := c.l
 	rec := &li.rec
 	c.verdict = Offered
 	set := func(v Verdict, d detail) { c.verdict, c.detail = v, d }
@@ -332,14 +314,13 @@ func (e *Engine) applicable(req *Request, dev *Device, c *cand, now int64, res *
 		set(NotLive, detail{text: "label record missing from the release"})
 		return
 	}
-	inf, ok := rec.INF(int(c.row.INF))
+	inf, ok := li.inf(int(c.row.INF))
 	if !ok {
 		set(NotLive, detail{text: "INF missing from the label record"})
 		return
 	}
 	c.inf, c.date, c.version, c.golive = inf, inf.Date, inf.Version, rec.GoLive
 	c.ext = rec.Flags&compiled.FlagExtensionINF != 0 || inf.HasExtension
-	c.extID = inf.Extension
 	c.rank = uint32(c.row.Score)<<16 | uint32(c.ident)
 	// 1. live
 	if !c.row.Live() || rec.Flags&compiled.FlagWindowsUpdate == 0 {
@@ -427,7 +408,7 @@ func (e *Engine) applicable(req *Request, dev *Device, c *cand, now int64, res *
 		}
 	}
 	// 9. blocks
-	if id, ok := e.blocked(li.id, dev, eff.build, res); ok {
+	if id, ok := e.blocked(li, dev, eff.build, res); ok {
 		set(Blocked, detail{text: id})
 		return
 	}
@@ -449,7 +430,7 @@ func (e *Engine) applicable(req *Request, dev *Device, c *cand, now int64, res *
 				return
 			}
 		default:
-			b := res.bucket(li, req.DeviceID)
+			b := Bucket(li.id, req.DeviceID)
 			if b >= p {
 				v := Rollout
 				if ro.Paused {
@@ -482,13 +463,17 @@ func (e *Engine) inAudience(rec *compiled.Label, res *Result) bool {
 	return false
 }
 
-// blocked returns the id of the first block that matches the device for a label.
-func (e *Engine) blocked(label uint64, dev *Device, build uint32, res *Result) (string, bool) {
-	for _, list := range [2][]int{e.byLabel[label], e.global} {
-		for _, i := range list {
-			if b := &e.blocks[i]; e.blockMatches(b, dev, build, res) {
-				return b.id, true
-			}
+// blocked returns the id of the first block that matches the device for a label: one that
+// names the label, or one that names no label (matched once per device in res.globalHit).
+func (e *Engine) blocked(l *labelEntry, dev *Device, build uint32, res *Result) (string, bool) {
+	for _, i := range l.blocks {
+		if b := &e.blocks[i]; e.blockMatches(b, dev, build, res) {
+			return b.id, true
+		}
+	}
+	for k, hit := range res.globalHit {
+		if hit {
+			return e.blocks[e.global[k]].id, true
 		}
 	}
 	return "", false
@@ -549,13 +534,6 @@ func Bucket(label uint64, deviceID []byte) int {
 	return int(d.Sum64() % 10000)
 }
 
-func (res *Result) bucket(li *labelInfo, deviceID []byte) int {
-	if li.bucket < 0 {
-		li.bucket = Bucket(li.id, deviceID)
-	}
-	return li.bucket
-}
-
 // better reports whether a is ahead of b in step 4's order: lower rank, newer date, higher
 // version, later go-live, smaller label id.
 func better(a, b *cand, la, lb uint64) bool {
@@ -612,7 +590,7 @@ const (
 )
 
 func (res *Result) pools(c *cand) int {
-	f := res.labels[c.li].rec.Flags
+	f := c.l.rec.Flags
 	p := 0
 	if f&compiled.FlagAutoApplicable != 0 {
 		p |= poolAuto
@@ -636,10 +614,10 @@ func (res *Result) best(cands []cand, pools int, drv *Driver, than int) int {
 		if c.verdict != Offered || c.ext || res.pools(c)&pools == 0 {
 			continue
 		}
-		if (drv != nil && !beatsInstalled(c, drv)) || (than >= 0 && !better(c, &cands[than], res.labels[c.li].id, res.labels[cands[than].li].id)) {
+		if (drv != nil && !beatsInstalled(c, drv)) || (than >= 0 && !better(c, &cands[than], c.l.id, cands[than].l.id)) {
 			continue
 		}
-		if b < 0 || better(c, &cands[b], res.labels[c.li].id, res.labels[cands[b].li].id) {
+		if b < 0 || better(c, &cands[b], c.l.id, cands[b].l.id) {
 			b = i
 		}
 	}
@@ -659,7 +637,7 @@ func (e *Engine) choose(req *Request, dev *Device, d int, cands []cand, now int6
 	if drv.Present && !drv.Generic {
 		for i := range cands {
 			c := &cands[i]
-			li := &res.labels[c.li]
+			li := c.l
 			// Only rows for the device's OS (in its cell): explain adds the others as
 			// candidates, and they must not change the answer.
 			if c.verdict == Cancelled && c.inCell && li.ctl != nil && li.ctl.cancelled.Rollback && c.date == drv.Date && c.version == drv.Version {
@@ -722,15 +700,15 @@ func (e *Engine) choose(req *Request, dev *Device, d int, cands []cand, now int6
 		}
 		winner := -1
 		for _, p := range picked {
-			if p >= 0 && (winner < 0 || better(&cands[p], &cands[winner], res.labels[cands[p].li].id, res.labels[cands[winner].li].id)) &&
-				better(&cands[p], c, res.labels[cands[p].li].id, res.labels[c.li].id) {
+			if p >= 0 && (winner < 0 || better(&cands[p], &cands[winner], cands[p].l.id, cands[winner].l.id)) &&
+				better(&cands[p], c, cands[p].l.id, c.l.id) {
 				winner = p
 			}
 		}
 		if winner < 0 { // cannot happen: a candidate that meets the conditions and was not picked is behind a pick
 			winner = res.best(cands, res.pools(c)&considered, nil, -1)
 		}
-		c.laterVerdict, c.laterDetail = Outranked, detail{label: res.labels[cands[winner].li].id}
+		c.laterVerdict, c.laterDetail = Outranked, detail{label: cands[winner].l.id}
 	}
 	for i := range cands {
 		if c := &cands[i]; c.later {
@@ -748,7 +726,7 @@ func (e *Engine) extensions(dev *Device, d int, cands []cand, res *Result) {
 		if c.verdict != Offered || !c.ext {
 			continue
 		}
-		f := res.labels[c.li].rec.Flags
+		f := c.l.rec.Flags
 		switch {
 		case oldBuild:
 			c.verdict, c.detail = BelowFloor, detail{text: "extension"}
@@ -766,18 +744,18 @@ func (e *Engine) extensions(dev *Device, d int, cands []cand, res *Result) {
 		best := i
 		for j := range cands {
 			o := &cands[j]
-			if j != best && o.verdict == Offered && o.ext && o.extID == c.extID &&
+			if j != best && o.verdict == Offered && o.ext && o.inf.Extension == c.inf.Extension &&
 				(extBetter(o, &cands[best], res) || (j < best && !extBetter(&cands[best], o, res))) {
 				best = j
 			}
 		}
 		if best != i {
-			c.verdict, c.detail = Outranked, detail{label: res.labels[cands[best].li].id}
+			c.verdict, c.detail = Outranked, detail{label: cands[best].l.id}
 			continue
 		}
 		newer := true
 		for _, x := range dev.Extensions {
-			if x.ID == c.extID && !(c.date > x.Date || (c.date == x.Date && c.version > x.Version)) {
+			if x.ID == c.inf.Extension && !(c.date > x.Date || (c.date == x.Date && c.version > x.Version)) {
 				newer = false
 			}
 		}
@@ -791,7 +769,7 @@ func (e *Engine) extensions(dev *Device, d int, cands []cand, res *Result) {
 		next := -1
 		for i := range cands {
 			c := &cands[i]
-			if c.verdict == Offered && c.ext && !c.offered && (next < 0 || string(c.extID[:]) < string(cands[next].extID[:])) {
+			if c.verdict == Offered && c.ext && !c.offered && (next < 0 || string(c.inf.Extension[:]) < string(cands[next].inf.Extension[:])) {
 				next = i
 			}
 		}
@@ -805,7 +783,7 @@ func (e *Engine) extensions(dev *Device, d int, cands []cand, res *Result) {
 // offer appends an offer for a candidate.
 func (res *Result) offer(d int, c *cand, kind Kind) {
 	c.offered, c.detail = true, detail{a: int64(kind)}
-	li := &res.labels[c.li]
+	li := c.l
 	rec := &li.rec
 	res.Offers = append(res.Offers, Offer{
 		Device: d, Kind: kind, Label: li.id, Manual: rec.Flags&compiled.FlagManual != 0,
@@ -826,8 +804,8 @@ func extBetter(a, b *cand, res *Result) bool {
 		return a.version > b.version
 	case a.golive != b.golive:
 		return a.golive > b.golive
-	case a.li != b.li:
-		return res.labels[a.li].id < res.labels[b.li].id
+	case a.l != b.l:
+		return a.l.id < b.l.id
 	}
 	return string(a.inf.Name) < string(b.inf.Name)
 }

@@ -15,6 +15,7 @@ package offer
 import (
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/driveway/driveway/catalogs"
@@ -35,7 +36,8 @@ type Source struct {
 	ID          string // "sha256:…" of the signed manifest
 }
 
-// Engine answers offer requests from one release. It is immutable and safe for concurrent use.
+// Engine answers offer requests from one release. It is safe for concurrent use; besides its
+// fixed tables it keeps a bounded cache of parsed label records.
 type Engine struct {
 	src      Source
 	control  map[uint64]*labelControl
@@ -43,6 +45,95 @@ type Engine struct {
 	byLabel  map[uint64][]int // blocks naming a label
 	global   []int            // blocks naming no label
 	audience []audience
+	labels   []atomic.Pointer[labelEntry]  // direct-mapped label cache, 2^labelCacheBits slots
+	smbios   []atomic.Pointer[smbiosEntry] // direct-mapped CHID cache, 2^smbiosCacheBits slots
+}
+
+// smbiosCacheBits sizes the cache of CHIDs computed from SMBIOS fields: PCs of one model send
+// the same fields, and fifteen SHA-1s cost more than the rest of a small request.
+const smbiosCacheBits = 12
+
+// smbiosEntry is the CHIDs of one set of SMBIOS fields. key holds the fields exactly, so a hit
+// is a byte-for-byte match, never a hash coincidence.
+type smbiosEntry struct {
+	key  []byte
+	ids  [chid.NumLevels]chid.ID
+	mask uint16
+}
+
+// smbiosKey appends the fields of a request, each with its length, to dst.
+func smbiosKey(dst []byte, f *[chid.NumFields][]byte) []byte {
+	for _, v := range f {
+		dst = append(dst, byte(len(v)), byte(len(v)>>8))
+		dst = append(dst, v...)
+	}
+	return dst
+}
+
+// computeCHIDs fills res's device CHIDs from SMBIOS fields, through the cache.
+func (e *Engine) computeCHIDs(f *[chid.NumFields][]byte, res *Result) {
+	res.smbiosKey = smbiosKey(res.smbiosKey[:0], f)
+	h := index.Hash(res.smbiosKey)
+	slot := &e.smbios[h>>(64-smbiosCacheBits)]
+	if c := slot.Load(); c != nil && string(c.key) == string(res.smbiosKey) {
+		res.devIDs, res.devMask = c.ids, c.mask
+		return
+	}
+	res.devMask = res.chidH.Compute(f, &res.devIDs)
+	slot.Store(&smbiosEntry{key: append([]byte(nil), res.smbiosKey...), ids: res.devIDs, mask: res.devMask})
+}
+
+// labelCacheBits sizes the label cache: 2^16 slots in sets of two, a few MiB at most. A miss
+// costs one record lookup.
+const labelCacheBits = 16
+
+// labelEntry is a label as the procedure uses it, parsed once per Engine: the record (its byte
+// fields alias the release, so an entry lives no longer than the Engine), its INF table, its
+// control entry and the blocks that name it.
+type labelEntry struct {
+	id     uint64
+	ok     bool // the record was found and parses
+	rec    compiled.Label
+	infs   []compiled.INF
+	ctl    *labelControl
+	blocks []int
+}
+
+// inf returns INF i of the label's table.
+func (l *labelEntry) inf(i int) (*compiled.INF, bool) {
+	if i < 0 || i >= len(l.infs) {
+		return nil, false
+	}
+	return &l.infs[i], true
+}
+
+// label returns the entry of a label id: from the cache, or looked up and parsed (which
+// allocates) and cached. The cache is two-way set-associative: a label may live in either
+// slot of its set, so two hot labels that hash alike do not evict each other.
+func (e *Engine) label(id uint64) *labelEntry {
+	set := (id * 0x9E3779B97F4A7C15) >> (64 - labelCacheBits) &^ 1
+	a, b := &e.labels[set], &e.labels[set+1]
+	if l := a.Load(); l != nil && l.id == id {
+		return l
+	}
+	if l := b.Load(); l != nil && l.id == id {
+		return l
+	}
+	slot := a
+	if a.Load() != nil && (b.Load() == nil || id&1 == 1) {
+		slot = b // fill the empty way; when both are full, the id picks which to replace
+	}
+	l := &labelEntry{id: id, ctl: e.control[id], blocks: e.byLabel[id]}
+	if l.rec, l.ok = e.labelRecord(id); l.ok {
+		l.infs = make([]compiled.INF, l.rec.NumINFs())
+		for i := range l.infs {
+			if l.infs[i], l.ok = l.rec.INF(i); !l.ok {
+				break
+			}
+		}
+	}
+	slot.Store(l)
+	return l
 }
 
 type labelControl struct {
@@ -71,7 +162,8 @@ func NewEngine(src Source) (*Engine, error) {
 	if src.OS == nil || len(src.HWIDShards) == 0 || len(src.LabelShards) == 0 {
 		return nil, fmt.Errorf("offer: a release needs an OS table and shards")
 	}
-	e := &Engine{src: src, control: map[uint64]*labelControl{}, byLabel: map[uint64][]int{}}
+	e := &Engine{src: src, control: map[uint64]*labelControl{}, byLabel: map[uint64][]int{},
+		labels: make([]atomic.Pointer[labelEntry], 1<<labelCacheBits), smbios: make([]atomic.Pointer[smbiosEntry], 1<<smbiosCacheBits)}
 	for i := range src.Control.Labels {
 		lc := &src.Control.Labels[i]
 		id, ok := parseID(lc.Label)

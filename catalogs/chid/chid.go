@@ -107,28 +107,32 @@ func ParseBytes(s []byte) (ID, error) {
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return id, ErrSyntax
 	}
+	bad := byte(0)
 	for j, i := range pairAt {
-		hi, ok1 := unhex(s[i])
-		lo, ok2 := unhex(s[i+1])
-		if !ok1 || !ok2 {
-			return ID{}, ErrSyntax
-		}
-		id[j] = hi<<4 | lo
+		hi, lo := hexval[s[i]], hexval[s[i+1]]
+		bad |= hi | lo
+		id[j] = hi<<4 | lo&0x0f
+	}
+	if bad&0xf0 != 0 {
+		return ID{}, ErrSyntax
 	}
 	return id, nil
 }
 
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
+// hexval maps a byte to its hex digit value, or 0xff when it is not a hex digit.
+var hexval = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return 0, false
-}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c-'a') + 10
+		t[c-'a'+'A'] = byte(c-'a') + 10
+	}
+	return t
+}()
 
 // pairAt is where each byte's two hex digits start in xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx.
 var pairAt = [16]int{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}

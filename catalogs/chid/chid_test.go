@@ -105,3 +105,12 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParse(b *testing.B) {
+	s := []byte("147efce9-f201-5fc8-ab0c-c859751c3440")
+	for i := 0; i < b.N; i++ {
+		if _, err := ParseBytes(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
