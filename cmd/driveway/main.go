@@ -48,6 +48,7 @@ func commands() []command {
 		{"build", "compile a label tree into a signed catalog release", "--labels DIR --out DIR --key PREFIX.key [--now RFC3339] [--skip-invalid] [--report FILE]", cmdBuild},
 		{"verify", "check a release offline with its public key", "--catalog DIR --key PREFIX.pub [--ignore-expiry] [--json]", cmdVerify},
 		{"inspect", "show what a release holds", "--catalog DIR [--hwid ID | --label ID] [--json]", cmdInspect},
+		{"bench", "generate workloads and measure driveway", "<command> [flags]", cmdBench},
 		{"rollout", "measure install reports and step gradual rollouts", "measure|step [flags]", cmdRollout},
 		{"offer", "answer an offer request from a release", "--catalog DIR [--key PREFIX.pub] [--now RFC3339] [--explain] < request.json", cmdOffer},
 		{"serve", "run an edge: answer offer requests over HTTP from the newest verified release", "--catalog DIR | --origin URL --cache DIR --key PREFIX.pub [--listen ADDR] […]", cmdServe},
@@ -73,7 +74,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "help", "-h", "--help":
 		if len(args) > 1 {
 			if c, ok := lookup(args[1]); ok {
-				return c.run(e, []string{"--help"})
+				return c.run(e, append(args[2:], "--help"))
 			}
 			fmt.Fprintf(stderr, "driveway help: unknown command %q; run 'driveway help'\n", args[1])
 			return exitUsage
@@ -110,12 +111,17 @@ func usage(w io.Writer) {
 
 // flags returns a flag set for a command whose usage line and description print on --help.
 func (e *env) flags(name, description string) *pflag.FlagSet {
+	c, _ := lookup(name)
+	return e.newFlags(name, c.usage, description)
+}
+
+// newFlags returns a flag set for "driveway NAME", printing usage and description on --help.
+func (e *env) newFlags(name, usage, description string) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SetOutput(e.stdout)
 	fs.SortFlags = false
-	c, _ := lookup(name)
 	fs.Usage = func() {
-		fmt.Fprintf(e.stdout, "Usage: driveway %s %s\n\n%s\n\nFlags:\n%s", name, c.usage, strings.TrimSpace(description), fs.FlagUsages())
+		fmt.Fprintf(e.stdout, "Usage: driveway %s %s\n\n%s\n\nFlags:\n%s", name, usage, strings.TrimSpace(description), fs.FlagUsages())
 	}
 	return fs
 }
