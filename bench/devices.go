@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,11 +48,10 @@ func GenerateDevices(w io.Writer, opts DeviceOptions) (DeviceStats, error) {
 	if opts.Labels == "" {
 		return DeviceStats{}, errors.New("bench: DeviceOptions.Labels must name a label tree")
 	}
-	tree, _, err := catalogs.Load(opts.Labels, nil)
+	ix, err := indexDir(opts.Labels)
 	if err != nil {
-		return DeviceStats{}, fmt.Errorf("bench: %w", err)
+		return DeviceStats{}, err
 	}
-	ix := indexTree(tree)
 	g := &deviceGen{ix: ix, r: newRNG(opts.Seed, 200)}
 	bw := bufio.NewWriterSize(w, 1<<16)
 	var st DeviceStats
@@ -99,7 +100,6 @@ type template struct {
 	rev     string // as published, "" when the label has none
 	subsys  string // PCI: ssssvvvv; HDAUDIO: vvvvssss; "" for two-part IDs
 	col     string // HID collection
-	hwid    string // the published (normalised) ID
 	labels  int    // labels that publish it: its popularity
 	drivers []drv
 }
@@ -107,7 +107,7 @@ type template struct {
 type treeIndex struct {
 	byModel    map[*model][]*template // PCI/HDAUDIO for a model's SUBSYS, two-part and UEFI ones via CHIDs
 	byOEM      map[*oem][]*template   // USB/HID devices published for an OEM's systems
-	global     map[string][]*template // every template by INF class, for PCs that are not targeted
+	global     map[string][]*template // USB, HID and ACPI devices by INF class, most published first
 	classes    []string               // keys of global, sorted
 	models     []*model               // every model
 	modelDraw  cumulative
@@ -117,7 +117,67 @@ type treeIndex struct {
 	modelByKey map[string]*model // "17AA" + subsys
 }
 
-func indexTree(t *catalogs.Tree) *treeIndex {
+// indexBatch is how many products are read at a time: a tree of a million labels does not
+// fit in memory as a catalogs.Tree, but its index does.
+const indexBatch = 1000
+
+// indexDir reads the label tree in dir with catalogs.LoadFS, a batch of products at a
+// time, and indexes it. Problems in the tree are not reported: whatever can be read is used.
+func indexDir(dir string) (*treeIndex, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("bench: %s is not a directory", dir)
+	}
+	fsys := os.DirFS(dir)
+	entries, err := fs.ReadDir(fsys, "products")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	x := newIndexer()
+	for i := 0; i < len(entries); i += indexBatch {
+		tree, _, err := catalogs.LoadFS(productSubset{fsys, entries[i:min(i+indexBatch, len(entries))]}, nil)
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		x.add(tree)
+	}
+	return x.finish(), nil
+}
+
+// productSubset is a label tree that shows only some of its products.
+type productSubset struct {
+	fs.FS
+	products []fs.DirEntry
+}
+
+func (s productSubset) ReadDir(name string) ([]fs.DirEntry, error) {
+	if name == "products" {
+		return s.products, nil
+	}
+	return fs.ReadDir(s.FS, name)
+}
+
+// indexer builds a treeIndex from a tree read a batch of products at a time.
+type indexer struct {
+	ix          *treeIndex
+	modelByCHID map[chid.ID]*model
+	oemByName   map[string]*oem
+	byID        map[string]*template
+	order       []*template
+	attaches    []attach
+}
+
+// attach is where a template goes once every label has added its drivers to it.
+type attach struct {
+	t      *template
+	models []*model // the models the label's CHIDs name
+	oem    *oem     // the OEM the label names
+}
+
+func newIndexer() *indexer {
 	ix := &treeIndex{
 		byModel:    map[*model][]*template{},
 		byOEM:      map[*oem][]*template{},
@@ -125,47 +185,43 @@ func indexTree(t *catalogs.Tree) *treeIndex {
 		known:      map[string]bool{},
 		modelByKey: map[string]*model{},
 	}
-	modelByCHID := map[chid.ID]*model{}
-	oemByName := map[string]*oem{}
+	x := &indexer{ix: ix, modelByCHID: map[chid.ID]*model{}, oemByName: map[string]*oem{}, byID: map[string]*template{}}
 	var weights []float64
 	for _, o := range oems() {
-		oemByName[o.name] = o
+		x.oemByName[o.name] = o
 		for _, m := range o.models {
 			ix.modelByKey[o.pci+m.subsys] = m
 			ix.models = append(ix.models, m)
 			weights = append(weights, o.weight*m.weight)
 			for n := 0; n < chid.NumLevels; n++ {
 				if m.mask&(1<<n) != 0 {
-					if _, dup := modelByCHID[m.ids[n]]; !dup {
-						modelByCHID[m.ids[n]] = m
+					if _, dup := x.modelByCHID[m.ids[n]]; !dup {
+						x.modelByCHID[m.ids[n]] = m
 					}
 				}
 			}
 		}
 	}
 	ix.modelDraw = newCumulative(weights)
+	return x
+}
 
-	byID := map[string]*template{}
-	var order []*template
-	type attach struct {
-		t      *template
-		models []*model
-		oem    *oem
-	}
-	var attaches []attach
+// add indexes the live rows of a tree's Windows Update labels.
+func (x *indexer) add(t *catalogs.Tree) {
+	ix := x.ix
 	for _, l := range t.Labels() {
 		if l.Destination != "windowsUpdate" {
 			continue
 		}
 		var models []*model
 		for _, c := range l.LiveCHIDs() {
-			if m := modelByCHID[c]; m != nil {
+			if m := x.modelByCHID[c]; m != nil {
 				models = append(models, m)
 			}
 		}
 		var labelOEM *oem
 		if i := strings.LastIndex(l.Name, " for "); i >= 0 {
-			labelOEM = oemByName[l.Name[i+len(" for "):]]
+			labelOEM = x.oemByName[l.Name[i+len(" for "):]]
 		}
 		seen := map[string]bool{}
 		for _, r := range l.Rows {
@@ -173,23 +229,23 @@ func indexTree(t *catalogs.Tree) *treeIndex {
 				continue
 			}
 			seen[r.HWID] = true
-			ix.known[r.HWID] = true
+			ix.known[strings.Clone(r.HWID)] = true
 			inf := l.Submission.INF(r.Bundle, r.INF)
 			if inf == nil {
 				continue
 			}
-			parsed := parseTemplate(r.HWID)
+			parsed := parseTemplate(strings.Clone(r.HWID))
 			if parsed == nil {
 				continue
 			}
-			tp := byID[parsed.key()]
+			tp := x.byID[parsed.key()]
 			switch {
 			case tp == nil:
 				tp = parsed
-				tp.class = inf.Class
-				byID[tp.key()] = tp
-				order = append(order, tp)
-				attaches = append(attaches, attach{t: tp, models: models, oem: labelOEM})
+				tp.class = strings.Clone(inf.Class)
+				x.byID[tp.key()] = tp
+				x.order = append(x.order, tp)
+				x.attaches = append(x.attaches, attach{t: tp, models: models, oem: labelOEM})
 			case tp.rev == "":
 				tp.rev = parsed.rev // the same device published with and without REV_
 			}
@@ -203,7 +259,12 @@ func indexTree(t *catalogs.Tree) *treeIndex {
 			}
 		}
 	}
-	for _, a := range attaches {
+}
+
+// finish files every template where PCs will find it.
+func (x *indexer) finish() *treeIndex {
+	ix, order := x.ix, x.order
+	for _, a := range x.attaches {
 		tp := a.t
 		sort.Slice(tp.drivers, func(i, j int) bool {
 			if tp.drivers[i].day != tp.drivers[j].day {
@@ -293,7 +354,7 @@ func parseTemplate(h string) *template {
 	if !ok {
 		return nil
 	}
-	t := &template{hwid: h}
+	t := &template{}
 	part := func(key string) string {
 		for _, p := range strings.Split(rest, "&") {
 			if strings.HasPrefix(p, key) {
@@ -385,16 +446,20 @@ var osMix = []struct {
 	{7601, 0.5, [2]int{17514, 27366}},
 }
 
+var osDraw = func() cumulative {
+	w := make([]float64, len(osMix))
+	for i, o := range osMix {
+		w[i] = o.weight
+	}
+	return newCumulative(w)
+}()
+
 var serverBuilds = []int{17763, 20348, 26100, 14393}
 
 func (g *deviceGen) pc() *pc {
 	r, ix := g.r, g.ix
 	p := &pc{deviceID: r.guid(), arch: "amd64", sku: "client", scan: "scheduled"}
-	w := make([]float64, len(osMix))
-	for i, o := range osMix {
-		w[i] = o.weight
-	}
-	o := osMix[r.weighted(w)]
+	o := osMix[osDraw.draw(r)]
 	p.build, p.rev = o.build, r.between(o.rev[0], o.rev[1])
 	switch x := r.float(); {
 	case x < 0.02:

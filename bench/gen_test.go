@@ -551,3 +551,23 @@ func TestJSONWriterMatchesEncodingJSON(t *testing.T) {
 		t.Errorf("indented output differs from encoding/json:\n%s\nwant\n%s", got, want.String())
 	}
 }
+
+func TestGenerateLabelsProgress(t *testing.T) {
+	var calls [][2]int
+	st, err := GenerateLabels(filepath.Join(t.TempDir(), "labels"), LabelOptions{Labels: 300, Compact: true,
+		Progress: func(done, total int) { calls = append(calls, [2]int{done, total}) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) < 2 {
+		t.Fatalf("Progress was called %d times for 300 labels", len(calls))
+	}
+	for i, c := range calls {
+		if c[1] != 300 || c[0] > 300 || (i > 0 && c[0] < calls[i-1][0]) {
+			t.Fatalf("Progress calls %v: want done growing to total 300", calls)
+		}
+	}
+	if last := calls[len(calls)-1]; last[0] != st.Labels {
+		t.Errorf("last Progress call says %d done, wrote %d", last[0], st.Labels)
+	}
+}
