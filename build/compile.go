@@ -71,7 +71,7 @@ func compile(t *catalogs.Tree, skip map[string][]string, now time.Time, hwidShar
 			if !ok || code.Retired || inf == nil {
 				continue // retired codes are never offered; unknown ones failed validation
 			}
-			pnp, ok := inf.OS[r.OSCode][r.HWID]
+			pnp, ok := inf.Entry(r.OSCode, r.HWID)
 			if !ok {
 				continue
 			}

@@ -73,7 +73,7 @@ func (t *Tree) expandINF(inf *INF, first string, upward ostable.Slot) {
 		c    ostable.OSCode
 	}
 	var sources []source
-	for code := range inf.OS {
+	for _, code := range inf.Codes() {
 		c, ok := t.OS.LookupOSCode(code)
 		if !ok || c.Retired || (c.Legacy && c.Slot != upward) {
 			continue
@@ -87,6 +87,7 @@ func (t *Tree) expandINF(inf *INF, first string, upward ostable.Slot) {
 		return sources[i].code < sources[j].code
 	})
 	for _, src := range sources {
+		ids, entries := inf.entries(src.code) // copied before anything is added
 		var targets []ostable.Family
 		switch src.c.Family {
 		case ostable.AMD64Client, ostable.AMD64Server:
@@ -99,23 +100,12 @@ func (t *Tree) expandINF(inf *INF, first string, upward ostable.Slot) {
 			if !ok {
 				continue
 			}
-			grid := inf.OS[code]
-			if grid == nil {
-				grid = map[string]PnP{}
-				inf.OS[code] = grid
-			}
-			hwids := make([]string, 0, len(inf.OS[src.code]))
-			for h := range inf.OS[src.code] {
-				hwids = append(hwids, h)
-			}
-			sort.Strings(hwids)
-			for _, h := range hwids {
-				if _, exists := grid[h]; !exists {
-					e := inf.OS[src.code][h]
-					e.Extended = true
-					grid[h] = e
-				}
+			for i, h := range ids {
+				e := entries[i]
+				e.Extended = true
+				inf.grid.add(code, h, e) // seal keeps an entry the INF lists itself, or the lowest source's
 			}
 		}
 	}
+	inf.grid.seal()
 }

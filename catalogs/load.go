@@ -65,7 +65,7 @@ func LoadFS(fsys fs.FS, opts *LoadOptions) (*Tree, Problems, error) {
 	if v := l.readOptional(sink, "audiences.json"); v != nil {
 		l.decodeAudiences(sink, v)
 	} else {
-		t.Audiences = []Audience{TestRegistryKey}
+		t.Audiences = []Audience{TestRegistryKey()}
 	}
 	if v := l.readOptional(sink, "blocks.json"); v != nil {
 		l.decodeBlocks(sink, v)
@@ -529,8 +529,9 @@ func decodeINF(r *reader, v *jsonValue, ptr, bundle, name string) *INF {
 	if r.typed(v, ptr, jsonObject) == nil {
 		return nil
 	}
-	inf := &INF{Bundle: bundle, Name: name, pointer: ptr, OS: map[string]map[string]PnP{}}
-	inf.Class = r.str(v, ptr, "InfClass", true)
+	inf := &INF{Bundle: intern(bundle), Name: intern(name), pointer: ptr}
+	defer inf.grid.seal()
+	inf.Class = intern(r.str(v, ptr, "InfClass", true))
 	inf.ClassGUID = r.str(v, ptr, "ClassGuid", false)
 	inf.Provider = r.str(v, ptr, "Provider", false)
 	if inf.VersionText = r.str(v, ptr, "DriverVersion", true); inf.VersionText != "" {
@@ -564,14 +565,13 @@ func decodeINF(r *reader, v *jsonValue, ptr, bundle, name string) *INF {
 		if r.typed(om.val, optr, jsonObject) == nil {
 			continue
 		}
-		ids := map[string]PnP{}
 		for _, pm := range om.val.members {
 			pptr := pointerJoin(optr, pm.name)
 			info := r.typed(pm.val, pptr, jsonObject)
 			if info == nil {
 				continue
 			}
-			e := PnP{Raw: pm.name, FeatureScore: 0xFF}
+			e := PnP{FeatureScore: 0xFF}
 			if fs := info.member("FeatureScore"); fs != nil && fs.kind != jsonNull {
 				score, err := parseFeatureScore(fs)
 				if err != nil {
@@ -580,9 +580,11 @@ func decodeINF(r *reader, v *jsonValue, ptr, bundle, name string) *INF {
 					e.FeatureScore = score
 				}
 			}
-			ids[NormalizeHWID(pm.name)] = e
+			inf.grid.add(om.name, NormalizeHWID(pm.name), e)
 		}
-		inf.OS[om.name] = ids
+		if inf.grid.code(om.name) == nil {
+			inf.grid.codes = append(inf.grid.codes, gridCode{code: intern(om.name)}) // listed with no IDs
+		}
 	}
 	return inf
 }
@@ -627,19 +629,21 @@ func decodeLabel(r *reader, v *jsonValue, fileID string) *Label {
 	}
 	states := []string{"added", "pendingAdd", "pendingRemove", "notSet"}
 	if tg := r.object(v, "", "targeting", lab.Destination == "windowsUpdate"); tg != nil {
-		for i, it := range r.array(tg, "/targeting", "hardwareIds", false) {
+		items := r.array(tg, "/targeting", "hardwareIds", false)
+		lab.Rows = make([]Row, 0, len(items))
+		for i, it := range items {
 			ptr := pointerIndex("/targeting/hardwareIds", i)
 			if r.typed(it, ptr, jsonObject) == nil {
 				continue
 			}
 			row := Row{
-				Bundle: r.str(it, ptr, "bundleId", true),
-				INF:    r.str(it, ptr, "infId", true),
-				OSCode: r.str(it, ptr, "operatingSystemCode", true),
-				PnP:    r.str(it, ptr, "pnpString", true),
-				State:  r.oneOf(it, ptr, "distributionState", true, states...),
+				Bundle: intern(r.str(it, ptr, "bundleId", true)),
+				INF:    intern(r.str(it, ptr, "infId", true)),
+				OSCode: intern(r.str(it, ptr, "operatingSystemCode", true)),
+				PnP:    intern(r.str(it, ptr, "pnpString", true)),
+				State:  intern(r.oneOf(it, ptr, "distributionState", true, states...)),
 			}
-			row.HWID = NormalizeHWID(row.PnP)
+			row.HWID = intern(NormalizeHWID(row.PnP))
 			lab.Rows = append(lab.Rows, row)
 		}
 		for i, it := range r.array(tg, "/targeting", "chids", false) {

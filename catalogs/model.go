@@ -63,11 +63,14 @@ type Audience struct {
 	Audience   string
 }
 
-// TestRegistryKey is the built-in audience that exists when audiences.json is absent.
-var TestRegistryKey = Audience{
-	ID:         chid.ID{15: 1}, // 00000000-0000-0000-0000-000000000001
-	Name:       "Test_Registry_Key",
-	TargetRing: "Drivers",
+// TestRegistryKey returns the built-in audience that exists when audiences.json is absent:
+// the Test Registry Key (HKLM\Software\Microsoft\DriverFlighting\Partner, TargetRing = Drivers).
+func TestRegistryKey() Audience {
+	return Audience{
+		ID:         chid.ID{15: 1}, // 00000000-0000-0000-0000-000000000001
+		Name:       "Test_Registry_Key",
+		TargetRing: "Drivers",
+	}
 }
 
 // Block is one entry of blocks.json: a hold that stops offers to devices with a known
@@ -156,9 +159,9 @@ type INF struct {
 	ExtensionID *chid.ID  // nil when null
 	CHIDs       []chid.ID // InstallationComputerHardwareIds
 
-	// OS maps an OS code to the INF's hardware IDs on it (normalised) and their info. After
-	// expansion it also holds the extended TH1 entries (PnP.Extended).
-	OS map[string]map[string]PnP
+	// grid holds the hardware IDs the INF lists on each OS code (see Lists, Entry, Codes,
+	// HWIDs). After expansion it also holds the extended TH1 entries (PnP.Extended).
+	grid grid
 
 	TargetOSVersions []string // the INF's [Manufacturer] decorations; nil when absent
 
@@ -167,9 +170,8 @@ type INF struct {
 
 // PnP is one (OS code, hardware ID) entry of an INF.
 type PnP struct {
-	Raw          string // the pnpString as written
-	FeatureScore uint8  // default 0xFF
-	Extended     bool   // added by driver expansion
+	FeatureScore uint8 // default 0xFF
+	Extended     bool  // added by driver expansion
 }
 
 // Label is a shipping label.

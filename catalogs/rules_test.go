@@ -2,6 +2,7 @@ package catalogs
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -351,6 +352,11 @@ func ruleCases() []ruleCase {
 			f.at(labelPath, "publishingSpecifications")["isAutoInstallOnApplicableSystems"] = false
 			f.at(labelPath, "publishingSpecifications")["manualAcquisition"] = true
 		}, pass: func(f fixture) { f.at(subPath, "")["isExtensionInf"] = true }},
+		{code: "L060", name: "manual label of an INF with an ExtensionId", fail: func(f fixture) {
+			f.inf()["ExtensionId"] = "8f3a2c11-5b4e-4d7a-9c21-0e6f4b3a2d19"
+			f.at(labelPath, "publishingSpecifications")["isAutoInstallOnApplicableSystems"] = false
+			f.at(labelPath, "publishingSpecifications")["manualAcquisition"] = true
+		}, pass: func(f fixture) { f.inf()["ExtensionId"] = "8f3a2c11-5b4e-4d7a-9c21-0e6f4b3a2d19" }},
 		{code: "L061", name: "attestation without a test audience", fail: func(f fixture) { f.at(productPath, "")["testHarness"] = "attestation" },
 			pass: func(f fixture) {
 				f.at(productPath, "")["testHarness"] = "attestation"
@@ -382,7 +388,12 @@ func ruleCases() []ruleCase {
 			f.inf()["OSPnPInfoMap"].(obj)["WINDOWS_XP"] = obj{nicID: obj{}}
 			f.label()["targeting"].(obj)["hardwareIds"] = []any{row("WINDOWS_XP", nicID)}
 		}},
-		{code: "W002", name: "tie on rank, date and version", fail: func(f fixture) { f.addLabel("3002", func(obj) {}) }},
+		{code: "W002", name: "tie on rank, date and version", fail: func(f fixture) { f.addLabel("3002", func(obj) {}) },
+			pass: func(f fixture) { // both target CHIDs, none in common: no device sees both
+				chids := func(id string) []any { return []any{obj{"chid": id, "distributionState": "added"}} }
+				f.label()["targeting"].(obj)["chids"] = chids("8dc9b7c5-f5d5-5850-9ab3-bd6f0549d814")
+				f.addLabel("3002", func(l obj) { l["targeting"].(obj)["chids"] = chids("6de5d951-d755-576b-bd09-c5cf66b27234") })
+			}},
 		{code: "W003", name: "expansion skips an INF with a build number", fail: func(f fixture) {
 			f.at(subPath, "")["expansion"] = obj{"requestedBy": "100"}
 			f.inf()["TargetOSVersions"] = []any{"NTamd64.10.0...14393"}
@@ -443,6 +454,29 @@ func TestRules(t *testing.T) {
 var allCodes = strings.Fields(`L001 L002 L003 L004 L005 L010 L011 L012 L013 L014 L015
 	L020 L021 L022 L023 L024 L025 L026 L027 L028 L029 L030 L040 L041 L042 L043 L044
 	L050 L051 L052 L053 L060 L061 L062 L063 L064 L065 W001 W002 W003 W065`)
+
+// TestL029BlamesTheLaterRow: the mix is reported at the row that breaks the rule, with rows
+// compared by position (row 10 comes after row 9).
+func TestL029BlamesTheLaterRow(t *testing.T) {
+	f := baseFixture()
+	var rows []any
+	for i := 0; i < 10; i++ {
+		pnp := fmt.Sprintf(`pci\ven_8086&dev_15f3&subsys_%04x8086&rev_03`, i)
+		f.inf()["OSPnPInfoMap"].(obj)["WINDOWS_v100_X64_RS5_FULL"].(obj)[pnp] = obj{}
+		rows = append(rows, row("WINDOWS_v100_X64_RS5_FULL", pnp))
+	}
+	rows = append(rows, row("WINDOWS_7_X64", nicID))
+	f.label()["targeting"].(obj)["hardwareIds"] = rows
+	for _, p := range check(t, f, nil) {
+		if p.Code == "L029" && p.Pointer != "/targeting/hardwareIds/10/operatingSystemCode" {
+			t.Errorf("L029 at %s, want row 10", p.Pointer)
+		}
+		if p.Code == "L029" {
+			return
+		}
+	}
+	t.Error("no L029")
+}
 
 // TestAllProblemsAtOnce: one tree with several problems in several files reports all of
 // them, sorted, and the same list on every run.

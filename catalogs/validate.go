@@ -74,8 +74,11 @@ func (v *validator) uniqueLabels() {
 
 // submission checks the rules that span a submission's labels: L029.
 func (v *validator) submission(s *Submission) {
-	var firstLegacy, firstModern *Label
-	var legacyPtr, modernPtr string
+	type at struct {
+		l   *Label
+		row int
+	}
+	var first [2]*at // the first pre-Windows 10 and the first Windows 10+ row, in label and row order
 	for _, l := range s.Labels {
 		if l.Destination != "windowsUpdate" {
 			continue
@@ -88,24 +91,27 @@ func (v *validator) submission(s *Submission) {
 			if !ok {
 				continue
 			}
-			ptr := pointerIndex("/targeting/hardwareIds", i) + "/operatingSystemCode"
-			if c.Legacy && firstLegacy == nil {
-				firstLegacy, legacyPtr = l, ptr
+			k := 1
+			if c.Legacy {
+				k = 0
 			}
-			if !c.Legacy && firstModern == nil {
-				firstModern, modernPtr = l, ptr
+			if first[k] == nil {
+				first[k] = &at{l, i}
 			}
 		}
 	}
-	if firstLegacy != nil && firstModern != nil {
-		// Report where the mix appears second, which is the row that broke the rule.
-		at, ptr, other := firstModern, modernPtr, firstLegacy
-		if CompareIDs(firstLegacy.ID, firstModern.ID) > 0 || (firstLegacy == firstModern && legacyPtr > modernPtr) {
-			at, ptr, other = firstLegacy, legacyPtr, firstModern
-		}
-		v.sink.add("L029", at.File, ptr, scope{level: scopeSubmission, product: s.Product.ID, submission: s.ID},
-			"submission %s targets both pre-Windows 10 and Windows 10+ OS codes (see also label %s); publish them from separate submissions", s.ID, other.ID)
+	if first[0] == nil || first[1] == nil {
+		return
 	}
+	// Report where the mix appears second: the row that broke the rule. Labels are in id
+	// order, rows in file order.
+	later, other := first[1], first[0]
+	if c := CompareIDs(first[0].l.ID, first[1].l.ID); c > 0 || (c == 0 && first[0].row > first[1].row) {
+		later, other = first[0], first[1]
+	}
+	v.sink.add("L029", later.l.File, pointerIndex("/targeting/hardwareIds", later.row)+"/operatingSystemCode",
+		scope{level: scopeSubmission, product: s.Product.ID, submission: s.ID},
+		"submission %s targets both pre-Windows 10 and Windows 10+ OS codes (see also label %s); publish them from separate submissions", s.ID, other.l.ID)
 }
 
 // labelFacts are what several rules need to know about a label's live rows.
@@ -204,8 +210,8 @@ func (v *validator) label(l *Label) {
 	v.hardwareIDs(l, f)
 
 	// Delivery, audiences, signing.
-	if wu && s.IsExtensionInf && pub != nil && (pub.Manual || !(pub.AutoApplicable || pub.AutoDU)) {
-		v.add(l, "L060", "/publishingSpecifications/manualAcquisition", "submission %s is an extension INF; extension INFs are published as automatic, not manual", s.ID)
+	if wu && (s.IsExtensionInf || f.extensionRows) && pub != nil && (pub.Manual || !(pub.AutoApplicable || pub.AutoDU)) {
+		v.add(l, "L060", "/publishingSpecifications/manualAcquisition", "label publishes extension INFs (submission %s); extension INFs are published as automatic, not manual", s.ID)
 	}
 	if wu && p.TestHarness == "attestation" && len(l.Audiences) == 0 {
 		v.add(l, "L061", "/targeting/restrictedToAudiences", "product %s is attestation-signed; restrict the label to a test audience", p.ID)
@@ -259,10 +265,10 @@ func (v *validator) rows(l *Label) {
 		switch {
 		case inf == nil:
 			v.add(l, "L013", ptr+"/infId", "submission %s has no INF %s in bundle %s", s.ID, r.INF, r.Bundle)
-		case inf.OS[r.OSCode] == nil:
+		case !inf.Lists(r.OSCode):
 			v.add(l, "L013", ptr+"/operatingSystemCode", "INF %s does not list OS code %s%s", r.INF, r.OSCode, expansionHint(s))
 		default:
-			if _, ok := inf.OS[r.OSCode][r.HWID]; !ok {
+			if _, ok := inf.Entry(r.OSCode, r.HWID); !ok {
 				v.add(l, "L013", ptr+"/pnpString", "INF %s does not list %s on %s", r.INF, r.PnP, r.OSCode)
 			}
 		}
@@ -499,6 +505,7 @@ func (v *validator) ties() {
 	type key struct{ hwid, os string }
 	type cand struct {
 		l       *Label
+		ext     bool // an extension INF: ranked apart from base drivers (offers.md step 7)
 		score   uint8
 		date    int32
 		version uint64
@@ -514,16 +521,16 @@ func (v *validator) ties() {
 				continue
 			}
 			inf := l.Submission.INF(r.Bundle, r.INF)
-			if inf == nil || inf.OS[r.OSCode] == nil {
+			if inf == nil {
 				continue
 			}
-			e, ok := inf.OS[r.OSCode][r.HWID]
+			e, ok := inf.Entry(r.OSCode, r.HWID)
 			k := key{r.HWID, r.OSCode}
 			if !ok || seen[k] {
 				continue
 			}
 			seen[k] = true
-			groups[k] = append(groups[k], cand{l, e.FeatureScore, inf.Date, inf.Version})
+			groups[k] = append(groups[k], cand{l, l.Submission.IsExtensionInf || inf.ExtensionID != nil, e.FeatureScore, inf.Date, inf.Version})
 		}
 	}
 	reported := map[[2]*Label]bool{}
@@ -542,7 +549,7 @@ func (v *validator) ties() {
 		for i := 0; i < len(cs); i++ {
 			for j := i + 1; j < len(cs); j++ {
 				a, b := cs[i], cs[j]
-				if a.score != b.score || a.date != b.date || a.version != b.version || a.l == b.l {
+				if a.score != b.score || a.date != b.date || a.version != b.version || a.l == b.l || a.ext != b.ext || disjointCHIDs(a.l, b.l) {
 					continue
 				}
 				if CompareIDs(a.l.ID, b.l.ID) > 0 {
@@ -557,6 +564,21 @@ func (v *validator) ties() {
 			}
 		}
 	}
+}
+
+// disjointCHIDs reports whether two labels both target CHIDs and share none: no device can
+// be offered both, so they cannot tie.
+func disjointCHIDs(a, b *Label) bool {
+	ca, cb := a.LiveCHIDs(), b.LiveCHIDs()
+	if len(ca) == 0 || len(cb) == 0 {
+		return false
+	}
+	for _, x := range ca {
+		if containsID(cb, x) {
+			return false
+		}
+	}
+	return true
 }
 
 // Invalid resolves error problems to the labels they invalidate, for --skip-invalid, with
