@@ -352,7 +352,7 @@ func ruleCases() []ruleCase {
 			f.at(labelPath, "publishingSpecifications")["isAutoInstallOnApplicableSystems"] = false
 			f.at(labelPath, "publishingSpecifications")["manualAcquisition"] = true
 		}, pass: func(f fixture) { f.at(subPath, "")["isExtensionInf"] = true }},
-		{code: "L060", name: "manual label of an INF with an ExtensionId", fail: func(f fixture) {
+		{code: "W001", name: "manual label of an INF with an ExtensionId", fail: func(f fixture) {
 			f.inf()["ExtensionId"] = "8f3a2c11-5b4e-4d7a-9c21-0e6f4b3a2d19"
 			f.at(labelPath, "publishingSpecifications")["isAutoInstallOnApplicableSystems"] = false
 			f.at(labelPath, "publishingSpecifications")["manualAcquisition"] = true

@@ -116,20 +116,20 @@ func (v *validator) submission(s *Submission) {
 
 // labelFacts are what several rules need to know about a label's live rows.
 type labelFacts struct {
-	live          bool // destination windowsUpdate and a live row
-	liveRows      int
-	minRel        ostable.Slot // lowest / highest release of live Windows 10+ rows
-	maxRel        ostable.Slot
-	hasModern     bool
-	hasLegacy     bool // a live pre-Windows 10 row (retired ones included)
-	allRetired    bool
-	liveCHIDs     []chid.ID
-	classes       []string // INF classes of the live rows, sorted, distinct
-	extensionRows bool
+	live         bool // destination windowsUpdate and a live row
+	liveRows     int
+	minRel       ostable.Slot // lowest / highest release of live Windows 10+ rows
+	maxRel       ostable.Slot
+	hasModern    bool
+	hasLegacy    bool // a live pre-Windows 10 row (retired ones included)
+	allRetired   bool
+	liveCHIDs    []chid.ID
+	classes      []string // INF classes of the live rows, sorted, distinct
+	allExtension bool     // every live row is of an extension INF (the submission's flag or an ExtensionId)
 }
 
 func (v *validator) facts(l *Label) labelFacts {
-	f := labelFacts{minRel: ostable.NoSlot, allRetired: true, liveCHIDs: l.LiveCHIDs()}
+	f := labelFacts{minRel: ostable.NoSlot, allRetired: true, allExtension: true, liveCHIDs: l.LiveCHIDs()}
 	classSeen := map[string]bool{}
 	for _, r := range l.Rows {
 		if !r.Live() {
@@ -160,15 +160,17 @@ func (v *validator) facts(l *Label) labelFacts {
 				classSeen[cl] = true
 				f.classes = append(f.classes, cl)
 			}
-			if inf.ExtensionID != nil {
-				f.extensionRows = true
+			if inf.ExtensionID == nil && !l.Submission.IsExtensionInf {
+				f.allExtension = false
 			}
+		} else {
+			f.allExtension = false
 		}
 	}
 	sort.Strings(f.classes)
 	f.live = l.Destination == "windowsUpdate" && f.liveRows > 0
 	if f.liveRows == 0 {
-		f.allRetired = false
+		f.allRetired, f.allExtension = false, false
 	}
 	return f
 }
@@ -210,8 +212,8 @@ func (v *validator) label(l *Label) {
 	v.hardwareIDs(l, f)
 
 	// Delivery, audiences, signing.
-	if wu && (s.IsExtensionInf || f.extensionRows) && pub != nil && (pub.Manual || !(pub.AutoApplicable || pub.AutoDU)) {
-		v.add(l, "L060", "/publishingSpecifications/manualAcquisition", "label publishes extension INFs (submission %s); extension INFs are published as automatic, not manual", s.ID)
+	if wu && s.IsExtensionInf && pub != nil && (pub.Manual || !(pub.AutoApplicable || pub.AutoDU)) {
+		v.add(l, "L060", "/publishingSpecifications/manualAcquisition", "submission %s is an extension INF; extension INFs are published as automatic, not manual", s.ID)
 	}
 	if wu && p.TestHarness == "attestation" && len(l.Audiences) == 0 {
 		v.add(l, "L061", "/targeting/restrictedToAudiences", "product %s is attestation-signed; restrict the label to a test audience", p.ID)
@@ -489,6 +491,8 @@ func (v *validator) neverOffered(l *Label, f labelFacts) {
 		v.add(l, "W001", "/targeting/hardwareIds", "no grid row is live (distributionState added), so nothing is offered")
 	case f.allRetired:
 		v.add(l, "W001", "/targeting/hardwareIds", "every live row is on a retired OS (XP, Vista, 2003, 2008, IA64, RT), which is never offered")
+	case f.allExtension && l.Publishing != nil && !l.Publishing.AutoApplicable && !l.Publishing.AutoDU:
+		v.add(l, "W001", "/publishingSpecifications/manualAcquisition", "every live row is an extension INF, and extension INFs are offered only from automatic labels")
 	case f.hasModern && !f.hasLegacy && l.Ceiling != "":
 		if c, ok := os.ReleaseSlot(l.Ceiling); ok && c < f.minRel {
 			v.add(l, "W001", "/targeting/inServicePublishInfo/ceiling", "ceiling %s is below every row (lowest %s)", os.SlotName(c), os.SlotName(f.minRel))
