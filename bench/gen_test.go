@@ -214,7 +214,7 @@ func measure(tree *catalogs.Tree) shape {
 		}
 		if len(l.Audiences) > 0 {
 			s.audience++
-			if l.Audiences[0] == catalogs.TestRegistryKey.ID {
+			if l.Audiences[0] == catalogs.TestRegistryKey().ID {
 				s.testKey++
 			}
 		}

@@ -17,6 +17,7 @@ func benchCommands() []command {
 	return []command{
 		{"gen-labels", "write a realistic label tree of a chosen size", "--out DIR [--labels N] [--seed S] [--compact]", cmdBenchGenLabels},
 		{"gen-devices", "write a population of PCs as offer requests (NDJSON)", "--labels DIR [--pcs N] [--seed S] [--out FILE]", cmdBenchGenDevices},
+		{"lookups", "measure cold and warm hardware ID lookups in a release", "--catalog DIR [--keys N] [--json]", cmdBenchLookups},
 	}
 }
 
