@@ -1,24 +1,39 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/driveway/driveway/catalogs/examples"
+	"github.com/driveway/driveway/serve"
+	"github.com/driveway/driveway/signing"
 )
 
 func cmdDemo(e *env, args []string) int {
 	fs := e.flags("demo", `
 Demo runs the whole pipeline on the bundled example catalog, with nothing but this binary:
 it writes the example label tree into a directory, makes a signing key, validates and builds
-the tree into a signed release, verifies the release offline, and answers the bundled example
-request (a Contoso laptop with a NIC, its firmware and a toaster) with --explain. Each step is
-printed as the command you would run yourself.`)
+the tree into a signed release, verifies the release offline, answers the bundled example
+request (a Contoso laptop with a NIC, its firmware and a toaster) with --explain from the
+command line, then starts the edge on a loopback port and asks it the same request over HTTP.
+Each step is printed as the command you would run yourself. With --serve the edge keeps
+running until Ctrl-C.`)
 	dir := fs.String("dir", "", "work in this `DIR` (default: a new temporary directory, kept for you to explore)")
 	now := fs.String("now", "2026-11-21T12:00:00Z", "the build and request `TIME` (RFC 3339)")
+	keepServing := fs.Bool("serve", false, "keep the edge running after the demo (Ctrl-C stops it)")
+	listen := fs.String("listen", "127.0.0.1:0", "the edge's `ADDR` (port 0: any free port)")
 	if code, ok := e.parse(fs, args); !ok {
 		return code
 	}
@@ -63,6 +78,62 @@ printed as the command you would run yourself.`)
 		}
 	}
 	fmt.Fprintf(e.stderr, "\n# try: driveway inspect --catalog %s --hwid 'HID\\TOASTER&COL02'\n", catalog)
+	return demoEdge(e, catalog, key+".pub", request, *now, *listen, *keepServing)
+}
+
+// demoEdge starts the edge on the demo's catalog, asks it the example request over HTTP and
+// prints the answer; with keepServing it then serves until interrupted.
+func demoEdge(e *env, catalog, pub, request, now, listen string, keepServing bool) int {
+	v, err := signing.LoadVerifier(pub)
+	if err != nil {
+		return e.fail("demo", err)
+	}
+	srv, err := serve.New(serve.Config{Catalog: catalog, Keys: []*signing.Verifier{v}, AllowTimeOverride: true})
+	if err != nil {
+		return e.fail("demo", err)
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return e.fail("demo", err)
+	}
+	go srv.Serve(ln)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}()
+	url := fmt.Sprintf("http://%s/v1/offers?now=%s", ln.Addr(), now)
+	fmt.Fprintf(e.stderr, "\n$ driveway serve --catalog %s --key %s --listen %s --allow-time-override &\n", catalog, pub, ln.Addr())
+	fmt.Fprintf(e.stderr, "$ curl -s -H 'Content-Type: application/json' --data-binary @%s '%s'\n", request, url)
+	body, err := os.ReadFile(request)
+	if err != nil {
+		return e.fail("demo", err)
+	}
+	resp, err := http.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return e.fail("demo", err)
+	}
+	answer, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return e.fail("demo", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return e.fail("demo", fmt.Errorf("the edge answered %s: %s", resp.Status, answer))
+	}
+	var indented bytes.Buffer
+	if json.Indent(&indented, answer, "", "  ") == nil {
+		answer = indented.Bytes()
+	}
+	e.stdout.Write(answer)
+	if !keepServing {
+		fmt.Fprintf(e.stderr, "# the edge answered over HTTP; run 'driveway demo --serve' to keep it running\n")
+		return exitOK
+	}
+	fmt.Fprintf(e.stderr, "# the edge is serving on http://%s (metrics: /metrics, release: /v1/release); Ctrl-C stops it\n", ln.Addr())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
 	return exitOK
 }
 
