@@ -25,7 +25,7 @@ type reqState struct {
 
 // Fixed error bodies (offer's error shape).
 var (
-	errNotFound    = errorBody("not-found", "no such endpoint; see POST /v1/offers, GET /v1/release, /healthz, /readyz, /metrics")
+	errNotFound    = errorBody("not-found", "no such endpoint; see POST /v1/offers, POST /v1/reports, GET /v1/release, /healthz, /readyz, /metrics")
 	errMethodPost  = errorBody("method", "use POST")
 	errMethodGet   = errorBody("method", "use GET or HEAD")
 	errContentType = errorBody("content-type", "the body must be JSON: send Content-Type: application/json")
@@ -63,6 +63,8 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 	switch string(ctx.Path()) {
 	case "/v1/offers":
 		s.offers(ctx)
+	case "/v1/reports":
+		s.reports(ctx)
 	case "/v1/release":
 		s.release(ctx)
 	case "/healthz":
@@ -285,8 +287,11 @@ func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 // errorHandler answers requests fasthttp could not read: too large, too slow, malformed.
 func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	route := routeOther
-	if string(ctx.Path()) == "/v1/offers" {
+	switch string(ctx.Path()) {
+	case "/v1/offers":
 		route = routeOffers
+	case "/v1/reports":
+		route = routeReports
 	}
 	var small *fasthttp.ErrSmallBuffer
 	var ne net.Error

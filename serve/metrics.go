@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/driveway/driveway/rollout"
 )
 
 // A counterVec is a counter family whose series are fixed when it is made. Series are
@@ -38,6 +40,22 @@ func (c *counterVec) appendTo(b []byte) []byte {
 			continue
 		}
 		b = appendSample(b, c.name, c.labels[i], float64(v))
+	}
+	return b
+}
+
+// A counterFunc is a counter family kept elsewhere (the spool's counts) and read when
+// scraped: read(i) is series i's value.
+type counterFunc struct {
+	name, help string
+	labels     []string
+	read       func(i int) uint64
+}
+
+func (c *counterFunc) appendTo(b []byte) []byte {
+	b = appendHeader(b, c.name, c.help, "counter")
+	for i := range c.labels {
+		b = appendSample(b, c.name, c.labels[i], float64(c.read(i)))
 	}
 	return b
 }
@@ -140,9 +158,9 @@ func appendSample(b []byte, name, labels string, v float64) []byte {
 // Label values of the edge's families.
 var (
 	// routes are the request counter's path label values, in route order.
-	routes = [...]string{"/v1/offers", "/v1/release", "/healthz", "/readyz", "/metrics", "other"}
+	routes = [...]string{"/v1/offers", "/v1/release", "/healthz", "/readyz", "/metrics", "/v1/reports", "other"}
 	// statuses are the statuses the edge answers with; anything else counts as "other".
-	statuses = [...]int{200, 400, 404, 405, 408, 413, 415, 431, 500, 503}
+	statuses = [...]int{200, 202, 400, 404, 405, 408, 413, 415, 431, 500, 503}
 	// refusalReasons are why a release was refused.
 	refusalReasons = [...]string{reasonSignature, reasonManifest, reasonExpired, reasonRollback, reasonShard, reasonIO}
 	// originReasons are why a fetch from the origin failed.
@@ -176,6 +194,7 @@ const (
 	routeHealthz
 	routeReadyz
 	routeMetrics
+	routeReports
 	routeOther
 )
 
@@ -190,6 +209,39 @@ type metrics struct {
 	mapped   *counterVec // shards mapped
 	unmapped *counterVec // shards unmapped
 	gauges   []*gauge
+	reports  *reportMetrics // nil without a spool
+}
+
+// reportMetrics are the install-report families of an edge with a spool (POST /v1/reports).
+type reportMetrics struct {
+	invalid *counterVec    // requests answered 400
+	spool   []*counterFunc // the spool's counts
+}
+
+// enableReports adds the report families, reading the spool's counts at scrape time.
+func (m *metrics) enableReports(stats func() rollout.SpoolStats) {
+	one := func(f func(rollout.SpoolStats) int64) func(int) uint64 {
+		return func(int) uint64 { return uint64(f(stats())) }
+	}
+	m.reports = &reportMetrics{
+		invalid: newCounterVec("driveway_edge_reports_invalid_total", "Requests to POST /v1/reports answered 400 (none of their reports was kept).", false, []string{""}),
+		spool: []*counterFunc{
+			{"driveway_edge_reports_accepted_total", "Install reports queued for the spool.", []string{""},
+				one(func(s rollout.SpoolStats) int64 { return s.Accepted })},
+			{"driveway_edge_reports_dropped_total", "Install reports dropped, by reason: queue (the spool's queue was full), disk (the file system refused the write).",
+				[]string{`reason="queue"`, `reason="disk"`}, func(i int) uint64 {
+					st := stats()
+					if i == 0 {
+						return uint64(st.DroppedQueue)
+					}
+					return uint64(st.DroppedDisk)
+				}},
+			{"driveway_edge_reports_written_total", "Install reports written to a spool file.", []string{""},
+				one(func(s rollout.SpoolStats) int64 { return s.Written })},
+			{"driveway_edge_spool_files_total", "Spool files closed (rotated by size or age, or at shutdown).", []string{""},
+				one(func(s rollout.SpoolStats) int64 { return s.Files })},
+		},
+	}
 }
 
 // latencyBounds are the latency histogram's buckets, in seconds.
@@ -258,6 +310,12 @@ func (m *metrics) appendTo(b []byte) []byte {
 	b = m.origin.appendTo(b)
 	b = m.mapped.appendTo(b)
 	b = m.unmapped.appendTo(b)
+	if m.reports != nil {
+		b = m.reports.invalid.appendTo(b)
+		for _, c := range m.reports.spool {
+			b = c.appendTo(b)
+		}
+	}
 	for _, g := range m.gauges {
 		b = g.appendTo(b)
 	}

@@ -14,15 +14,18 @@
 // Endpoints:
 //
 //	POST /v1/offers[?explain=1][&now=RFC3339]  the offer procedure (now only with AllowTimeOverride)
+//	POST /v1/reports                           install reports, appended to Config.Spool (404 without one)
 //	GET  /v1/release                           the served release: sequence, id, dates, counts
 //	GET  /healthz                              200 while the process runs
 //	GET  /readyz                               200 while a verified, unexpired release is served
 //	GET  /metrics                              Prometheus text format
 //
-// Statuses: 200; 400 (a malformed request, with offer's JSON error); 404; 405 (with Allow);
-// 408 (a client too slow to send its request within ReadTimeout); 413 (a body over
-// Limits.MaxBody); 415 (POST /v1/offers without Content-Type: application/json); 431 (headers
-// too large); 500 (a bug, logged); 503 (no release loaded yet, or over MaxConns). Error bodies are
+// Statuses: 200; 202 (reports taken: {"accepted":n,"dropped":m}); 400 (a malformed request,
+// with offer's JSON error); 404; 405 (with Allow); 408 (a client too slow to send its request
+// within ReadTimeout); 413 (a body over Limits.MaxBody, or a reports body over
+// rollout.MaxBodySize); 415 (a POST without Content-Type: application/json); 431 (headers too
+// large); 500 (a bug, logged); 503 (no release loaded yet, over MaxConns, or reports arriving
+// while the spool closes at shutdown). Error bodies are
 // {"error":{"code":…,"message":…,"field":…}}.
 //
 // Usage:
@@ -52,6 +55,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/driveway/driveway/offer"
+	"github.com/driveway/driveway/rollout"
 	"github.com/driveway/driveway/signing"
 )
 
@@ -106,6 +110,14 @@ type Config struct {
 	// BlockCache is the byte budget for decoded shard blocks (index.CacheBudget), shared by
 	// every open shard; default 64 MiB; negative: no cache (every lookup decodes).
 	BlockCache int64
+
+	// Spool, when Spool.Dir is set, enables POST /v1/reports: install reports are checked
+	// (rollout.DecodeReports), stamped "received" with Clock's time and appended to NDJSON
+	// files in Spool.Dir for a log shipper to collect (see rollout's spool format and
+	// docs/deployment.md). Zero fields take rollout's defaults: rotate at 64 MiB or 1 h,
+	// fsync every second, 65,536 reports queued (more are dropped and counted, never waited
+	// for); a zero Spool.Clock is Clock. Without Spool.Dir, POST /v1/reports is a 404.
+	Spool rollout.SpoolOptions
 
 	// Clock is the wall clock, for answers and expiry; default time.Now.
 	Clock func() time.Time
@@ -164,6 +176,9 @@ func (c *Config) setDefaults() {
 	if c.Clock == nil {
 		c.Clock = time.Now
 	}
+	if c.Spool.Clock == nil {
+		c.Spool.Clock = c.Clock
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -189,6 +204,10 @@ type Server struct {
 	loadMu    sync.Mutex // one load at a time
 	shutdown  sync.Once
 	fixedBody []byte
+
+	spool       *rollout.Spool // nil: no POST /v1/reports
+	spoolMu     sync.RWMutex   // read-held while appending; Shutdown takes it to close the spool
+	spoolClosed bool
 }
 
 // New makes a server: it checks the configuration, loads the newest verified release of the
@@ -217,6 +236,12 @@ func New(cfg Config) (*Server, error) {
 	var err error
 	if s.pool, err = newPool(cfg.BlockCache, s.m); err != nil {
 		return nil, err
+	}
+	if cfg.Spool.Dir != "" && cfg.FixedAnswer <= 0 {
+		if s.spool, err = rollout.OpenSpool(cfg.Spool); err != nil {
+			return nil, fmt.Errorf("serve: %w", err)
+		}
+		s.m.enableReports(s.spool.Stats)
 	}
 	s.m.gauges = s.gauges()
 	lim := cfg.Limits
@@ -265,15 +290,23 @@ func (s *Server) Serve(ln net.Listener) error { return s.hs.Serve(ln) }
 func (s *Server) Handler() fasthttp.RequestHandler { return s.handler }
 
 // Shutdown stops noticing releases, stops accepting connections, lets requests in flight
-// finish (closing idle keep-alive connections), and then releases the served release: its
-// shards are unmapped after the last request that reads them. If ctx ends first it returns
-// ctx's error; the requests still running keep their release until they finish.
+// finish (closing idle keep-alive connections), closes the report spool (writing and
+// syncing what is queued), and then releases the served release: its shards are unmapped
+// after the last request that reads them. If ctx ends first it returns ctx's error; the
+// requests still running keep their release until they finish (reports still arriving then
+// are answered 503).
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.shutdown.Do(func() {
 		s.cancel()
 		s.bg.Wait()
 		err = s.hs.ShutdownWithContext(ctx)
+		if s.spool != nil {
+			s.spoolMu.Lock()
+			s.spoolClosed = true
+			s.spoolMu.Unlock()
+			s.spool.Close()
+		}
 		s.loadMu.Lock()
 		if g := s.cur.Swap(nil); g != nil {
 			g.release()

@@ -18,6 +18,7 @@ func benchCommands() []command {
 		{"gen-labels", "write a realistic label tree of a chosen size", "--out DIR [--labels N] [--seed S] [--compact]", cmdBenchGenLabels},
 		{"gen-devices", "write a population of PCs as offer requests (NDJSON)", "--labels DIR [--pcs N] [--seed S] [--out FILE]", cmdBenchGenDevices},
 		{"lookups", "measure cold and warm hardware ID lookups in a release", "--catalog DIR [--keys N] [--json]", cmdBenchLookups},
+		{"rollout-sim", "run the rollout health loop end to end over simulated days", "[--pcs N] [--days D] [--bad-failure-rate R] [--seed S] [--plot FILE] [--policy FILE] [--json]", cmdBenchRolloutSim},
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/driveway/driveway/offer"
+	"github.com/driveway/driveway/rollout"
 	"github.com/driveway/driveway/serve"
 )
 
@@ -27,6 +28,12 @@ downloaded into --cache). Every release is verified as 'driveway verify' does be
 served; a bad signature, a wrong shard, a rollback or an expired manifest is refused, logged
 and counted, and the current release keeps serving. When the served release expires and
 nothing newer verifies, offers are answered empty and /readyz fails (--stale-ok extends).
+
+With --spool DIR the edge also takes install reports (POST /v1/reports: what a PC's install
+of an offered driver did) and appends them to NDJSON files in DIR, rotated by size and age
+and fsynced in batches, for a log shipper to collect and 'driveway rollout measure' to read
+(docs/deployment.md, Install reports). Reports never slow offers: when the queue or the disk
+is full they are dropped and counted. Without --spool, POST /v1/reports is a 404.
 
 Logs are JSON on stderr. SIGTERM or SIGINT stops accepting connections and lets requests in
 flight finish (at most --shutdown-timeout).`)
@@ -49,6 +56,11 @@ flight finish (at most --shutdown-timeout).`)
 	writeTimeout := fs.Duration("write-timeout", 5*time.Second, "time to write a response")
 	idleTimeout := fs.Duration("idle-timeout", 60*time.Second, "how long a keep-alive connection may wait for its next request")
 	maxConns := fs.Int("max-conns", 10000, "most connections served at once (more get a 503)")
+	spool := fs.String("spool", "", "accept POST /v1/reports and append them to spool files in this `DIR`")
+	spoolMaxBytes := fs.Int64("spool-max-bytes", 64<<20, "rotate a spool file at this many `BYTES`")
+	spoolMaxAge := fs.Duration("spool-max-age", time.Hour, "rotate a spool file this old")
+	spoolSync := fs.Duration("spool-sync", time.Second, "write and fsync spooled reports at least this often")
+	spoolQueue := fs.Int("spool-queue", 65536, "reports waiting for the spool writer at most (more are dropped and counted)")
 	blockCache := fs.Int64("block-cache", serve.DefaultBlockCache, "budget in `BYTES` for decoded shard blocks (0: none)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long requests in flight may take to finish at shutdown")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -89,6 +101,7 @@ flight finish (at most --shutdown-timeout).`)
 		Limits:      offer.Limits{MaxBody: *maxBody, MaxDevices: *maxDevices, MaxIDs: *maxIDs, MaxString: *maxString},
 		ReadTimeout: *readTimeout, WriteTimeout: *writeTimeout, IdleTimeout: *idleTimeout,
 		MaxConns: *maxConns, BlockCache: cacheBytes, Logger: log, FixedAnswer: *fixed,
+		Spool: rollout.SpoolOptions{Dir: *spool, MaxFileBytes: *spoolMaxBytes, MaxFileAge: *spoolMaxAge, SyncEvery: *spoolSync, Queue: *spoolQueue},
 	})
 	if err != nil {
 		return e.fail("serve", err)

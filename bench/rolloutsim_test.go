@@ -1,0 +1,110 @@
+package bench_test
+
+import (
+	"context"
+	"net"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/driveway/driveway/bench"
+	"github.com/driveway/driveway/rollout"
+	"github.com/driveway/driveway/serve"
+)
+
+// startEdge is the simulation's edge: serve.New on a loopback port (bench itself does not
+// import serve; cmd/driveway's rollout-sim does the same).
+func startEdge(t *testing.T) bench.EdgeFunc {
+	return func(cfg bench.EdgeConfig) (string, func() error, error) {
+		srv, err := serve.New(serve.Config{Catalog: cfg.Catalog, Keys: cfg.Keys, Spool: cfg.Spool, Clock: cfg.Clock,
+			AllowTimeOverride: true, Poll: 50 * time.Millisecond})
+		if err != nil {
+			return "", nil, err
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			srv.Shutdown(context.Background())
+			return "", nil, err
+		}
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(ln) }()
+		return "http://" + ln.Addr().String(), func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(ctx); err != nil {
+				return err
+			}
+			return <-done
+		}, nil
+	}
+}
+
+// TestRolloutSim is the simulation's short form: two thousand PCs over 16 days (the default
+// ladder takes 12 days, and the last rollout starts on day 3), the default policy with its minimum populations scaled. The
+// bad label is stopped (paused or cancelled) while still at its first stage, every good label
+// reaches 100%, every offer request is answered 200, and a second run with the same seed
+// over the first days gives the same timeline (the simulation is causal, so a shorter run's
+// timeline is a prefix of a longer one's).
+func TestRolloutSim(t *testing.T) {
+	opts := bench.SimOptions{Edge: startEdge(t), PCs: 2000, Days: 16, BadFailureRate: 0.25, Seed: 7}
+	start := time.Now()
+	res, err := bench.RolloutSim(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	res.WriteText(&text, false)
+	t.Logf("first run in %v:\n%s", time.Since(start).Round(time.Millisecond), text.String())
+
+	if res.OfferRequests < int64(opts.PCs*opts.Days) || res.OfferFailures != 0 {
+		t.Errorf("%d offer requests, %d failed; want %d (every PC scans daily), none failed", res.OfferRequests, res.OfferFailures, opts.PCs*opts.Days)
+	}
+	if res.Minimums.Label >= rollout.DefaultPolicy.MinLabelMachines {
+		t.Errorf("minimum label population %d not scaled down for %d PCs", res.Minimums.Label, opts.PCs)
+	}
+	bad := 0
+	for _, l := range res.Labels {
+		switch {
+		case l.Bad:
+			bad++
+			if len(l.Stops) == 0 || !(l.Paused || l.Cancelled) || l.Stages != 1 || l.Percent != 0 {
+				t.Errorf("bad label %s (%s): %+v; want it paused or cancelled at its first stage", l.ID, l.Name, l)
+			}
+			for _, e := range l.Stops {
+				if e.Percent != res.Policy.Ladder[0] {
+					t.Errorf("bad label stopped at %g%%, want the first stage (%g%%)", e.Percent, res.Policy.Ladder[0])
+				}
+			}
+		case l.Percent != 100 || l.CompletedDay < 0 || l.Paused || l.Cancelled || l.Stages != len(res.Policy.Ladder):
+			t.Errorf("good label %s (%s) did not complete: %+v", l.ID, l.Name, l)
+		}
+	}
+	if bad != 1 || len(res.Labels) != 4 {
+		t.Errorf("%d labels, %d bad; want 4 and 1", len(res.Labels), bad)
+	}
+	if res.Releases == 0 || res.Reports == 0 || res.ReportsDropped != 0 {
+		t.Errorf("releases %d, reports %d (%d dropped)", res.Releases, res.Reports, res.ReportsDropped)
+	}
+	if svg := res.SVG(); !strings.HasPrefix(string(svg), "<svg") || strings.Count(string(svg), "<svg") != 3 {
+		t.Errorf("plot: %.200s", svg)
+	}
+
+	short := opts
+	short.Days = 4
+	again, err := bench.RolloutSim(t.Context(), short)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Timeline) == 0 || len(again.Timeline) >= len(res.Timeline) || len(again.Points) >= len(res.Points) {
+		t.Fatalf("a %d-day run made %d decisions, the %d-day run %d", short.Days, len(again.Timeline), opts.Days, len(res.Timeline))
+	}
+	for i, e := range again.Timeline {
+		if !reflect.DeepEqual(e, res.Timeline[i]) {
+			t.Fatalf("decision %d differs between two runs with seed %d:\n%+v\n%+v", i, opts.Seed, res.Timeline[i], e)
+		}
+	}
+	if !reflect.DeepEqual(again.Points, res.Points[:len(again.Points)]) {
+		t.Errorf("the plotted points differ between two runs with seed %d", opts.Seed)
+	}
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/driveway/driveway/bench"
+	"github.com/driveway/driveway/rollout"
+	"github.com/driveway/driveway/serve"
+)
+
+func cmdBenchRolloutSim(e *env, args []string) int {
+	fs := e.benchFlags("rollout-sim", `
+Rollout-sim runs the health loop of gradual rollouts end to end on this machine, over
+simulated days: it builds a catalog of four network drivers in gradual rollout (one of them
+bad: it fails on --bad-failure-rate of the PCs that install it, mostly with kernel crashes
+and PnP errors after install), starts an edge with a report spool on a loopback port, and
+every 6 simulated hours runs the controller as 'driveway rollout measure' and 'step' do
+(measure the spool, step, publish a control-only release, wait for the edge to serve it),
+while the PCs whose daily scan falls then ask for offers, install what they get and report
+how it went. It prints the controller's timeline and a summary: the bad label is paused or
+cancelled at its first stage, the good ones reach 100%, and every offer request must be
+answered 200 (exit status 1 otherwise).
+
+The policy is the built-in one (or --policy FILE) with its minimum populations scaled down
+to the simulated population: the smallest label's expected machines at the first stage are
+twice the label minimum. Everything follows from --seed.`)
+	pcs := fs.Int("pcs", 20000, "simulated PCs")
+	days := fs.Int("days", 30, "simulated days")
+	rate := fs.Float64("bad-failure-rate", 0.08, "share of the bad driver's installs that fail (0 to 1)")
+	seed := fs.Int64("seed", 1, "random seed: the population and who fails")
+	plot := fs.String("plot", "", "write an SVG plot of percent and failure rate over time to `FILE`")
+	policyFile := fs.String("policy", "", "policy `FILE` (default: the built-in policy, 1% to 100%)")
+	asJSON := fs.Bool("json", false, "print the result as JSON (every decision, every plotted point)")
+	all := fs.Bool("all", false, "print every decision, not only changes")
+	if code, ok := e.parse(fs, args); !ok {
+		return code
+	}
+	if *rate <= 0 || *rate > 1 {
+		return e.usageError("bench", "--bad-failure-rate must be above 0 and at most 1")
+	}
+	opts := bench.SimOptions{PCs: *pcs, Days: *days, BadFailureRate: *rate, Seed: *seed, Edge: simEdge(e)}
+	if *policyFile != "" {
+		p, err := rollout.LoadPolicy(*policyFile)
+		if err != nil {
+			return e.fail("bench", err)
+		}
+		opts.Policy = p
+	}
+	var bar *progressBar
+	if isTerminal(e.stderr) {
+		bar = &progressBar{w: e.stderr}
+		opts.Progress = func(done, total int) { bar.update("steps", done, total) }
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	res, err := bench.RolloutSim(ctx, opts)
+	bar.finish()
+	if res != nil {
+		if *plot != "" {
+			if werr := os.WriteFile(*plot, res.SVG(), 0o644); werr != nil {
+				return e.fail("bench", werr)
+			}
+		}
+		if *asJSON {
+			b, _ := json.MarshalIndent(res, "", "  ")
+			fmt.Fprintf(e.stdout, "%s\n", b)
+		} else {
+			res.WriteText(e.stdout, *all)
+		}
+	}
+	if err != nil {
+		return e.fail("bench", err)
+	}
+	return exitOK
+}
+
+// simEdge starts the simulation's edge in this process: serve.New on a loopback port, with
+// the simulation's clock and spool and ?now= allowed. Its warnings and errors go to stderr.
+func simEdge(e *env) bench.EdgeFunc {
+	return func(cfg bench.EdgeConfig) (string, func() error, error) {
+		log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		srv, err := serve.New(serve.Config{Catalog: cfg.Catalog, Keys: cfg.Keys, Spool: cfg.Spool, Clock: cfg.Clock,
+			AllowTimeOverride: true, Poll: 50 * time.Millisecond, Logger: log})
+		if err != nil {
+			return "", nil, err
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			srv.Shutdown(context.Background())
+			return "", nil, err
+		}
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(ln) }()
+		return "http://" + ln.Addr().String(), func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(ctx); err != nil {
+				return err
+			}
+			return <-done
+		}, nil
+	}
+}
