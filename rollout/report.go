@@ -56,29 +56,40 @@ type Report struct {
 // Failed reports whether the result is a failure of the driver.
 func (r *Report) Failed() bool { return r.Result != "installed" }
 
-// Error is a request the edge answers with 400: what is wrong and where (a JSON pointer).
+// Error is a request the edge answers with 400: what is wrong, where (a JSON pointer), and
+// one of the error codes offer requests use, so clients handle both endpoints alike.
 type Error struct {
+	Code    string // bad-json, bad-type, bad-value, missing or limit
 	Message string
 	Field   string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Message) }
+// Error codes (the same as offer requests').
+const (
+	CodeBadJSON  = "bad-json"
+	CodeBadType  = "bad-type"
+	CodeBadValue = "bad-value"
+	CodeMissing  = "missing"
+	CodeLimit    = "limit"
+)
+
+func (e *Error) Error() string { return fmt.Sprintf("%s at %s: %s", e.Code, e.Field, e.Message) }
 
 // DecodeReports decodes a reports request body: one report or an array of at most MaxBatch.
 // Each report is checked completely; the first problem is returned with its pointer.
 func DecodeReports(body []byte) ([]Report, error) {
 	if len(body) > MaxBodySize {
-		return nil, &Error{fmt.Sprintf("the body is %d bytes; at most %d", len(body), MaxBodySize), ""}
+		return nil, &Error{CodeLimit, fmt.Sprintf("the body is %d bytes; at most %d", len(body), MaxBodySize), ""}
 	}
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	var raws []json.RawMessage
 	prefix := ""
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		if err := json.Unmarshal(body, &raws); err != nil {
-			return nil, &Error{"not a JSON array of reports: " + err.Error(), ""}
+			return nil, &Error{CodeBadJSON, "not a JSON array of reports: " + err.Error(), ""}
 		}
 		if len(raws) == 0 || len(raws) > MaxBatch {
-			return nil, &Error{fmt.Sprintf("%d reports in a batch; send 1 to %d", len(raws), MaxBatch), ""}
+			return nil, &Error{CodeLimit, fmt.Sprintf("%d reports in a batch; send 1 to %d", len(raws), MaxBatch), ""}
 		}
 		prefix = "/"
 	} else {
@@ -106,12 +117,15 @@ func decodeReport(raw []byte, at string) (Report, error) {
 	if err := dec.Decode(&r); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return r, &Error{fmt.Sprintf("%s must be %s", te.Field, te.Type), at + "/" + strings.ReplaceAll(te.Field, ".", "/")}
+			return r, &Error{CodeBadType, fmt.Sprintf("%s must be %s", te.Field, te.Type), at + "/" + strings.ReplaceAll(te.Field, ".", "/")}
 		}
-		return r, &Error{"not a report: " + err.Error(), at}
+		if strings.Contains(err.Error(), "unknown field") {
+			return r, &Error{CodeBadValue, "not a report: " + err.Error(), at}
+		}
+		return r, &Error{CodeBadJSON, "not a report: " + err.Error(), at}
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return r, &Error{"trailing data after the report", at}
+		return r, &Error{CodeBadJSON, "trailing data after the report", at}
 	}
 	return r, r.check(at)
 }
@@ -119,8 +133,13 @@ func decodeReport(raw []byte, at string) (Report, error) {
 // check applies the report's rules; at is the report's pointer.
 func (r *Report) check(at string) error {
 	str := func(field, v string, min, max int) error {
-		if len(v) < min || len(v) > max || !utf8.ValidString(v) {
-			return &Error{fmt.Sprintf("%s must be %d to %d bytes of UTF-8, not %d", field, min, max, len(v)), at + "/" + field}
+		switch {
+		case len(v) == 0 && min > 0:
+			return &Error{CodeMissing, fmt.Sprintf("%s is required", field), at + "/" + field}
+		case len(v) > max:
+			return &Error{CodeLimit, fmt.Sprintf("%s is %d bytes; at most %d", field, len(v), max), at + "/" + field}
+		case !utf8.ValidString(v):
+			return &Error{CodeBadValue, fmt.Sprintf("%s is not valid UTF-8", field), at + "/" + field}
 		}
 		return nil
 	}
@@ -130,34 +149,41 @@ func (r *Report) check(at string) error {
 	if err := str("instanceId", r.InstanceID, 1, 512); err != nil {
 		return err
 	}
+	if r.LabelID == "" {
+		return &Error{CodeMissing, "labelId is required", at + "/labelId"}
+	}
 	if !validID(r.LabelID) {
-		return &Error{fmt.Sprintf("labelId %q must be a decimal id", r.LabelID), at + "/labelId"}
+		return &Error{CodeBadValue, fmt.Sprintf("labelId %q must be a decimal id", r.LabelID), at + "/labelId"}
 	}
 	known := false
 	for _, res := range Results {
 		known = known || r.Result == res
 	}
 	if !known {
-		return &Error{fmt.Sprintf("result %q is not one of %s", r.Result, strings.Join(Results, ", ")), at + "/result"}
+		code := CodeBadValue
+		if r.Result == "" {
+			code = CodeMissing
+		}
+		return &Error{code, fmt.Sprintf("result %q is not one of %s", r.Result, strings.Join(Results, ", ")), at + "/result"}
 	}
 	if r.Time.IsZero() {
-		return &Error{"time is required (RFC 3339)", at + "/time"}
+		return &Error{CodeMissing, "time is required (RFC 3339)", at + "/time"}
 	}
 	if err := str("errorCode", r.ErrorCode, 0, 64); err != nil {
 		return err
 	}
 	if r.Build < 0 || r.Build > 1<<31-1 {
-		return &Error{"build must be a Windows build number", at + "/build"}
+		return &Error{CodeBadValue, "build must be a Windows build number", at + "/build"}
 	}
 	if r.CHID != "" {
 		id, err := chid.Parse(r.CHID)
 		if err != nil {
-			return &Error{"chid is not a GUID", at + "/chid"}
+			return &Error{CodeBadValue, "chid is not a GUID", at + "/chid"}
 		}
 		r.CHID = id.String()
 	}
 	if !r.Received.IsZero() {
-		return &Error{"received is set by the edge, not the PC", at + "/received"}
+		return &Error{CodeBadValue, "received is set by the edge, not the PC", at + "/received"}
 	}
 	return nil
 }

@@ -308,7 +308,7 @@ func (f *failingFile) Close() error { return nil }
 func TestSpoolDiskFull(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := OpenSpool(SpoolOptions{Dir: dir, SyncEvery: 5 * time.Millisecond,
-		create: func(string) (io.WriteCloser, error) { return &failingFile{limit: 1000}, nil }})
+		Create: func(string) (io.WriteCloser, error) { return &failingFile{limit: 1000}, nil }})
 	start := time.Now()
 	for i := 0; i < 2000; i++ {
 		s.Append(report(fmt.Sprint("pc", i), "7", "installed", 0, ""))
@@ -326,7 +326,7 @@ func TestSpoolDiskFull(t *testing.T) {
 func TestSpoolQueueFull(t *testing.T) {
 	block := make(chan struct{})
 	s, _ := OpenSpool(SpoolOptions{Dir: t.TempDir(), Queue: 10,
-		create: func(string) (io.WriteCloser, error) { <-block; return &failingFile{limit: 1 << 30}, nil }})
+		Create: func(string) (io.WriteCloser, error) { <-block; return &failingFile{limit: 1 << 30}, nil }})
 	accepted := 0
 	for i := 0; i < 100; i++ {
 		if s.Append(report("pc", "7", "installed", 0, "")) {

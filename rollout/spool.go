@@ -16,6 +16,7 @@ package rollout
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,8 +39,9 @@ type SpoolOptions struct {
 	SyncEvery    time.Duration // fsync at least this often; default 1s
 	Queue        int           // reports waiting to be written; default 65536
 	Clock        func() time.Time
-	// create opens a new spool file; tests replace it to simulate a full disk.
-	create func(path string) (io.WriteCloser, error)
+	// Create opens a new spool file; nil: a new file (O_EXCL). Tests inject faults with it
+	// (a full disk, a stuck writer).
+	Create func(path string) (io.WriteCloser, error)
 }
 
 // SpoolStats count what a spool did.
@@ -82,8 +84,8 @@ func OpenSpool(opts SpoolOptions) (*Spool, error) {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	if opts.create == nil {
-		opts.create = func(p string) (io.WriteCloser, error) {
+	if opts.Create == nil {
+		opts.Create = func(p string) (io.WriteCloser, error) {
 			return os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
 		}
 	}
@@ -98,12 +100,14 @@ func OpenSpool(opts SpoolOptions) (*Spool, error) {
 // Append queues a report; it never blocks. It returns false when the report was dropped
 // because the queue is full.
 func (s *Spool) Append(r *Report) bool {
-	line, err := json.Marshal(r)
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // lines are data, not HTML: keep & < > as they are
+	if enc.Encode(r) != nil {
 		return false
 	}
 	select {
-	case s.queue <- append(line, '\n'):
+	case s.queue <- b.Bytes(): // Encode ends the line
 		s.stats.accepted.Add(1)
 		return true
 	default:
@@ -154,7 +158,7 @@ func (s *Spool) run() {
 			}
 			if cur == nil {
 				path := filepath.Join(s.opts.Dir, "reports-"+now.UTC().Format("20060102T150405.000000000Z")+".ndjson.open")
-				w, err := s.opts.create(path)
+				w, err := s.opts.Create(path)
 				if err != nil {
 					s.stats.droppedDisk.Add(1)
 					continue
@@ -171,6 +175,11 @@ func (s *Spool) run() {
 			cur.pending++
 			cur.size += int64(len(line))
 		case <-tick.C:
+			if cur != nil && s.opts.Clock().Sub(cur.opened) >= s.opts.MaxFileAge {
+				s.finish(cur) // a quiet edge still closes its file when it is old enough
+				cur = nil
+				continue
+			}
 			if cur != nil && !s.sync(cur) {
 				s.abandon(cur)
 				cur = nil

@@ -24,10 +24,6 @@ import (
 	"github.com/driveway/driveway/rollout"
 )
 
-// CodeBadReport is the error code of a report body that rollout.DecodeReports refuses; the
-// error's field is the JSON pointer of the offending value ("/0/result").
-const CodeBadReport = "bad-report"
-
 var (
 	errNoSpool          = errorBody("not-found", "install reports are not enabled on this edge: start it with --spool DIR (Config.Spool); see docs/deployment.md, Install reports")
 	errReportsTooLarge  = errorBody(offer.CodeLimit, "the body is over "+strconv.Itoa(rollout.MaxBodySize)+" bytes; send at most "+strconv.Itoa(rollout.MaxBatch)+" reports a request")
@@ -58,10 +54,10 @@ func (s *Server) reports(ctx *fasthttp.RequestCtx) {
 	}
 	rs, err := rollout.DecodeReports(body)
 	if err != nil {
-		e := &offer.Error{Code: CodeBadReport, Message: err.Error()}
+		e := &offer.Error{Code: offer.CodeBadJSON, Message: err.Error()}
 		var re *rollout.Error
 		if errors.As(err, &re) {
-			e.Message, e.Field = re.Message, re.Field
+			e.Code, e.Message, e.Field = re.Code, re.Message, re.Field
 		}
 		s.m.reports.invalid.inc(0)
 		s.fail(ctx, routeReports, fasthttp.StatusBadRequest, offer.AppendError(nil, e))

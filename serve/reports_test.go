@@ -16,6 +16,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/driveway/driveway/offer"
 	"github.com/driveway/driveway/rollout"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
@@ -67,12 +68,12 @@ func TestReports(t *testing.T) {
 	}{
 		{"GET", "GET", "", "", 405, "method", "", "POST"},
 		{"text", "POST", "text/plain", one, 415, "content-type", "", ""},
-		{"not JSON", "POST", "application/json", "hello", 400, serve.CodeBadReport, "", ""},
-		{"bad result", "POST", "application/json", strings.Replace(one, "installed", "exploded", 1), 400, serve.CodeBadReport, "/result", ""},
-		{"bad in batch", "POST", "application/json", "[" + one + `,{"deviceId":"pc"}]`, 400, serve.CodeBadReport, "/1/instanceId", ""},
-		{"received set", "POST", "application/json", strings.Replace(one, `"build"`, `"received":"2026-11-21T11:00:00Z","build"`, 1), 400, serve.CodeBadReport, "/received", ""},
-		{"unknown member", "POST", "application/json", strings.Replace(one, `"build"`, `"colour":1,"build"`, 1), 400, serve.CodeBadReport, "", ""},
-		{"too many", "POST", "application/json", tooMany, 400, serve.CodeBadReport, "", ""},
+		{"not JSON", "POST", "application/json", "hello", 400, offer.CodeBadJSON, "", ""},
+		{"bad result", "POST", "application/json", strings.Replace(one, "installed", "exploded", 1), 400, offer.CodeBadValue, "/result", ""},
+		{"bad in batch", "POST", "application/json", "[" + one + `,{"deviceId":"pc"}]`, 400, offer.CodeMissing, "/1/instanceId", ""},
+		{"received set", "POST", "application/json", strings.Replace(one, `"build"`, `"received":"2026-11-21T11:00:00Z","build"`, 1), 400, offer.CodeBadValue, "/received", ""},
+		{"unknown member", "POST", "application/json", strings.Replace(one, `"build"`, `"colour":1,"build"`, 1), 400, offer.CodeBadValue, "", ""},
+		{"too many", "POST", "application/json", tooMany, 400, offer.CodeLimit, "", ""},
 		{"too large", "POST", "application/json", huge, 413, "limit", "", ""},
 	}
 	invalid := 0

@@ -52,9 +52,10 @@ marked "not enough data". Torn last lines (an edge that crashed mid-write) are s
 counted.`)
 	var dirs []string
 	fs.StringArrayVar(&dirs, "reports", nil, "a spool `DIR` (repeat; subdirectories are read too)")
-	since := fs.String("since", "", "only reports from this `TIME` on (RFC 3339)")
-	minLabel := fs.Int("min-label", 100, "machines a label measure needs")
-	minCohort := fs.Int("min-cohort", 500, "machines a cohort measure needs")
+	since := fs.String("since", "", "only reports from this `TIME` on (RFC 3339); default: the policy's window")
+	policyFile := fs.String("policy", "", "policy `FILE` whose window and minimum populations apply (default: the built-in policy)")
+	minLabel := fs.Int("min-label", 0, "machines a label measure needs (default: the policy's, 100)")
+	minCohort := fs.Int("min-cohort", 0, "machines a cohort measure needs (default: the policy's, 500)")
 	nowFlag := fs.String("now", "", "the `TIME` the measures are for (RFC 3339); default now")
 	if code, ok := e.parse(fs, args); !ok {
 		return code
@@ -69,7 +70,20 @@ counted.`)
 	if now.IsZero() {
 		now = time.Now().UTC()
 	}
-	opts := rollout.MeasureOptions{MinLabelMachines: *minLabel, MinCohortMachines: *minCohort, Until: now}
+	policy := &rollout.DefaultPolicy
+	if *policyFile != "" {
+		if policy, err = rollout.LoadPolicy(*policyFile); err != nil {
+			return e.fail("rollout", err)
+		}
+	}
+	opts := rollout.MeasureOptions{MinLabelMachines: policy.MinLabelMachines, MinCohortMachines: policy.MinCohortMachines,
+		Since: now.Add(-policy.Window.Duration), Until: now}
+	if *minLabel > 0 {
+		opts.MinLabelMachines = *minLabel
+	}
+	if *minCohort > 0 {
+		opts.MinCohortMachines = *minCohort
+	}
 	if *since != "" {
 		if opts.Since, err = time.Parse(time.RFC3339, *since); err != nil {
 			return e.usageError("rollout", "--since is not an RFC 3339 time")
