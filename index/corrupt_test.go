@@ -272,8 +272,9 @@ func corruptions(t testing.TB, base []byte) []corruption {
 			binary.LittleEndian.PutUint64(b[used[1]:], a)
 			return b
 		}},
-		{name: "hash table full", getFails: []string{"absent"}, mess: func(b []byte, l layout) []byte {
-			// Every empty slot now claims record 1: no probe ever ends.
+		{name: "hash table full", mess: func(b []byte, l layout) []byte {
+			// Every empty slot now claims record 1: no probe ever ends. (Get of an absent key
+			// is turned away by the Bloom filter first; TestFullTableProbeEnds probes anyway.)
 			h := Hash([]byte("key00"))
 			for i := range int(l.ftr.slots) {
 				slot := b[int(l.ftr.tableOff)+i*slotLen:]
@@ -407,6 +408,31 @@ func corruptErr(b []byte, opts *Options, recs []record, getFails []string) error
 		return fmt.Errorf("Open succeeded and Check returned %v; want ErrCorrupt", err)
 	}
 	return nil
+}
+
+// TestFullTableProbeEnds: with the Bloom filter out of the way, a lookup in a hash table
+// with no empty slot stops after one pass with ErrCorrupt instead of probing for ever.
+func TestFullTableProbeEnds(t *testing.T) {
+	base, _ := corruptBase(t)
+	b := slices.Clone(base)
+	l := parseLayout(t, base)
+	h := Hash([]byte("key00"))
+	for i := range int(l.ftr.slots) {
+		slot := b[int(l.ftr.tableOff)+i*slotLen:]
+		if binary.LittleEndian.Uint64(slot[8:]) == 0 {
+			binary.LittleEndian.PutUint64(slot, h)
+			binary.LittleEndian.PutUint64(slot[8:], 1)
+		}
+	}
+	s, err := OpenBytes(b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.bloom = nil
+	if _, _, err := s.Get([]byte("absent")); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Get(absent) in a full table: %v; want ErrCorrupt", err)
+	}
 }
 
 // TestCorruptionUndetectable flips every byte of every block and fixes

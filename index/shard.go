@@ -118,6 +118,7 @@ type Shard struct {
 	table []byte // the hash table section
 	index []byte // the block index section
 	state []blockState
+	bloom bloom // of the table's hashes, built at Open (bloom.go)
 
 	maxBlock int
 	dec      *zstd.Decoder
@@ -192,6 +193,7 @@ func open(name string, data []byte, mapped bool, opts *Options) (*Shard, error) 
 		return nil, err
 	}
 	s.state = make([]blockState, s.ftr.blocks) // validated against the file size
+	s.bloom = newBloom(s.table, s.ftr.keys)
 	s.dec = o.Decoder
 	if s.dec == nil {
 		d, err := NewDecoder(o.MaxBlock)
@@ -429,6 +431,9 @@ func (s *Shard) GetHash(key []byte, h uint64) (value []byte, ok bool, err error)
 	if s.data == nil {
 		return nil, false, fmt.Errorf("index: %s: Get after Close", s.name)
 	}
+	if s.bloom != nil && !s.bloom.has(h) {
+		return nil, false, nil // certainly absent: the table is not touched
+	}
 	n := s.ftr.slots
 	i := slotOf(h, n)
 	for range n {
@@ -509,7 +514,7 @@ func (s *Shard) Close() error {
 		return nil
 	}
 	data := s.data
-	s.data, s.table, s.index, s.state = nil, nil, nil, nil
+	s.data, s.table, s.index, s.state, s.bloom = nil, nil, nil, nil, nil
 	if s.cache != nil {
 		s.cache.give(s.charged.Swap(0))
 	}
