@@ -33,7 +33,7 @@ func (s *Shard) Check() error {
 		if e.codec == codecRaw {
 			blk, err = s.stored(b, e)
 		} else {
-			blk, err = s.decode(b, e)
+			blk, err = s.decode(b, e, nil)
 		}
 		if err != nil {
 			return err

@@ -187,7 +187,7 @@ func BenchmarkBlockDecode(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(e.raw))
 	for b.Loop() {
-		if blk, err := s.decode(0, e); err != nil || len(blk) != int(e.raw) {
+		if blk, err := s.decode(0, e, nil); err != nil || len(blk) != int(e.raw) {
 			b.Fatalf("decode = %d bytes, %v", len(blk), err)
 		}
 	}

@@ -125,6 +125,7 @@ type Shard struct {
 	ownDec   bool
 	cache    *CacheBudget
 	charged  atomic.Int64 // bytes this shard has charged to cache
+	arena    arena        // where cached decoded blocks live
 }
 
 // blockState is what a Shard learns about a block after Open.
@@ -337,7 +338,9 @@ func (s *Shard) stored(b int, e blockEntry) ([]byte, error) {
 
 // decode returns the raw bytes of zstd block b, in a new buffer of
 // exactly its declared raw size. It always checks the CRC.
-func (s *Shard) decode(b int, e blockEntry) ([]byte, error) {
+// decode decompresses block b into dst (of capacity e.raw), or into a new heap buffer when dst
+// is nil.
+func (s *Shard) decode(b int, e blockEntry, dst []byte) ([]byte, error) {
 	p, err := s.stored(b, e)
 	if err != nil {
 		return nil, err
@@ -350,8 +353,10 @@ func (s *Shard) decode(b int, e blockEntry) ([]byte, error) {
 		return nil, s.corrupt("block %d at offset %d: zstd frame declares %d bytes (known %t, dictionary %d); want %d",
 			b, e.off, fh.FrameContentSize, fh.HasFCS, fh.DictionaryID, e.raw)
 	}
-	dst := make([]byte, 0, e.raw)
-	out, err := s.dec.DecodeAll(p, dst)
+	if dst == nil {
+		dst = make([]byte, 0, e.raw)
+	}
+	out, err := s.dec.DecodeAll(p, dst[:0])
 	if err != nil {
 		return nil, s.corrupt("block %d at offset %d: zstd: %v", b, e.off, err)
 	}
@@ -381,16 +386,19 @@ func (s *Shard) block(b int, fill bool) ([]byte, error) {
 	if p := st.decoded.Load(); p != nil {
 		return *p, nil
 	}
-	out, err := s.decode(b, e)
+	if !fill || s.cache == nil || !s.cache.take(int64(e.raw)) {
+		return s.decode(b, e, nil) // not cached: a heap buffer for this lookup alone
+	}
+	// Cached: decoded into the shard's arena, outside the Go heap (arena_unix.go).
+	out, err := s.decode(b, e, s.arena.alloc(int(e.raw)))
 	if err != nil {
+		s.cache.give(int64(e.raw))
 		return nil, err
 	}
-	if fill && s.cache != nil && s.cache.take(int64(e.raw)) {
-		if st.decoded.CompareAndSwap(nil, &out) {
-			s.charged.Add(int64(e.raw))
-		} else {
-			s.cache.give(int64(e.raw)) // lost the race: drop this copy
-		}
+	if st.decoded.CompareAndSwap(nil, &out) {
+		s.charged.Add(int64(e.raw))
+	} else {
+		s.cache.give(int64(e.raw)) // lost the race: this copy's arena bytes go with the shard
 	}
 	return out, nil
 }
@@ -416,11 +424,11 @@ func (s *Shard) record(blk []byte, b, k int) (key, value []byte, err error) {
 }
 
 // Get returns the value of key, or ok == false if the shard does not
-// hold key. The value must not be modified. A value from a raw block
-// aliases the file mapping and is valid until Close; a value from a zstd
-// block is heap memory (possibly shared with the block cache). Either
-// way, callers must not use a value after Close. Get does not allocate
-// on a miss, on a hit in a raw block, or on a hit in a cached block.
+// hold key. The value must not be modified and must not be used after
+// Close: a value from a raw block aliases the file mapping, a value from a
+// cached zstd block the shard's arena of decoded blocks (both unmapped at
+// Close); only an uncached decode is heap memory. Get does not allocate on
+// a miss, on a hit in a raw block, or on a hit in a cached block.
 func (s *Shard) Get(key []byte) (value []byte, ok bool, err error) {
 	return s.GetHash(key, Hash(key))
 }
@@ -522,6 +530,7 @@ func (s *Shard) Close() error {
 		s.dec.Close()
 	}
 	s.dec = nil
+	s.arena.release() // the state holding the cached blocks was dropped above
 	if s.mapped {
 		if err := munmap(data); err != nil {
 			return fmt.Errorf("index: close %s: %w", s.name, err)
