@@ -366,3 +366,17 @@ func FuzzDecodeReports(f *testing.F) {
 		}
 	})
 }
+
+// TestReadSpoolsRotatedMeanwhile: a file listed while open and renamed (rotated) before it is
+// read is read under its final name.
+func TestReadSpoolsRotatedMeanwhile(t *testing.T) {
+	dir := t.TempDir()
+	line := `{"deviceId":"pc","labelId":"7","instanceId":"i","result":"installed","time":"2026-11-21T12:00:00Z","received":"2026-11-21T12:00:00Z"}` + "\n"
+	open := filepath.Join(dir, "reports-20261121T120000.000000000Z.ndjson.open")
+	os.WriteFile(strings.TrimSuffix(open, ".open"), []byte(line), 0o644) // already rotated
+	var st ReadStats
+	n := 0
+	if err := readSpool(open, &st, func(*Report) { n++ }); err != nil || n != 1 {
+		t.Errorf("read %d reports, %v; want the rotated file's 1", n, err)
+	}
+}

@@ -261,6 +261,10 @@ func ReadSpools(dirs []string, fn func(*Report)) (ReadStats, error) {
 
 func readSpool(path string, st *ReadStats, fn func(*Report)) error {
 	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) && strings.HasSuffix(path, ".open") {
+		// Rotated between the listing and now: the same lines under the final name.
+		f, err = os.Open(strings.TrimSuffix(path, ".open"))
+	}
 	if err != nil {
 		return fmt.Errorf("rollout: %w", err)
 	}

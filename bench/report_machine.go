@@ -1,0 +1,102 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// describeMachine reads what the report says about the machine: CPU, memory, kernel, Go,
+// the binary's revision, nginx, the load average and the free disk in work.
+func describeMachine(work, nginx string) Machine {
+	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), LoadStart: loadAverage(), DiskFree: diskFree(work)}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		n := 0
+		for sc.Scan() {
+			k, v, ok := strings.Cut(sc.Text(), ":")
+			switch k = strings.TrimSpace(k); {
+			case !ok:
+			case k == "model name" && m.CPU == "":
+				m.CPU = strings.TrimSpace(v)
+			case k == "processor":
+				n++
+			}
+		}
+		if n > 0 {
+			m.CPUs = n
+		}
+	}
+	if m.CPU == "" {
+		m.CPU = runtime.GOARCH
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		m.MemTotal, m.MemAvailable = kbField(b, "MemTotal"), kbField(b, "MemAvailable")
+	}
+	m.Kernel = runtime.GOOS
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	m.Revision = "unknown (built without VCS information)"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		rev, modified := "", false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+		if rev != "" {
+			m.Revision = rev
+			if modified {
+				m.Revision += " with uncommitted changes"
+			}
+		}
+	}
+	if strings.HasPrefix(m.Revision, "unknown") {
+		// No VCS stamp in the binary (go run, -buildvcs=false): the working directory's
+		// checkout, which is what the report is run from.
+		if rev, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
+			m.Revision = strings.TrimSpace(string(rev)) + " (the working directory's checkout)"
+			if st, err := exec.Command("git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+				m.Revision += " with uncommitted changes"
+			}
+		}
+	}
+	if bin, err := findNginx(nginx); err == nil {
+		m.Nginx = nginxVersion(bin)
+	}
+	return m
+}
+
+// loadAverage is /proc/loadavg's 1, 5 and 15 minute averages.
+func loadAverage() [3]float64 {
+	var la [3]float64
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return la
+	}
+	for i, f := range strings.Fields(string(b)) {
+		if i < 3 {
+			la[i], _ = strconv.ParseFloat(f, 64)
+		}
+	}
+	return la
+}
+
+// diskFree is the space available to us in dir's file system, in bytes.
+func diskFree(dir string) int64 {
+	var st syscall.Statfs_t
+	if syscall.Statfs(dir, &st) != nil {
+		return 0
+	}
+	return int64(st.Bavail) * int64(st.Bsize)
+}

@@ -1,0 +1,592 @@
+package bench
+
+// REPORT.md and its plots, from a ReportResult.
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// write writes REPORT.md and the plots into Out.
+func (r *reporter) write() error {
+	res := r.res
+	plots := res.plots()
+	res.Files = nil
+	for _, name := range sortedKeys(plots) {
+		if err := os.WriteFile(filepath.Join(r.o.Out, name), plots[name], 0o644); err != nil {
+			return fmt.Errorf("bench: report: %w", err)
+		}
+		res.Files = append(res.Files, name)
+	}
+	md := res.Markdown(plots)
+	if err := os.WriteFile(filepath.Join(r.o.Out, "REPORT.md"), md, 0o644); err != nil {
+		return fmt.Errorf("bench: report: %w", err)
+	}
+	res.Files = append(res.Files, "REPORT.md")
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Target values (the earlier issues' targets on this 2-core machine).
+const (
+	targetValidate10k   = 10.0           // s, "well under"
+	targetBuild100k     = 60.0           // s
+	targetBuildRSS100k  = int64(2 << 30) // bytes
+	targetControlOnly   = 1.0            // s
+	targetLookupNanos   = 1000.0         // warm
+	targetDecide1Micros = 5.0
+	targetDecide20Micro = 50.0
+	targetFixedRatio    = 0.60
+	targetHalfP99Ms     = 2.0
+	targetEdgeRSS       = int64(150 << 20)
+	targetSwapMs        = 100.0
+)
+
+// TargetRow is one line of the report's summary: a target of an earlier issue and what this
+// run measured.
+type TargetRow struct {
+	What, Target, Measured string
+	Verdict                string // "met", "missed", "not measured"
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "missed"
+}
+
+func (res *ReportResult) build(n int) *BuildFigure {
+	for _, b := range res.Builds {
+		if b.Labels == n {
+			return b
+		}
+	}
+	return nil
+}
+
+func (res *ReportResult) decideFig(devices, goroutines int) *DecideFigure {
+	for i := range res.Decide {
+		if res.Decide[i].Devices == devices && res.Decide[i].Goroutines == goroutines {
+			return &res.Decide[i]
+		}
+	}
+	return nil
+}
+
+// stageNamed returns the stage of that name.
+func (res *ReportResult) stageNamed(name string) *Stage {
+	for _, s := range res.Stages {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// whyNot says why a figure is missing: the reason of the stage that should have made it.
+func (res *ReportResult) whyNot(stages ...string) string {
+	for _, name := range stages {
+		if s := res.stageNamed(name); s != nil && s.Status != stageOK {
+			return "not measured: " + s.Name + " " + s.Status + " (" + s.Reason + ")"
+		}
+	}
+	return "not measured"
+}
+
+// Targets evaluates every target against this run's figures.
+func (res *ReportResult) Targets() []TargetRow {
+	var rows []TargetRow
+	add := func(what, target string, measured string, ok bool, have bool, why string) {
+		row := TargetRow{What: what, Target: target, Measured: measured, Verdict: verdict(ok)}
+		if !have {
+			row.Measured, row.Verdict = why, "not measured"
+		}
+		rows = append(rows, row)
+	}
+	rel := ""
+	if res.Release != 0 && res.Release != 100_000 {
+		rel = fmt.Sprintf(" (on the %s release)", sizeName(res.Release))
+	}
+
+	v := res.Validate
+	add("validate 10,000 labels", "well under 10 s", func() string {
+		if v == nil {
+			return ""
+		}
+		return fmt.Sprintf("%.1f s", v.Seconds)
+	}(), v != nil && v.Seconds < targetValidate10k, v != nil && v.Status == stageOK, res.whyNot("validate 10,000 labels", "generate 10,000 labels"))
+
+	b := res.build(100_000)
+	why := "not measured (the quick run builds 10,000 labels only)"
+	if !res.Quick {
+		why = res.whyNot("generate 100,000 labels", "build 100,000 labels")
+	}
+	add("build 100,000 labels", "under 60 s", func() string {
+		if b == nil {
+			return ""
+		}
+		return fmt.Sprintf("%.1f s", b.Seconds)
+	}(), b != nil && b.Seconds < targetBuild100k, b != nil && b.Seconds > 0, why)
+	add("build 100,000 labels: peak RSS", "under 2 GiB", func() string {
+		if b == nil {
+			return ""
+		}
+		s := gib(b.PeakRSS)
+		if b.Seconds == 0 {
+			s += " before it was stopped"
+		}
+		return s
+	}(), b != nil && b.Seconds > 0 && b.PeakRSS < targetBuildRSS100k, b != nil && b.PeakRSS > 0, why)
+
+	e := res.Edge
+	have := e != nil && e.ControlSec > 0
+	add("control-only release"+rel, "under 1 s", func() string {
+		if !have {
+			return ""
+		}
+		return fmt.Sprintf("%.2f s", e.ControlSec)
+	}(), have && e.ControlSec < targetControlOnly, have, res.whyNot("control-only release and swap"))
+
+	l := res.Lookups
+	add("lookup of one key, warm"+rel, "under 1 µs", func() string {
+		if l == nil {
+			return ""
+		}
+		return fmt.Sprintf("%.0f ns (cold: %.1f µs)", l.WarmNanos, l.ColdNanos/1000)
+	}(), l != nil && l.WarmNanos < targetLookupNanos, l != nil, res.whyNot("lookups"))
+
+	for _, c := range []struct {
+		devices int
+		target  float64
+	}{{1, targetDecide1Micros}, {20, targetDecide20Micro}} {
+		d := res.decideFig(c.devices, 1)
+		add(fmt.Sprintf("decode + decide + encode, %d-device request%s", c.devices, rel), fmt.Sprintf("under %.0f µs", c.target), func() string {
+			if d == nil {
+				return ""
+			}
+			return fmt.Sprintf("%.1f µs", d.MicrosPerRequest)
+		}(), d != nil && d.MicrosPerRequest < c.target, d != nil, res.whyNot("decide in-process"))
+	}
+
+	have = e != nil && e.Max["edge-1"] > 0 && e.Max["fixed"] > 0
+	add("edge, 1-device requests/s vs the fixed-answer ceiling"+rel, "at least 60%", func() string {
+		if !have {
+			return ""
+		}
+		return fmt.Sprintf("%.0f%% (%s vs %s req/s)", 100*e.Max["edge-1"]/e.Max["fixed"], groupInt(int64(e.Max["edge-1"])), groupInt(int64(e.Max["fixed"])))
+	}(), have && e.Max["edge-1"]/e.Max["fixed"] >= targetFixedRatio, have, res.whyNot("closed loops", "start the fixed-answer baseline", "start the edge"))
+
+	var h *LoadPoint
+	if e != nil {
+		h = e.half("edge-1")
+	}
+	add("edge p99 at half of its maximum, 1 device"+rel, "under 2 ms", func() string {
+		if h == nil {
+			return ""
+		}
+		return fmt.Sprintf("%.2f ms at %s req/s", h.Result.Latency.P99, groupInt(int64(h.Result.RPS)))
+	}(), h != nil && h.Result.Latency.P99 < targetHalfP99Ms, h != nil, res.whyNot("open loops at half load", "closed loops", "start the edge"))
+
+	have = e != nil && e.RSS > 0
+	add("edge RSS with the release served"+rel, "under 150 MiB", func() string {
+		if !have {
+			return ""
+		}
+		return fmt.Sprintf("%s (peak %s)", mib(e.RSS), mib(e.PeakRSS))
+	}(), have && e.RSS < targetEdgeRSS && e.PeakRSS < targetEdgeRSS, have, res.whyNot("edge memory", "start the edge"))
+
+	have = e != nil && e.SwapMs > 0
+	add("swap after the release appears"+rel, "under 100 ms", func() string {
+		if !have {
+			return ""
+		}
+		return fmt.Sprintf("%.1f ms after the manifest was written", e.SwapMs)
+	}(), have && e.SwapMs < targetSwapMs, have, res.whyNot("control-only release and swap", "start the edge"))
+	return rows
+}
+
+// percentilesPlotted are the points of the latency distribution plot.
+var percentilesPlotted = []float64{1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 97, 98, 99, 99.5, 99.9, 99.95, 99.99, 100}
+
+// plots renders the SVGs, by file name. Every plot is a bench.Chart.
+func (res *ReportResult) plots() map[string][]byte {
+	out := map[string][]byte{}
+	if e := res.Edge; e != nil && len(e.Half) > 0 {
+		c := &Chart{Title: fmt.Sprintf("Latency at half of each server's maximum (open loop, %s release)", sizeName(e.Labels)),
+			XLabel: "latency (ms, from the intended send time)", YLabel: "percentile", LogX: true}
+		for _, name := range targetsOrder {
+			p := e.half(name)
+			if p == nil || p.Result.Hist == nil {
+				continue
+			}
+			s := Series{Name: fmt.Sprintf("%s @ %s/s", name, shortCount(p.Result.Rate))}
+			for _, q := range percentilesPlotted {
+				s.X = append(s.X, float64(p.Result.Hist.Percentile(q))/1e6)
+				s.Y = append(s.Y, q)
+			}
+			c.Series = append(c.Series, s)
+		}
+		out["latency.svg"] = c.SVG()
+	}
+	if e := res.Edge; e != nil && len(e.Closed) > 0 {
+		c := &Chart{Title: fmt.Sprintf("Throughput vs concurrency (closed loop, %s release)", sizeName(e.Labels)),
+			XLabel: "concurrent requests (connections)", YLabel: "requests/s", LogX: true}
+		for _, name := range targetsOrder {
+			pts := e.closedBy(name)
+			if len(pts) == 0 {
+				continue
+			}
+			s := Series{Name: name}
+			for _, p := range pts {
+				s.X = append(s.X, float64(p.Result.Concurrency))
+				s.Y = append(s.Y, p.Result.RPS)
+			}
+			c.Series = append(c.Series, s)
+		}
+		out["throughput.svg"] = c.SVG()
+	}
+	var build, gen, rss Series
+	build.Name, gen.Name, rss.Name = "build", "generate the tree", "build peak RSS"
+	for _, b := range res.Builds {
+		if b.GenSeconds > 0 && b.TreeFiles > 0 {
+			gen.X, gen.Y = append(gen.X, float64(b.Labels)), append(gen.Y, b.GenSeconds)
+		}
+		if b.Seconds > 0 {
+			build.X, build.Y = append(build.X, float64(b.Labels)), append(build.Y, b.Seconds)
+		}
+		if b.PeakRSS > 0 {
+			rss.X, rss.Y = append(rss.X, float64(b.Labels)), append(rss.Y, float64(b.PeakRSS)/(1<<30))
+		}
+	}
+	if len(build.X) > 0 {
+		c := &Chart{Title: "Build time vs catalog size", XLabel: "shipping labels", YLabel: "seconds", LogX: true, LogY: true,
+			Series: []Series{build, gen}}
+		out["build.svg"] = c.SVG()
+	}
+	if len(rss.X) > 0 {
+		c := &Chart{Title: "Build peak memory vs catalog size", XLabel: "shipping labels", YLabel: "GiB resident", LogX: true, LogY: true,
+			Series: []Series{rss}}
+		out["build-memory.svg"] = c.SVG()
+	}
+	return out
+}
+
+// shortCount prints 20402 as 20.4k.
+func shortCount(v float64) string {
+	if v >= 1000 {
+		return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.1f", v/1000), ".0"), ".") + "k"
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func ms(v float64) string { return fmt.Sprintf("%.3f", v) }
+
+// errorsText lists a load result's errors by kind.
+func errorsText(r *LoadResult) string {
+	if len(r.Errors) == 0 {
+		return "0"
+	}
+	var parts []string
+	for _, k := range sortedKeys(r.Errors) {
+		parts = append(parts, fmt.Sprintf("%s: %d", k, r.Errors[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Markdown renders the report. plots names the SVGs written beside it.
+func (res *ReportResult) Markdown(plots map[string][]byte) []byte {
+	var b bytes.Buffer
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	m := res.Machine
+	kind := "full run: 10,000, 100,000 and 1,000,000 labels"
+	if res.Quick {
+		kind = "quick run: 10,000 labels, short load runs"
+	}
+	p("# driveway benchmark report\n\n")
+	p("Written by `%s` on %s (%s), in %s. Every figure below comes from this run, with the command that reproduces it; the machine is described [at the end](#machine).\n\n",
+		res.Command, res.Started.UTC().Format("2006-01-02 15:04 MST"), kind, (time.Duration(res.Seconds) * time.Second).Round(time.Second))
+	p("On %s × %d (%s), load average %.2f at the start and %.2f at the end.", m.CPU, m.CPUs, gib(m.MemTotal), m.LoadStart[0], m.LoadEnd[0])
+	if busy := m.LoadStart[0] > 0.5*float64(m.CPUs); busy {
+		p(" **The machine was busy when the run started** (load average %.2f on %d cores): other work shared its cores, so throughput is low and tails long compared with an idle machine.", m.LoadStart[0], m.CPUs)
+	}
+	p(" The load generator, the edge and the baselines share the same cores over loopback, so every throughput includes the generator's share of the CPU.\n\n")
+	if res.Quick {
+		p("This is a quick run: the targets are for the 100,000-label release, and here the release is %s labels, so the figures are indicative only.\n\n", groupInt(int64(res.Release)))
+	}
+
+	p("## Targets\n\n| target | goal | measured | |\n|---|---|---|---|\n")
+	for _, t := range res.Targets() {
+		mark := map[string]string{"met": "met", "missed": "**missed**", "not measured": "not measured"}[t.Verdict]
+		p("| %s | %s | %s | %s |\n", t.What, t.Target, t.Measured, mark)
+	}
+	p("\n")
+	res.writeHeadline(&b)
+	res.writeStages(&b)
+	res.writeBuilds(&b, plots)
+	res.writeInProcess(&b)
+	res.writeEdge(&b, plots)
+	res.writeMachine(&b)
+	return b.Bytes()
+}
+
+func (res *ReportResult) writeHeadline(b *bytes.Buffer) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	e := res.Edge
+	if e == nil {
+		return
+	}
+	p("## The %s-label release in brief\n\n", groupInt(int64(e.Labels)))
+	ratio := func(a, base string) string {
+		if e.Max[a] == 0 || e.Max[base] == 0 {
+			if why := e.Missing[base]; why != "" {
+				return base + ": not measured (" + why + ")"
+			}
+			return base + ": not measured"
+		}
+		return fmt.Sprintf("%.0f%% of %s (%s req/s)", 100*e.Max[a]/e.Max[base], base, groupInt(int64(e.Max[base])))
+	}
+	for _, t := range []struct{ name, what string }{{"edge-1", "1-device"}, {"edge-20", "20-device"}} {
+		if e.Max[t.name] == 0 {
+			continue
+		}
+		p("- Edge, %s requests: at most %s req/s, %s, %s.", t.what, groupInt(int64(e.Max[t.name])), ratio(t.name, "fixed"), ratio(t.name, "nginx"))
+		if h := e.half(t.name); h != nil {
+			p(" At half of that (%s req/s asked, open loop): p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms.", groupInt(int64(h.Result.Rate)),
+				h.Result.Latency.P50, h.Result.Latency.P99, h.Result.Latency.P999)
+		}
+		p("\n")
+	}
+	if bf := res.build(e.Labels); bf != nil && bf.Seconds > 0 {
+		p("- Build: %.1f s, peak RSS %s; %s of shards and a %s manifest.\n", bf.Seconds, gib(bf.PeakRSS), mibf(bf.ShardBytes), mibf(bf.ManifestBytes))
+	}
+	if e.OpenSeconds > 0 {
+		p("- Edge open: %.2f s from process start to `/readyz` 200 (its own load and verification of the release: %.0f ms); RSS %s after the load runs.\n",
+			e.OpenSeconds, e.LoadMs, mib(e.RSS))
+	}
+	p("\n")
+}
+
+func (res *ReportResult) writeStages(b *bytes.Buffer) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p("## Stages\n\nIn the order they ran. `driveway` is the binary that wrote this report; WORK paths are those of this run.\n\n")
+	p("| # | stage | status | time | command |\n|---|---|---|---:|---|\n")
+	for i, s := range res.Stages {
+		status := s.Status
+		if s.Status != stageOK {
+			status = "**" + s.Status + "**: " + mdEscape(s.Reason)
+		} else if s.Reason != "" {
+			status += ": " + mdEscape(s.Reason)
+		}
+		cmd := ""
+		if s.Command != "" {
+			cmd = "`" + strings.ReplaceAll(s.Command, "|", `\|`) + "`"
+		}
+		p("| %d | %s | %s | %.1f s | %s |\n", i+1, s.Name, status, s.Seconds, cmd)
+	}
+	p("\n")
+}
+
+func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+func (res *ReportResult) writeBuilds(b *bytes.Buffer, plots map[string][]byte) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	if len(res.Builds) == 0 {
+		return
+	}
+	p("## Catalog builds\n\nEach tree is written by `driveway bench gen-labels --compact` (deterministic: seed 1) and built by `driveway build` as a child process: wall time, and peak RSS from getrusage (what `/usr/bin/time -v` reports as maximum resident set size). A build is stopped if its resident memory comes within 1 GiB of exhausting the machine.\n\n")
+	p("| labels | generate | tree files | tree bytes | build | peak RSS | shards | manifest | rows | HWIDs |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, f := range res.Builds {
+		dash := func(ok bool, s string) string {
+			if ok {
+				return s
+			}
+			return "—"
+		}
+		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", groupInt(int64(f.Labels)),
+			dash(f.TreeFiles > 0, fmt.Sprintf("%.1f s", f.GenSeconds)), dash(f.TreeFiles > 0, groupInt(int64(f.TreeFiles))), dash(f.TreeBytes > 0, mibf(f.TreeBytes)),
+			dash(f.Seconds > 0, fmt.Sprintf("%.1f s", f.Seconds)), dash(f.PeakRSS > 0, gib(f.PeakRSS)), dash(f.ShardBytes > 0, mibf(f.ShardBytes)),
+			dash(f.ManifestBytes > 0, mibf(f.ManifestBytes)), dash(f.Rows > 0, groupInt(int64(f.Rows))), dash(f.HWIDs > 0, groupInt(int64(f.HWIDs))))
+	}
+	p("\n")
+	for _, f := range res.Builds {
+		if f.Err != "" {
+			p("- %s labels: %s\n", groupInt(int64(f.Labels)), mdEscape(f.Err))
+		}
+		if len(f.Phases) > 0 {
+			var parts []string
+			for _, ph := range f.Phases {
+				parts = append(parts, fmt.Sprintf("%s %.1f s", ph.Name, ph.Seconds))
+			}
+			p("- %s labels, build phases: %s.\n", groupInt(int64(f.Labels)), strings.Join(parts, ", "))
+		}
+	}
+	p("\n")
+	for _, name := range []string{"build.svg", "build-memory.svg"} {
+		if plots[name] != nil {
+			p("![%s](%s)\n\n", strings.TrimSuffix(name, ".svg"), name)
+		}
+	}
+}
+
+func (res *ReportResult) writeInProcess(b *bytes.Buffer) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	if res.Lookups == nil && len(res.Decide) == 0 {
+		return
+	}
+	p("## Lookups and decide, in process (%s release)\n\n", groupInt(int64(res.Release)))
+	if l := res.Lookups; l != nil {
+		evicted := "the shard files dropped from the page cache first"
+		if !l.Evicted {
+			evicted = "the page cache could NOT be dropped, so the cold pass is warmer than it says"
+		}
+		p("Lookups (`driveway bench lookups`, see Stages): %s random HWID lookups over the release's %s keys, routed and probed as the edge does, with the edge's 64 MiB block cache: cold (%s, nothing decoded yet) %.1f µs each, warm (the same keys again) %.0f ns each.\n\n",
+			groupInt(int64(l.Lookups)), groupInt(int64(l.Keys)), evicted, l.ColdNanos/1000, l.WarmNanos)
+	}
+	if len(res.Decide) > 0 {
+		p("Decide: decode + decide + encode of the same requests the edge gets below, in this process over the verified release (64 MiB block cache, warmed by one pass), no HTTP. One goroutine gives the time per request; GOMAXPROCS goroutines the throughput of this machine.\n\n")
+		p("| request | goroutines | requests | µs per request | requests/s | offers per request |\n|---|---:|---:|---:|---:|---:|\n")
+		for _, d := range res.Decide {
+			p("| %d device%s | %d | %s | %.2f | %s | %.2f |\n", d.Devices, plural(d.Devices), d.Goroutines, groupInt(d.Requests), d.MicrosPerRequest,
+				groupInt(int64(d.RPS)), d.OffersPerRequest)
+		}
+		p("\n")
+	}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func (res *ReportResult) writeEdge(b *bytes.Buffer, plots map[string][]byte) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	e := res.Edge
+	if e == nil {
+		return
+	}
+	p("## The edge under load (%s release)\n\n", groupInt(int64(e.Labels)))
+	p("`driveway serve` on a loopback port, driven by this process's load generator (`driveway bench load`: fasthttp client, one connection per worker, latencies in an HDR-style histogram). Requests: %s PCs of `driveway bench gen-devices` cut to their first device (edge-1), and the %s PCs with 20 devices or more cut to 20 (edge-20), sent in turn.\n\n",
+		groupInt(int64(e.Bodies1)), groupInt(int64(e.Bodies20)))
+	p("Beside it, the two ceilings a user would compare against, fed the 1-device requests: **fixed**, the same fasthttp server answering every request with the same %d-byte body (the edge's mean 1-device answer) and no work (`driveway serve --fixed-answer %d`); and **nginx** serving a static file of the same %d bytes to the same POSTs (configuration below).",
+		e.ResponseBytes, e.ResponseBytes, e.ResponseBytes)
+	for _, name := range sortedKeys(e.Missing) {
+		p(" **%s was not measured**: %s.", name, mdEscape(e.Missing[name]))
+	}
+	if len(e.URLs) > 0 {
+		var parts []string
+		for _, name := range targetsOrder {
+			if u := e.URLs[name]; u != "" {
+				parts = append(parts, name+" "+u)
+			}
+		}
+		p(" URLs of this run: %s.", strings.Join(parts, ", "))
+	}
+	p("\n\n")
+
+	p("### Maximum throughput (closed loop)\n\n| target | max req/s | at concurrency | vs fixed | vs nginx |\n|---|---:|---:|---:|---:|\n")
+	for _, name := range targetsOrder {
+		if e.Max[name] == 0 {
+			continue
+		}
+		at := 0
+		for _, pt := range e.closedBy(name) {
+			if pt.Result.RPS == e.Max[name] {
+				at = pt.Result.Concurrency
+			}
+		}
+		vs := func(base string) string {
+			if e.Max[base] == 0 {
+				return "—"
+			}
+			return fmt.Sprintf("%.0f%%", 100*e.Max[name]/e.Max[base])
+		}
+		p("| %s | %s | %d | %s | %s |\n", name, groupInt(int64(e.Max[name])), at, vs("fixed"), vs("nginx"))
+	}
+	p("\n")
+	if len(e.Closed) > 0 {
+		d := time.Duration(e.Closed[0].Result.Seconds * float64(time.Second)).Round(100 * time.Millisecond)
+		p("Every run: `driveway bench load --url URL --population PCS --devices 1|20 --concurrency C --duration %s` (the commands are in Stages).\n\n", d)
+		p("| concurrency | target | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | offers/request |\n|---:|---|---:|---:|---:|---:|---:|---:|---|---:|\n")
+		for _, pt := range e.Closed {
+			r := &pt.Result
+			p("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %.2f |\n", r.Concurrency, pt.Target, groupInt(int64(r.RPS)), ms(r.Latency.P50), ms(r.Latency.P90),
+				ms(r.Latency.P99), ms(r.Latency.P999), ms(r.Latency.Max), errorsText(r), r.OffersPerRequest)
+		}
+		p("\n")
+	}
+	if plots["throughput.svg"] != nil {
+		p("![throughput vs concurrency](throughput.svg)\n\n")
+	}
+	if len(e.Half) > 0 {
+		p("### Latency at half load (open loop)\n\nEach server at half of its own maximum above, requests sent at fixed intended times whatever the answers, latency measured from the intended time (coordinated omission corrected: a stall shows in every request it delayed). *Late* counts requests sent more than 1 ms after their time, when the generator or its connections could not keep up.\n\n")
+		p("| target | asked req/s | done req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | late | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+		for _, name := range targetsOrder {
+			pt := e.half(name)
+			if pt == nil {
+				continue
+			}
+			r := &pt.Result
+			p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, groupInt(int64(r.Rate)), groupInt(int64(r.RPS)), ms(r.Latency.P50), ms(r.Latency.P90),
+				ms(r.Latency.P99), ms(r.Latency.P999), ms(r.Latency.Max), groupInt(r.Late), errorsText(r))
+		}
+		p("\n")
+		for _, name := range targetsOrder {
+			if pt := e.half(name); pt != nil && pt.Result.Requests > 0 && float64(pt.Result.Late) > 0.01*float64(pt.Result.Requests) {
+				p("- %s: %.1f%% of the requests went out late: the generator, sharing the cores, did not keep the schedule; their latency still counts from their intended time.\n",
+					name, 100*float64(pt.Result.Late)/float64(pt.Result.Requests))
+			}
+		}
+		p("\n")
+	}
+	if plots["latency.svg"] != nil {
+		p("![latency distribution at half load](latency.svg)\n\n")
+	}
+	p("### Memory, open and swap\n\n")
+	if e.OpenSeconds > 0 {
+		p("- Open: %.3f s from starting `driveway serve` to `/readyz` answering 200; the edge's own load of the release (verification of the signature and of every shard's sha256 and structure, mapping) took %.1f ms by its log.\n", e.OpenSeconds, e.LoadMs)
+	}
+	if e.RSS > 0 {
+		p("- Resident memory after the load runs: %s (peak %s), with the release mapped and the decoded-block cache (64 MiB budget) in use.\n", mibf(e.RSS), mibf(e.PeakRSS))
+	}
+	if e.SwapMs > 0 {
+		p("- Swap: `driveway build --control-only` published a new manifest in %.2f s (the whole process); the edge served it %.1f ms after the manifest was written (its mtime), %.1f ms after the build exited; its own load of it took %.1f ms.\n",
+			e.ControlSec, e.SwapMs, e.SwapExitMs, e.SwapLoadMs)
+	}
+	p("\nnginx's configuration (PREFIX is its directory in WORK):\n\n```nginx\n%s```\n\n", fmt.Sprintf(nginxConf, "PREFIX", "user root root;  # when run as root", "127.0.0.1:PORT"))
+}
+
+func (res *ReportResult) writeMachine(b *bytes.Buffer) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	m := res.Machine
+	p("## Machine\n\n")
+	p("- CPU: %s, %d logical CPUs\n", m.CPU, m.CPUs)
+	p("- Memory: %s (%s available at the start)\n", gib(m.MemTotal), gib(m.MemAvailable))
+	p("- Kernel: %s\n", m.Kernel)
+	p("- Go: %s; driveway revision %s\n", m.Go, m.Revision)
+	if m.Nginx != "" {
+		p("- nginx: %s\n", m.Nginx)
+	} else {
+		p("- nginx: not installed\n")
+	}
+	p("- Load average (1, 5, 15 min): %.2f %.2f %.2f at the start, %.2f %.2f %.2f at the end (the end includes this run's own load)\n",
+		m.LoadStart[0], m.LoadStart[1], m.LoadStart[2], m.LoadEnd[0], m.LoadEnd[1], m.LoadEnd[2])
+	p("- Free disk in WORK (%s) at the start: %s\n", res.Work, gib(m.DiskFree))
+	p("\n## Reproduce\n\nFrom the repository root:\n\n```sh\ngo build -o driveway ./cmd/driveway\n./%s\n```\n\nor any stage alone with its command from the Stages table (in order: later stages use the files of earlier ones, in WORK).\n",
+		strings.TrimPrefix(res.Command, "./"))
+}

@@ -1,0 +1,235 @@
+package bench
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeResult is a full run's result in which the 1M build was stopped for memory and nginx
+// was missing.
+func fakeResult() *ReportResult {
+	hist := func(base time.Duration) *Histogram {
+		h := new(Histogram)
+		for i := range 1000 {
+			h.Record(base + time.Duration(i)*base/200)
+		}
+		return h
+	}
+	load := func(c int, rps float64, rate float64, base time.Duration) LoadResult {
+		h := hist(base)
+		return LoadResult{Mode: "closed", Concurrency: c, Rate: rate, Seconds: 5, Requests: int64(rps * 5), OK: int64(rps * 5), RPS: rps,
+			Statuses: map[int]int64{200: int64(rps * 5)}, Errors: map[string]int64{}, Latency: h.Summary(), Hist: h, OffersPerRequest: 0.4}
+	}
+	res := &ReportResult{
+		Started: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC), Seconds: 1500, Command: "driveway bench report", Work: "/tmp/w", Release: 100_000,
+		Machine: Machine{CPU: "AMD EPYC", CPUs: 2, MemTotal: 24 << 30, MemAvailable: 22 << 30, Kernel: "Linux 6", Go: "go1.26.8",
+			Revision: "abc", Nginx: "nginx/1.22.1", LoadStart: [3]float64{3.5, 3, 3}, LoadEnd: [3]float64{2, 2, 2}, DiskFree: 70 << 30},
+		Stages: []*Stage{
+			{Name: "generate 10,000 labels", Status: stageOK, Seconds: 12, Command: "driveway bench gen-labels --out /tmp/w/labels-10k --labels 10000 --compact"},
+			{Name: "validate 10,000 labels", Status: stageOK, Seconds: 2.9},
+			{Name: "build 1,000,000 labels", Status: stageFailed, Seconds: 200, Reason: "stopped when its resident memory reached 21.0 GiB"},
+			{Name: "start nginx", Status: stageSkipped, Reason: "nginx is not installed"},
+		},
+		Builds: []*BuildFigure{
+			{Labels: 10_000, GenSeconds: 12, TreeFiles: 24172, TreeBytes: 109 << 20, Seconds: 4, PeakRSS: 350 << 20, ShardBytes: 4 << 20, ManifestBytes: 170 << 10},
+			{Labels: 100_000, GenSeconds: 40, TreeFiles: 243250, TreeBytes: 1 << 30, Seconds: 43, PeakRSS: 3400 << 20, ShardBytes: 40 << 20, ManifestBytes: 1700 << 10},
+			{Labels: 1_000_000, GenSeconds: 400, TreeFiles: 2432500, TreeBytes: 10 << 30, PeakRSS: 21 << 30, Err: "the build did not complete: stopped when its resident memory reached 21.0 GiB"},
+		},
+		Lookups: &LookupResult{Keys: 326057, Lookups: 200000, ColdNanos: 3100, WarmNanos: 420, Evicted: true},
+		Decide: []DecideFigure{{Devices: 1, Goroutines: 1, MicrosPerRequest: 4.2, RPS: 238000, Requests: 700000},
+			{Devices: 20, Goroutines: 1, MicrosPerRequest: 61, RPS: 16000, Requests: 48000}},
+		Edge: &EdgeFigures{Labels: 100_000, OpenSeconds: 0.41, LoadMs: 324, RSS: 68 << 20, PeakRSS: 70 << 20, ResponseBytes: 512,
+			Bodies1: 2000, Bodies20: 625, ControlSec: 0.3, SwapMs: 49, SwapExitMs: 0.7, SwapLoadMs: 48,
+			Max:     map[string]float64{"edge-1": 40804, "edge-20": 13409, "fixed": 64414},
+			Missing: map[string]string{"nginx": "nginx is not installed"}},
+	}
+	res.Validate = res.Stages[1]
+	for _, c := range []int{16, 64} {
+		res.Edge.Closed = append(res.Edge.Closed,
+			LoadPoint{"edge-1", load(c, 40804*float64(c)/64, 0, time.Millisecond)},
+			LoadPoint{"edge-20", load(c, 13409*float64(c)/64, 0, 4*time.Millisecond)},
+			LoadPoint{"fixed", load(c, 64414*float64(c)/64, 0, 500*time.Microsecond)})
+	}
+	res.Edge.Half = []LoadPoint{
+		{"edge-1", load(64, 20400, 20402, 300*time.Microsecond)},
+		{"edge-20", load(64, 6700, 6704, 800*time.Microsecond)},
+		{"fixed", load(64, 32000, 32207, 200*time.Microsecond)},
+	}
+	return res
+}
+
+func TestReportTargets(t *testing.T) {
+	res := fakeResult()
+	got := map[string]TargetRow{}
+	for _, row := range res.Targets() {
+		got[row.What] = row
+	}
+	for what, want := range map[string]string{
+		"validate 10,000 labels":                                "met",
+		"build 100,000 labels":                                  "met",
+		"build 100,000 labels: peak RSS":                        "missed",
+		"control-only release":                                  "met",
+		"lookup of one key, warm":                               "met",
+		"decode + decide + encode, 1-device request":            "met",
+		"decode + decide + encode, 20-device request":           "missed",
+		"edge, 1-device requests/s vs the fixed-answer ceiling": "met",
+		"edge p99 at half of its maximum, 1 device":             "met",
+		"edge RSS with the release served":                      "met",
+		"swap after the release appears":                        "met",
+	} {
+		row, ok := got[what]
+		if !ok {
+			t.Errorf("no target row %q; rows: %v", what, got)
+			continue
+		}
+		if row.Verdict != want {
+			t.Errorf("%s: %s (%s); want %s", what, row.Verdict, row.Measured, want)
+		}
+	}
+	if m := got["edge, 1-device requests/s vs the fixed-answer ceiling"].Measured; !strings.HasPrefix(m, "63%") {
+		t.Errorf("edge vs fixed: %q; want 63%%", m)
+	}
+
+	// What was not measured says why; a quick run says its release.
+	res.Edge, res.Lookups, res.Decide = nil, nil, nil
+	res.Stages = append(res.Stages, &Stage{Name: "lookups", Status: stageFailed, Reason: "boom"})
+	for _, row := range res.Targets() {
+		if row.What == "lookup of one key, warm" && (row.Verdict != "not measured" || !strings.Contains(row.Measured, "boom")) {
+			t.Errorf("lookups failed: %+v; want not measured, with the reason", row)
+		}
+	}
+	q := fakeResult()
+	q.Quick, q.Release = true, 10_000
+	q.Builds = q.Builds[:1]
+	for _, row := range q.Targets() {
+		if strings.HasPrefix(row.What, "build 100,000") && row.Verdict != "not measured" {
+			t.Errorf("quick: %+v; want not measured", row)
+		}
+		if strings.HasPrefix(row.What, "edge p99") && !strings.Contains(row.What, "10k release") {
+			t.Errorf("quick: %q does not name the release it was measured on", row.What)
+		}
+	}
+}
+
+func TestReportMarkdown(t *testing.T) {
+	res := fakeResult()
+	plots := res.plots()
+	for _, name := range []string{"latency.svg", "throughput.svg", "build.svg", "build-memory.svg"} {
+		svg, ok := plots[name]
+		if !ok {
+			t.Errorf("no %s", name)
+			continue
+		}
+		if err := xml.Unmarshal(svg, new(struct{})); err != nil {
+			t.Errorf("%s is not well-formed: %v", name, err)
+		}
+	}
+	md := string(res.Markdown(plots))
+	for _, want := range []string{
+		"# driveway benchmark report",
+		"## Targets",
+		"| build 100,000 labels: peak RSS | under 2 GiB | 3.3 GiB | **missed** |",
+		"**The machine was busy when the run started**",
+		"## Stages",
+		"| 3 | build 1,000,000 labels | **failed**: stopped when its resident memory reached 21.0 GiB |",
+		"**skipped**: nginx is not installed",
+		"- 1,000,000 labels: the build did not complete: stopped when its resident memory reached 21.0 GiB",
+		"63% of fixed (64,414 req/s), nginx: not measured (nginx is not installed)",
+		"**nginx was not measured**: nginx is not installed.",
+		"![throughput vs concurrency](throughput.svg)",
+		"![latency distribution at half load](latency.svg)",
+		"![build](build.svg)",
+		"## Machine",
+		"- CPU: AMD EPYC, 2 logical CPUs",
+		"./driveway bench report\n",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("REPORT.md lacks %q", want)
+		}
+	}
+	if strings.Contains(md, "NaN") || strings.Contains(md, "Inf") || strings.Contains(md, "%!") {
+		t.Errorf("REPORT.md has a formatting fault:\n%s", md)
+	}
+}
+
+func TestReportStage(t *testing.T) {
+	r := &reporter{o: ReportOptions{Log: &strings.Builder{}}, res: &ReportResult{}, deadline: time.Now().Add(time.Hour)}
+	ctx := context.Background()
+	st := r.stage(ctx, "slow", "sleep", 50*time.Millisecond, 0, func(ctx context.Context, st *Stage) error {
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if st.Status != stageFailed || !strings.Contains(st.Reason, "time limit") {
+		t.Errorf("a stage over its limit: %+v", st)
+	}
+	st = r.stage(ctx, "skip", "", time.Second, 0, func(ctx context.Context, st *Stage) error { return skipError{"no room"} })
+	if st.Status != stageSkipped || st.Reason != "no room" {
+		t.Errorf("a skipped stage: %+v", st)
+	}
+	st = r.stage(ctx, "fails", "", time.Second, 0, func(ctx context.Context, st *Stage) error { return errors.New("bad\nthing") })
+	if st.Status != stageFailed || st.Reason != "bad thing" {
+		t.Errorf("a failing stage: %+v", st)
+	}
+	r.deadline = time.Now().Add(time.Second)
+	ran := false
+	st = r.stage(ctx, "late", "", time.Minute, 2*time.Second, func(ctx context.Context, st *Stage) error { ran = true; return nil })
+	if ran || st.Status != stageSkipped {
+		t.Errorf("a stage beyond the budget ran: %+v", st)
+	}
+	if len(r.res.Stages) != 4 {
+		t.Errorf("%d stages recorded; want 4", len(r.res.Stages))
+	}
+}
+
+// TestChildWatchdog: a child whose resident memory goes over the limit is stopped, and its
+// peak is reported.
+func TestChildWatchdog(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("needs python3 to make a process that grows")
+	}
+	r := &reporter{o: ReportOptions{Driveway: py}}
+	c := r.child(context.Background(), 100<<20, nil, "-c", "import time\nx = b'x' * (400 << 20)\ntime.sleep(10)")
+	if c.killedFor == "" || c.err == nil || c.wall > 8*time.Second {
+		t.Fatalf("a 400 MB child under a 100 MB limit: killed %q, err %v, after %s", c.killedFor, c.err, c.wall)
+	}
+	if c.maxRSS < 100<<20 {
+		t.Errorf("peak RSS %d; want over the limit", c.maxRSS)
+	}
+	c = r.child(context.Background(), 0, nil, "-c", "x = b'x' * (50 << 20)")
+	if c.err != nil || c.maxRSS < 50<<20 || c.maxRSS > 200<<20 {
+		t.Errorf("a 50 MB child: err %v, peak RSS %d", c.err, c.maxRSS)
+	}
+	c = r.child(context.Background(), 0, nil, "-c", "import sys; sys.stderr.write('first\\nit broke\\n'); sys.exit(3)")
+	if c.err == nil || !strings.Contains(c.err.Error(), "it broke") {
+		t.Errorf("a failing child: %v; want its last line of stderr", c.err)
+	}
+}
+
+func TestReportHelpers(t *testing.T) {
+	for n, want := range map[int]string{10_000: "10k", 100_000: "100k", 1_000_000: "1M", 1234: "1234"} {
+		if got := sizeName(n); got != want {
+			t.Errorf("sizeName(%d) = %q; want %q", n, got, want)
+		}
+	}
+	if got := shellJoin([]string{"build", "--out", "/tmp/a b", "it's", "x|y"}); got != `build --out '/tmp/a b' 'it'\''s' 'x|y'` {
+		t.Errorf("shellJoin = %s", got)
+	}
+	if got := staticBody(300); len(got) != 300 {
+		t.Errorf("staticBody(300) is %d bytes", len(got))
+	}
+	if n, ok := countOffers(staticBody(512)); !ok || n != 0 {
+		t.Errorf("the static body does not pass as an offer response")
+	}
+	if got := kbField([]byte("VmPeak:\t  1000 kB\nVmRSS:\t   2048 kB\n"), "VmRSS"); got != 2048<<10 {
+		t.Errorf("kbField = %d", got)
+	}
+	if _, err := Report(context.Background(), ReportOptions{}); err == nil {
+		t.Error("Report without a binary: no error")
+	}
+}
