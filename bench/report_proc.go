@@ -29,14 +29,14 @@ import (
 // childResult is a finished run of the driveway binary.
 type childResult struct {
 	wall      time.Duration
-	maxRSS    int64  // bytes (getrusage's ru_maxrss)
+	maxRSS    int64  // bytes (see childPeakRSS)
 	stderr    []byte // its last 64 KiB
 	killedFor string // why the memory watchdog stopped it
 	err       error
 }
 
 // child runs the driveway binary with args and waits for it (ctx ends it with SIGKILL).
-// With memLimit > 0 a watchdog reads its resident memory every 100 ms and stops it above
+// A watcher reads its memory every 50 ms for the peak and, with memLimit > 0, stops it above
 // memLimit, before it can exhaust the machine.
 func (r *reporter) child(ctx context.Context, memLimit int64, stdout io.Writer, args ...string) childResult {
 	cmd := exec.CommandContext(ctx, r.o.Driveway, args...)
@@ -52,39 +52,35 @@ func (r *reporter) child(ctx context.Context, memLimit int64, stdout io.Writer, 
 	var peak atomic.Int64
 	done := make(chan struct{})
 	var watch sync.WaitGroup
-	if memLimit > 0 {
-		watch.Go(func() {
-			t := time.NewTicker(100 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-t.C:
-				}
-				rss := procStatus(cmd.Process.Pid, "VmRSS")
-				if rss > peak.Load() {
-					peak.Store(rss)
-				}
-				if rss > memLimit {
-					killed.Store(fmt.Sprintf("stopped when its resident memory reached %s after %s: over the %s this machine could give it (MemAvailable less 1 GiB)",
-						gib(rss), time.Since(start).Round(time.Second), gib(memLimit)))
-					cmd.Process.Kill()
-					return
-				}
+	watch.Go(func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
 			}
-		})
-	}
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+			if err != nil {
+				continue
+			}
+			if hwm := kbField(b, "VmHWM"); hwm > peak.Load() {
+				peak.Store(hwm)
+			}
+			if rss := kbField(b, "VmRSS"); memLimit > 0 && rss > memLimit {
+				killed.Store(fmt.Sprintf("stopped when its resident memory reached %s after %s: over the %s this machine could give it (MemAvailable less 1 GiB)",
+					gib(rss), time.Since(start).Round(time.Second), gib(memLimit)))
+				cmd.Process.Kill()
+				return
+			}
+		}
+	})
 	err := cmd.Wait()
 	res := childResult{wall: time.Since(start), stderr: tail.bytes()}
 	close(done)
 	watch.Wait()
-	if ps := cmd.ProcessState; ps != nil {
-		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-			res.maxRSS = ru.Maxrss * 1024
-		}
-	}
-	res.maxRSS = max(res.maxRSS, peak.Load())
+	res.maxRSS = childPeakRSS(cmd.ProcessState, peak.Load())
 	if k, ok := killed.Load().(string); ok {
 		res.killedFor = k
 	}
@@ -96,6 +92,26 @@ func (r *reporter) child(ctx context.Context, memLimit int64, stdout io.Writer, 
 		res.err = fmt.Errorf("driveway %s: %v%s", args[0], err, msg)
 	}
 	return res
+}
+
+// childPeakRSS is a finished child's peak resident memory. getrusage's ru_maxrss alone is not
+// it: Go starts children with vfork, and Linux folds the high-water mark of the memory the
+// child leaves at exec — the parent's — into the child's maxrss. So ru_maxrss is the child's
+// own peak only when it is above the parent's high-water mark; otherwise the peak is what the
+// watcher read from /proc/PID/status (VmHWM belongs to the child's own address space, which
+// exec started afresh), which can miss only the last 50 ms of growth.
+func childPeakRSS(ps *os.ProcessState, polled int64) int64 {
+	if ps == nil {
+		return polled
+	}
+	ru, ok := ps.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return polled
+	}
+	if usage := ru.Maxrss * 1024; usage > procStatus(os.Getpid(), "VmHWM") {
+		return max(usage, polled)
+	}
+	return polled
 }
 
 // tailBuffer keeps the last max bytes written to it.
