@@ -109,7 +109,8 @@ type EdgeFigures struct {
 	LoadMs        float64            `json:"loadMs"`        // the edge's own load of the release (its log)
 	RSS           int64              `json:"rss"`           // after the load runs
 	PeakRSS       int64              `json:"peakRss"`       // VmHWM
-	ResponseBytes int                `json:"responseBytes"` // the 1-device answer, on average: the baselines' body size
+	ResponseBytes int                `json:"responseBytes"` // the edge's 1-device answer, on average
+	BaselineBytes int                `json:"baselineBytes"` // the fixed answer and nginx's file
 	Bodies1       int                `json:"bodies1"`       // distinct 1-device requests
 	Bodies20      int                `json:"bodies20"`      // distinct 20-device requests
 	ControlSec    float64            `json:"controlSeconds"`

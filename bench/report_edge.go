@@ -263,6 +263,7 @@ func (r *reporter) edge(ctx context.Context, cat, tree, pcsFile string, one, twe
 				return fmt.Errorf("no request was answered 200 with an offer response: %s", oneLineText(res.String()))
 			}
 			e.ResponseBytes = int(math.Round(res.MeanResponse()))
+			e.BaselineBytes = baselineBytes
 			return nil
 		})
 	if st.Status != stageOK {
@@ -271,7 +272,7 @@ func (r *reporter) edge(ctx context.Context, cat, tree, pcsFile string, one, twe
 
 	fixedAddr, err := freeAddr()
 	if err == nil {
-		fixedArgs := []string{"serve", "--fixed-answer", strconv.Itoa(e.ResponseBytes), "--listen", fixedAddr}
+		fixedArgs := []string{"serve", "--fixed-answer", strconv.Itoa(e.BaselineBytes), "--listen", fixedAddr}
 		st = r.stage(ctx, "start the fixed-answer baseline", r.cmd(fixedArgs...), 30*time.Second, 90*time.Second,
 			func(ctx context.Context, st *Stage) error {
 				if fixed, err = startServer("the fixed-answer server", filepath.Join(r.work, "fixed.log"), r.o.Driveway, fixedArgs...); err != nil {
@@ -299,7 +300,7 @@ func (r *reporter) edge(ctx context.Context, cat, tree, pcsFile string, one, twe
 			}
 			var command string
 			var err error
-			if ngx, command, err = startNginx(nginxBin, nginxDir, nginxAddr, e.ResponseBytes); err != nil {
+			if ngx, command, err = startNginx(nginxBin, nginxDir, nginxAddr, e.BaselineBytes); err != nil {
 				return err
 			}
 			st.Command = command

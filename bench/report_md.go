@@ -53,6 +53,10 @@ const (
 	targetHalfP99Ms     = 2.0
 	targetEdgeRSS       = int64(150 << 20)
 	targetSwapMs        = 100.0
+
+	// baselineBytes is the body of the fixed-answer baseline and of nginx's static file: the
+	// edge issue's "fasthttp handler that returns a fixed 500-byte answer".
+	baselineBytes = 500
 )
 
 // TargetRow is one line of the report's summary: a target of an earlier issue and what this
@@ -483,8 +487,8 @@ func (res *ReportResult) writeEdge(b *bytes.Buffer, plots map[string][]byte) {
 	p("## The edge under load (%s release)\n\n", groupInt(int64(e.Labels)))
 	p("`driveway serve` on a loopback port, driven by this process's load generator (`driveway bench load`: fasthttp client, one connection per worker, latencies in an HDR-style histogram). Requests: %s PCs of `driveway bench gen-devices` cut to their first device (edge-1), and the %s PCs with 20 devices or more cut to 20 (edge-20), sent in turn.\n\n",
 		groupInt(int64(e.Bodies1)), groupInt(int64(e.Bodies20)))
-	p("Beside it, the two ceilings a user would compare against, fed the 1-device requests: **fixed**, the same fasthttp server answering every request with the same %d-byte body (the edge's mean 1-device answer) and no work (`driveway serve --fixed-answer %d`); and **nginx** serving a static file of the same %d bytes to the same POSTs (configuration below).",
-		e.ResponseBytes, e.ResponseBytes, e.ResponseBytes)
+	p("Beside it, the two ceilings a user would compare against, fed the 1-device requests: **fixed**, the same fasthttp server answering every request with the same %d-byte body and no work (`driveway serve --fixed-answer %d`); and **nginx** serving a static file of the same %d bytes to the same POSTs (configuration below). The edge's own 1-device answers were %d bytes on average.",
+		e.BaselineBytes, e.BaselineBytes, e.BaselineBytes, e.ResponseBytes)
 	for _, name := range sortedKeys(e.Missing) {
 		p(" **%s was not measured**: %s.", name, mdEscape(e.Missing[name]))
 	}

@@ -44,7 +44,7 @@ func fakeResult() *ReportResult {
 		Lookups: &LookupResult{Keys: 326057, Lookups: 200000, ColdNanos: 3100, WarmNanos: 420, Evicted: true},
 		Decide: []DecideFigure{{Devices: 1, Goroutines: 1, MicrosPerRequest: 4.2, RPS: 238000, Requests: 700000},
 			{Devices: 20, Goroutines: 1, MicrosPerRequest: 61, RPS: 16000, Requests: 48000}},
-		Edge: &EdgeFigures{Labels: 100_000, OpenSeconds: 0.41, LoadMs: 324, RSS: 68 << 20, PeakRSS: 70 << 20, ResponseBytes: 512,
+		Edge: &EdgeFigures{Labels: 100_000, OpenSeconds: 0.41, LoadMs: 324, RSS: 68 << 20, PeakRSS: 70 << 20, ResponseBytes: 512, BaselineBytes: 500,
 			Bodies1: 2000, Bodies20: 625, ControlSec: 0.3, SwapMs: 49, SwapExitMs: 0.7, SwapLoadMs: 48,
 			Max:     map[string]float64{"edge-1": 40804, "edge-20": 13409, "fixed": 64414},
 			Missing: map[string]string{"nginx": "nginx is not installed"}},

@@ -94,8 +94,11 @@ const maxShards = 4096
 
 var shardName = regexp.MustCompile(`^[0-9a-f]{64}\.shard$`)
 
-// Marshal encodes a manifest (deterministically: struct fields in order, indented).
-func (m *Manifest) Marshal() ([]byte, error) { return json.MarshalIndent(m, "", " ") }
+// Marshal encodes a manifest deterministically (struct fields in order) and compactly: every
+// edge parses, hashes and base64-decodes each byte of it on a swap, and indentation (which
+// json.MarshalIndent also applies inside the control table) made a 100k release's payload
+// 1.3 MB instead of 0.8. `driveway inspect` shows its contents for people.
+func (m *Manifest) Marshal() ([]byte, error) { return json.Marshal(m) }
 
 // ParseManifest decodes and checks a manifest payload: the format line, the routing, and
 // that the shard list is exactly one shard of each kind and number with a valid name. It
