@@ -1,6 +1,9 @@
 package catalogs
 
-import "strings"
+import (
+	"encoding/binary"
+	"strings"
+)
 
 // NormalizeHWID returns the form in which hardware and compatible IDs are compared: ASCII
 // letters upper-cased, every other byte unchanged. PnP IDs are ASCII; a non-ASCII byte is
@@ -18,9 +21,25 @@ func NormalizeHWID(s string) string {
 }
 
 // NormalizeHWIDBytes normalises b in place (see NormalizeHWID). It does not allocate.
+// It works on eight bytes at a time: the edge normalises every ID of every request.
 func NormalizeHWIDBytes(b []byte) {
-	for i, c := range b {
-		if 'a' <= c && c <= 'z' {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		h := w &^ highs // each byte's low seven bits: the sums below carry into no other byte
+		// A byte's high bit: set in h+0x1f when h >= 'a', in h+0x05 when h > 'z', in w when
+		// the byte is not ASCII.
+		lower := (h + ones*0x1f) &^ (h + ones*0x05) &^ w & highs
+		if lower != 0 {
+			binary.LittleEndian.PutUint64(b[i:], w^lower>>2) // clear 0x20 of each
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; 'a' <= c && c <= 'z' {
 			b[i] = c - ('a' - 'A')
 		}
 	}

@@ -21,3 +21,52 @@ func TestNormalizeHWID(t *testing.T) {
 		}
 	}
 }
+
+// normalizeByte is NormalizeHWIDBytes's definition, a byte at a time.
+func normalizeByte(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - ('a' - 'A')
+	}
+	return c
+}
+
+// TestNormalizeHWIDBytesEveryByte puts every byte value at every position of buffers of
+// every length up to 17 (whole words and tails), among neighbours that are lower-case,
+// upper-case and non-ASCII, and compares with the byte-at-a-time definition.
+func TestNormalizeHWIDBytesEveryByte(t *testing.T) {
+	fills := []byte{'a', 'Z', 0xff, '`', '{', 0xe1}
+	for n := 1; n <= 17; n++ {
+		for pos := 0; pos < n; pos++ {
+			for _, fill := range fills {
+				for c := 0; c < 256; c++ {
+					b := make([]byte, n)
+					for i := range b {
+						b[i] = fill
+					}
+					b[pos] = byte(c)
+					in := string(b)
+					NormalizeHWIDBytes(b)
+					for i := range b {
+						if want := normalizeByte(in[i]); b[i] != want {
+							t.Fatalf("NormalizeHWIDBytes(%q): byte %d is %#02x; want %#02x", in, i, b[i], want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func FuzzNormalizeHWIDBytes(f *testing.F) {
+	f.Add([]byte(`pci\ven_8086&dev_15f3&subsys_00008086&rev_03`))
+	f.Add([]byte("acpi\\\xc3\xa9abcdefghijklmnopqrstuvwxyz`{@["))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		b := append([]byte(nil), in...)
+		NormalizeHWIDBytes(b)
+		for i := range b {
+			if want := normalizeByte(in[i]); b[i] != want {
+				t.Fatalf("NormalizeHWIDBytes(%q): byte %d is %#02x; want %#02x", in, i, b[i], want)
+			}
+		}
+	})
+}
