@@ -194,9 +194,25 @@ func TestLoadCountsMatchEdge(t *testing.T) {
 		{Rate: 5000, Requests: 250},
 	} {
 		o.URL, o.Bodies = e.url, bodies
+		before, err := scrapeHandler(metricsURL(e.url + "/v1/offers"))
+		if err != nil {
+			t.Fatal(err)
+		}
 		res, err := Load(context.Background(), o)
 		if err != nil {
 			t.Fatal(err)
+		}
+		// The edge's handler histogram, as the report reads it, saw each 200 of this loop.
+		after, err := scrapeHandler(metricsURL(e.url + "/v1/offers"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		run, err := after.since(before)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := run.latency(); int64(h.Requests) != res.Statuses[200] || !(h.P50Ms > 0 && h.P50Ms <= h.P99Ms && h.P99Ms <= h.P999Ms) {
+			t.Errorf("%s loop: the edge's handler histogram %+v; want %d requests and ordered percentiles", res.Mode, h, res.Statuses[200])
 		}
 		t.Logf("%s", res.String())
 		if res.Requests == 0 || res.OK == 0 || res.Offers == 0 {

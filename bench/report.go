@@ -98,8 +98,9 @@ type DecideFigure struct {
 
 // LoadPoint is one load run against one target.
 type LoadPoint struct {
-	Target string     `json:"target"` // edge-1, edge-20, fixed, nginx
-	Result LoadResult `json:"result"`
+	Target  string          `json:"target"` // edge-1, edge-20, fixed, nginx
+	Result  LoadResult      `json:"result"`
+	Handler *HandlerLatency `json:"handler,omitempty"` // the edge's own time, from its /metrics
 }
 
 // EdgeFigures are the edge's figures over the release of EdgeLabels labels.

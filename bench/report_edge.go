@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -354,6 +355,15 @@ func (r *reporter) edge(ctx context.Context, cat, tree, pcsFile string, one, twe
 				if max == 0 {
 					continue
 				}
+				// The edge's own histogram, before and after: its part of the latency.
+				var before bucketCounts
+				edgeTarget := strings.HasPrefix(t.name, "edge")
+				if edgeTarget {
+					var err error
+					if before, err = scrapeHandler(metricsURL(t.url)); err != nil {
+						return err
+					}
+				}
 				res, err := Load(ctx, LoadOptions{URL: t.url, Bodies: t.bodies, Rate: math.Round(max / 2), Concurrency: p.inFlight, Duration: p.half})
 				if err != nil {
 					return err
@@ -361,9 +371,22 @@ func (r *reporter) edge(ctx context.Context, cat, tree, pcsFile string, one, twe
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				e.Half = append(e.Half, LoadPoint{Target: t.name, Result: res})
-				r.logf("  %-7s %6.0f req/s asked, %6.0f done  p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  late %d", t.name, res.Rate, res.RPS,
-					res.Latency.P50, res.Latency.P99, res.Latency.P999, res.Late)
+				pt := LoadPoint{Target: t.name, Result: res}
+				if edgeTarget {
+					after, err := scrapeHandler(metricsURL(t.url))
+					if err != nil {
+						return err
+					}
+					run, err := after.since(before)
+					if err != nil {
+						return err
+					}
+					h := run.latency()
+					pt.Handler = &h
+				}
+				e.Half = append(e.Half, pt)
+				r.logf("  %-7s %6.0f req/s asked, %6.0f done  p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  late %d%s", t.name, res.Rate, res.RPS,
+					res.Latency.P50, res.Latency.P99, res.Latency.P999, res.Late, pt.handlerText())
 			}
 			return nil
 		})

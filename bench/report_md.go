@@ -202,7 +202,11 @@ func (res *ReportResult) Targets() []TargetRow {
 		if h == nil {
 			return ""
 		}
-		return fmt.Sprintf("%.2f ms at %s req/s", h.Result.Latency.P99, groupInt(int64(h.Result.RPS)))
+		m := fmt.Sprintf("%.2f ms at %s req/s", h.Result.Latency.P99, groupInt(int64(h.Result.RPS)))
+		if h.Handler != nil && h.Handler.Requests > 0 {
+			m += fmt.Sprintf(" (the edge's own time: p99 ≤ %s ms)", boundMs(h.Handler.P99Ms))
+		}
+		return m
 	}(), h != nil && h.Result.Latency.P99 < targetHalfP99Ms, h != nil, res.whyNot("open loops at half load", "closed loops", "start the edge"))
 
 	have = e != nil && e.RSS > 0
@@ -550,6 +554,13 @@ func (res *ReportResult) writeEdge(b *bytes.Buffer, plots map[string][]byte) {
 				ms(r.Latency.P99), ms(r.Latency.P999), ms(r.Latency.Max), groupInt(r.Late), errorsText(r))
 		}
 		p("\n")
+		for _, name := range targetsOrder {
+			if pt := e.half(name); pt != nil && pt.Handler != nil && pt.Handler.Requests > 0 {
+				h := pt.Handler
+				p("- %s, the edge's own time to answer (its `%s` histogram over the same run, from the request read to the response built; bounds of the histogram's buckets): p50 ≤ %s ms, p99 ≤ %s ms, p99.9 ≤ %s ms of %s requests. The rest of the latency above is loopback, the kernel's queues and the generator sharing the cores.\n",
+					name, handlerMetric, boundMs(h.P50Ms), boundMs(h.P99Ms), boundMs(h.P999Ms), groupInt(int64(h.Requests)))
+			}
+		}
 		for _, name := range targetsOrder {
 			if pt := e.half(name); pt != nil && pt.Result.Requests > 0 && float64(pt.Result.Late) > 0.01*float64(pt.Result.Requests) {
 				p("- %s: %.1f%% of the requests went out late: the generator, sharing the cores, did not keep the schedule; their latency still counts from their intended time.\n",

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
+	"math"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -52,14 +54,14 @@ func fakeResult() *ReportResult {
 	res.Validate = res.Stages[1]
 	for _, c := range []int{16, 64} {
 		res.Edge.Closed = append(res.Edge.Closed,
-			LoadPoint{"edge-1", load(c, 40804*float64(c)/64, 0, time.Millisecond)},
-			LoadPoint{"edge-20", load(c, 13409*float64(c)/64, 0, 4*time.Millisecond)},
-			LoadPoint{"fixed", load(c, 64414*float64(c)/64, 0, 500*time.Microsecond)})
+			LoadPoint{Target: "edge-1", Result: load(c, 40804*float64(c)/64, 0, time.Millisecond)},
+			LoadPoint{Target: "edge-20", Result: load(c, 13409*float64(c)/64, 0, 4*time.Millisecond)},
+			LoadPoint{Target: "fixed", Result: load(c, 64414*float64(c)/64, 0, 500*time.Microsecond)})
 	}
 	res.Edge.Half = []LoadPoint{
-		{"edge-1", load(64, 20400, 20402, 300*time.Microsecond)},
-		{"edge-20", load(64, 6700, 6704, 800*time.Microsecond)},
-		{"fixed", load(64, 32000, 32207, 200*time.Microsecond)},
+		{Target: "edge-1", Result: load(64, 20400, 20402, 300*time.Microsecond), Handler: &HandlerLatency{Requests: 163216, P50Ms: 0.05, P99Ms: 0.25, P999Ms: 1}},
+		{Target: "edge-20", Result: load(64, 6700, 6704, 800*time.Microsecond), Handler: &HandlerLatency{Requests: 53600, P50Ms: 0.5, P99Ms: 1, P999Ms: 2.5}},
+		{Target: "fixed", Result: load(64, 32000, 32207, 200*time.Microsecond)},
 	}
 	return res
 }
@@ -142,6 +144,8 @@ func TestReportMarkdown(t *testing.T) {
 		"- 1,000,000 labels: the build did not complete: stopped when its resident memory reached 21.0 GiB",
 		"63% of fixed (64,414 req/s), nginx: not measured (nginx is not installed)",
 		"**nginx was not measured**: nginx is not installed.",
+		"- edge-1, the edge's own time to answer (its `driveway_edge_offer_duration_seconds` histogram over the same run, from the request read to the response built; bounds of the histogram's buckets): p50 ≤ 0.05 ms, p99 ≤ 0.25 ms, p99.9 ≤ 1 ms of 163,216 requests.",
+		"(the edge's own time: p99 ≤ 0.25 ms)",
 		"![throughput vs concurrency](throughput.svg)",
 		"![latency distribution at half load](latency.svg)",
 		"![build](build.svg)",
@@ -239,5 +243,54 @@ func TestReportHelpers(t *testing.T) {
 	}
 	if _, err := Report(context.Background(), ReportOptions{}); err == nil {
 		t.Error("Report without a binary: no error")
+	}
+}
+
+// TestHandlerHistogram reads the edge's histogram as /metrics writes it, takes a run's share
+// of it and finds the bucket of each percentile.
+func TestHandlerHistogram(t *testing.T) {
+	text := func(counts ...int) []byte {
+		bounds := []string{"2.5e-05", "5e-05", "0.0001", "0.00025", "0.001", "+Inf"}
+		var b strings.Builder
+		b.WriteString("# HELP driveway_edge_offer_duration_seconds Time to answer.\n# TYPE driveway_edge_offer_duration_seconds histogram\n")
+		b.WriteString("driveway_edge_requests_total{path=\"/v1/offers\",status=\"200\"} 7\n")
+		for i, n := range counts {
+			fmt.Fprintf(&b, "driveway_edge_offer_duration_seconds_bucket{le=%q} %d\n", bounds[i], n)
+		}
+		b.WriteString("driveway_edge_offer_duration_seconds_sum 0.5\ndriveway_edge_offer_duration_seconds_count 5\n")
+		return []byte(b.String())
+	}
+	before, err := parseHistogram(text(0, 1, 2, 2, 2, 2), handlerMetric)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1000 more: 400 ≤ 25 µs, 500 in (25, 50], 90 in (50, 100], 9 in (100, 250], 1 over 1 ms.
+	after, err := parseHistogram(text(400, 901, 992, 1001, 1001, 1002), handlerMetric)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := after.since(before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := run.latency()
+	if want := (HandlerLatency{Requests: 1000, P50Ms: 0.05, P99Ms: 0.1, P999Ms: 0.25}); got != want {
+		t.Errorf("latency = %+v; want %+v", got, want)
+	}
+	if q := run.quantile(1); !math.IsInf(q, 1) {
+		t.Errorf("p100 = %g; want +Inf (one observation over the last finite bound)", q)
+	}
+	if _, err := before.since(after); err == nil || !strings.Contains(err.Error(), "restart") {
+		t.Errorf("a histogram that went back: %v; want an error naming a restart", err)
+	}
+	for _, bad := range [][]byte{
+		[]byte("nothing here\n"),
+		[]byte("driveway_edge_offer_duration_seconds_bucket{le=\"0.001\"} 3\n"), // no +Inf
+		[]byte("driveway_edge_offer_duration_seconds_bucket{le=\"0.001\"} 3\ndriveway_edge_offer_duration_seconds_bucket{le=\"+Inf\"} 2\n"),
+		[]byte("driveway_edge_offer_duration_seconds_bucket{le=\"x\"} 3\n"),
+	} {
+		if _, err := parseHistogram(bad, handlerMetric); err == nil {
+			t.Errorf("parseHistogram(%q) succeeded", bad)
+		}
 	}
 }
