@@ -212,7 +212,7 @@ func TestChildWatchdog(t *testing.T) {
 	for i := range ballast {
 		ballast[i] = byte(i)
 	}
-	c = r.child(context.Background(), 0, nil, "-c", "import time\nx = b'x' * (50 << 20)\ntime.sleep(0.3)")
+	c = r.child(context.Background(), 0, nil, "-c", "import time\nx = b'x' * (50 << 20)\ntime.sleep(1)")
 	if c.err != nil || c.maxRSS < 50<<20 || c.maxRSS > 200<<20 {
 		t.Errorf("a 50 MB child of a 300 MB parent: err %v, peak RSS %d", c.err, c.maxRSS)
 	}
