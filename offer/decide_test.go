@@ -519,39 +519,49 @@ func chids(ids ...string) []*string {
 // ---------------------------------------------------------------------------------------
 // Responses.
 
-// Response is a decoded offer response.
+// Response is an offer response (spec/offers.md), in AppendResponse's field order: the tests
+// decode answers into it, and the stdlib baseline of BenchmarkResponse encodes from it.
 type Response struct {
-	Release struct {
-		Sequence uint64 `json:"sequence"`
-		ID       string `json:"id"`
-	} `json:"release"`
+	Release Release   `json:"release"`
 	Offers  []Offer   `json:"offers"`
-	Explain []Explain `json:"explain"`
+	Explain []Explain `json:"explain,omitempty"`
+}
+
+// Release identifies the release that answered.
+type Release struct {
+	Sequence uint64 `json:"sequence"`
+	ID       string `json:"id"`
 }
 
 // Offer is one offer of a response.
 type Offer struct {
-	InstanceID    string `json:"instanceId"`
-	Kind          string `json:"kind"`
-	Category      string `json:"category"`
-	LabelID       string `json:"labelId"`
-	ProductID     string `json:"productId"`
-	SubmissionID  string `json:"submissionId"`
-	INF           string `json:"inf"`
-	Class         string `json:"class"`
-	HardwareID    string `json:"hardwareId"`
-	Rank          string `json:"rank"`
-	DriverDate    string `json:"driverDate"`
-	DriverVersion string `json:"driverVersion"`
-	Package       struct {
-		URL    string `json:"url"`
-		SHA256 string `json:"sha256"`
-		Size   int64  `json:"size"`
-	} `json:"package"`
-	Rollout *struct {
-		Bucket  int     `json:"bucket"`
-		Percent float64 `json:"percent"`
-	} `json:"rollout"`
+	InstanceID    string   `json:"instanceId"`
+	Kind          string   `json:"kind"`
+	Category      string   `json:"category"`
+	LabelID       string   `json:"labelId"`
+	ProductID     string   `json:"productId"`
+	SubmissionID  string   `json:"submissionId"`
+	INF           string   `json:"inf"`
+	Class         string   `json:"class"`
+	HardwareID    string   `json:"hardwareId"`
+	Rank          string   `json:"rank"`
+	DriverDate    string   `json:"driverDate"`
+	DriverVersion string   `json:"driverVersion"`
+	Package       Package  `json:"package"`
+	Rollout       *Rollout `json:"rollout,omitempty"`
+}
+
+// Package is where an offer's driver package is.
+type Package struct {
+	URL    string `json:"url"`
+	SHA256 string `json:"sha256"`
+	Size   uint64 `json:"size"`
+}
+
+// Rollout is an offer's gradual-rollout state, when it is throttled.
+type Rollout struct {
+	Bucket  int     `json:"bucket"`
+	Percent float64 `json:"percent"`
 }
 
 // Explain is the explain entry of one device.
@@ -1420,10 +1430,7 @@ func TestOfferFields(t *testing.T) {
 	want := Offer{InstanceID: `ACME\DEV_0001\1`, Kind: "automatic", Category: "automatic", LabelID: "3001", ProductID: "73001", SubmissionID: "83001",
 		INF: "e1d.inf", Class: "Net", HardwareID: hwA, Rank: "000D0000", DriverDate: "2024-01-11", DriverVersion: "12.19.1.37"}
 	want.Package.URL, want.Package.SHA256, want.Package.Size = "https://cdn.example.com/83001.cab", strings.Repeat("ab", 32), 1000
-	want.Rollout = &struct {
-		Bucket  int     `json:"bucket"`
-		Percent float64 `json:"percent"`
-	}{bucket, 12.34}
+	want.Rollout = &Rollout{Bucket: bucket, Percent: 12.34}
 	if !reflect.DeepEqual(o, want) {
 		t.Errorf("offer = %+v\nwant    %+v", o, want)
 	}

@@ -140,53 +140,16 @@ func TestStdlibResponseAgrees(t *testing.T) {
 	}
 }
 
-// The baseline's shape of a response (spec/offers.md), in AppendResponse's field order.
-type (
-	stdResponse struct {
-		Release stdRelease `json:"release"`
-		Offers  []stdOffer `json:"offers"`
-	}
-	stdRelease struct {
-		Sequence uint64 `json:"sequence"`
-		ID       string `json:"id"`
-	}
-	stdOffer struct {
-		InstanceID    string      `json:"instanceId"`
-		Kind          string      `json:"kind"`
-		Category      string      `json:"category"`
-		LabelID       string      `json:"labelId"`
-		ProductID     string      `json:"productId"`
-		SubmissionID  string      `json:"submissionId"`
-		INF           string      `json:"inf"`
-		Class         string      `json:"class"`
-		HardwareID    string      `json:"hardwareId"`
-		Rank          string      `json:"rank"`
-		DriverDate    string      `json:"driverDate"`
-		DriverVersion string      `json:"driverVersion"`
-		Package       stdPackage  `json:"package"`
-		Rollout       *stdRollout `json:"rollout,omitempty"`
-	}
-	stdPackage struct {
-		URL    string `json:"url"`
-		SHA256 string `json:"sha256"`
-		Size   uint64 `json:"size"`
-	}
-	stdRollout struct {
-		Bucket  int     `json:"bucket"`
-		Percent float64 `json:"percent"`
-	}
-)
-
 // encodeStdlib is AppendResponse (without explain) done the obvious way.
 func encodeStdlib(buf *bytes.Buffer, req *offer.Request, res *offer.Result) error {
-	r := stdResponse{Release: stdRelease{Sequence: res.Sequence, ID: res.ID}, Offers: make([]stdOffer, 0, len(res.Offers))}
+	r := Response{Release: Release{Sequence: res.Sequence, ID: res.ID}, Offers: make([]Offer, 0, len(res.Offers))}
 	for i := range res.Offers {
 		o := &res.Offers[i]
 		category := "automatic"
 		if o.Manual {
 			category = "manual"
 		}
-		so := stdOffer{
+		so := Offer{
 			InstanceID:    string(req.Devices[o.Device].InstanceID),
 			Kind:          o.Kind.String(),
 			Category:      category,
@@ -199,10 +162,10 @@ func encodeStdlib(buf *bytes.Buffer, req *offer.Request, res *offer.Result) erro
 			Rank:          fmt.Sprintf("%08X", o.Rank),
 			DriverDate:    time.Unix(int64(o.Date)*86400, 0).UTC().Format("2006-01-02"),
 			DriverVersion: fmt.Sprintf("%d.%d.%d.%d", o.Version>>48, o.Version>>32&0xFFFF, o.Version>>16&0xFFFF, o.Version&0xFFFF),
-			Package:       stdPackage{URL: string(o.URL), SHA256: hex.EncodeToString(o.SHA256), Size: o.Size},
+			Package:       Package{URL: string(o.URL), SHA256: hex.EncodeToString(o.SHA256), Size: o.Size},
 		}
 		if o.Throttled {
-			so.Rollout = &stdRollout{Bucket: o.Bucket, Percent: float64(o.BasisPoints) / 100}
+			so.Rollout = &Rollout{Bucket: o.Bucket, Percent: float64(o.BasisPoints) / 100}
 		}
 		r.Offers = append(r.Offers, so)
 	}
