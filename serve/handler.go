@@ -89,13 +89,7 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, route, status int, body []byte) 
 // offers answers POST /v1/offers.
 func (s *Server) offers(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	if !ctx.IsPost() {
-		ctx.Response.Header.Set(fasthttp.HeaderAllow, fasthttp.MethodPost)
-		s.fail(ctx, routeOffers, fasthttp.StatusMethodNotAllowed, errMethodPost)
-		return
-	}
-	if !isJSON(ctx.Request.Header.ContentType()) {
-		s.fail(ctx, routeOffers, fasthttp.StatusUnsupportedMediaType, errContentType)
+	if !s.postedJSON(ctx, routeOffers) {
 		return
 	}
 	wall := s.cfg.Clock()
@@ -174,6 +168,21 @@ func (s *Server) expired(g *generation, now time.Time) bool {
 	if s.stale.CompareAndSwap(false, true) {
 		s.log.Error("the served release has expired and nothing newer verified; answering with no offers",
 			"sequence", g.seq, "expires", g.expires.UTC().Format(time.RFC3339), "stale_ok", s.cfg.StaleOK.String())
+	}
+	return true
+}
+
+// postedJSON checks that a request of route is a POST with a JSON body, and answers 405 or
+// 415 when it is not.
+func (s *Server) postedJSON(ctx *fasthttp.RequestCtx, route int) bool {
+	if !ctx.IsPost() {
+		ctx.Response.Header.Set(fasthttp.HeaderAllow, fasthttp.MethodPost)
+		s.fail(ctx, route, fasthttp.StatusMethodNotAllowed, errMethodPost)
+		return false
+	}
+	if !isJSON(ctx.Request.Header.ContentType()) {
+		s.fail(ctx, route, fasthttp.StatusUnsupportedMediaType, errContentType)
+		return false
 	}
 	return true
 }

@@ -38,13 +38,7 @@ func (s *Server) reports(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, routeReports, fasthttp.StatusNotFound, errNoSpool)
 		return
 	}
-	if !ctx.IsPost() {
-		ctx.Response.Header.Set(fasthttp.HeaderAllow, fasthttp.MethodPost)
-		s.fail(ctx, routeReports, fasthttp.StatusMethodNotAllowed, errMethodPost)
-		return
-	}
-	if !isJSON(ctx.Request.Header.ContentType()) {
-		s.fail(ctx, routeReports, fasthttp.StatusUnsupportedMediaType, errContentType)
+	if !s.postedJSON(ctx, routeReports) {
 		return
 	}
 	body := ctx.PostBody()
