@@ -5,6 +5,8 @@ package offer_test
 //
 //	go test ./offer -run '^$' -bench BenchmarkDecide -benchtime 2s
 //	DRIVEWAY_BENCH_LABELS=100000 go test ./offer -run '^$' -bench BenchmarkDecide
+//
+// With DRIVEWAY_BENCH_DIR=DIR the generated catalog is kept in DIR and reused by later runs.
 
 import (
 	"bytes"
@@ -38,23 +40,51 @@ type workload struct {
 var benchNow = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 
 // newWorkload generates labels, builds and opens their release in dir, and draws requests
-// from bench.GenerateDevices.
+// from bench.GenerateDevices. A dir that holds a complete workload of the same size (a
+// "done" file, written last) is reused as it is: see benchDir.
 func newWorkload(tb testing.TB, dir string, labels int) *workload {
 	tb.Helper()
 	ctx := context.Background()
 	tree := filepath.Join(dir, "labels")
-	if _, err := bench.GenerateLabels(tree, bench.LabelOptions{Labels: labels, Seed: 1, Compact: true}); err != nil {
-		tb.Fatal(err)
+	out := filepath.Join(dir, "catalog")
+	done := filepath.Join(dir, "done")
+	pubFile := filepath.Join(dir, "k.pub")
+	w := &workload{now: benchNow, labels: labels}
+	if b, err := os.ReadFile(done); err != nil || string(b) != strconv.Itoa(labels) {
+		for _, p := range []string{done, tree, out} {
+			if err := os.RemoveAll(p); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		if _, err := bench.GenerateLabels(tree, bench.LabelOptions{Labels: labels, Seed: 1, Compact: true}); err != nil {
+			tb.Fatal(err)
+		}
+		priv, pub, err := signing.GenerateKey(signing.Ed25519, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		keyFile := filepath.Join(dir, "k.key")
+		if err := os.WriteFile(keyFile, priv, 0o600); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(pubFile, pub, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+		s, err := signing.LoadSigner(ctx, keyFile, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		start := time.Now()
+		if _, err := build.Build(ctx, build.Options{Labels: tree, Out: out, Signers: []*signing.Signer{s}, Now: benchNow,
+			ExpiresAfter: 100000 * time.Hour, SkipInvalid: true}); err != nil {
+			tb.Fatal(err)
+		}
+		w.buildIn = time.Since(start)
+		if err := os.WriteFile(done, []byte(strconv.Itoa(labels)), 0o644); err != nil {
+			tb.Fatal(err)
+		}
 	}
-	priv, pub, err := signing.GenerateKey(signing.Ed25519, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	keyFile := filepath.Join(dir, "k.key")
-	if err := os.WriteFile(keyFile, priv, 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	s, err := signing.LoadSigner(ctx, keyFile, nil)
+	pub, err := os.ReadFile(pubFile)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -62,13 +92,6 @@ func newWorkload(tb testing.TB, dir string, labels int) *workload {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	out := filepath.Join(dir, "catalog")
-	start := time.Now()
-	if _, err := build.Build(ctx, build.Options{Labels: tree, Out: out, Signers: []*signing.Signer{s}, Now: benchNow,
-		ExpiresAfter: 100000 * time.Hour, SkipInvalid: true}); err != nil {
-		tb.Fatal(err)
-	}
-	w := &workload{now: benchNow, labels: labels, buildIn: time.Since(start)}
 	rel, err := index.OpenRelease(out, &index.VerifyOptions{Keys: []*signing.Verifier{v}, Cache: index.NewCacheBudget(1 << 30)})
 	if err != nil {
 		tb.Fatal(err)
@@ -103,7 +126,7 @@ func newWorkload(tb testing.TB, dir string, labels int) *workload {
 		}
 		for _, d := range devices {
 			pc["devices"] = json.RawMessage("[" + string(d) + "]")
-			body, err := json.Marshal(pc)
+			body, err := marshalPlain(pc)
 			if err != nil {
 				tb.Fatal(err)
 			}
@@ -119,14 +142,26 @@ func newWorkload(tb testing.TB, dir string, labels int) *workload {
 		tb.Fatalf("only %d generated devices hit the catalog", len(w.one))
 	}
 	for i := 0; i+20 <= len(known) && len(w.twenty) < 16; i += 20 {
-		first["devices"], _ = json.Marshal(known[i : i+20])
-		body, err := json.Marshal(first)
+		first["devices"], _ = marshalPlain(known[i : i+20])
+		body, err := marshalPlain(first)
 		if err != nil {
 			tb.Fatal(err)
 		}
 		w.twenty = append(w.twenty, body)
 	}
 	return w
+}
+
+// marshalPlain is json.Marshal without its HTML escaping: "&" stays "&" as bench's
+// generator and the edge's load requests write it, not "\u0026".
+func marshalPlain(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // hits reports whether a request's devices have candidate rows in the release.
@@ -153,12 +188,29 @@ func benchLabels(tb testing.TB) int {
 	return 10000
 }
 
+// benchDir is where a benchmark's workload lives: $DRIVEWAY_BENCH_DIR when set, kept
+// between runs so that A/B runs of a 100,000-label catalog do not rebuild it each time;
+// else a temporary directory.
+func benchDir(b *testing.B) string {
+	if dir := os.Getenv("DRIVEWAY_BENCH_DIR"); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		return dir
+	}
+	return b.TempDir()
+}
+
 // BenchmarkDecide is one whole request, as the edge serves it: decode the body, decide,
 // encode the answer into a reused buffer.
 func BenchmarkDecide(b *testing.B) {
 	// A benchmark with sub-benchmarks runs once: the workload is built once per run.
-	w := newWorkload(b, b.TempDir(), benchLabels(b))
-	b.Logf("%d labels, built in %s; %d one-device and %d 20-device requests", w.labels, w.buildIn.Round(time.Millisecond), len(w.one), len(w.twenty))
+	w := newWorkload(b, benchDir(b), benchLabels(b))
+	built := "reused from $DRIVEWAY_BENCH_DIR"
+	if w.buildIn > 0 {
+		built = "built in " + w.buildIn.Round(time.Millisecond).String()
+	}
+	b.Logf("%d labels, %s; %d one-device and %d 20-device requests", w.labels, built, len(w.one), len(w.twenty))
 	for _, c := range []struct {
 		name   string
 		bodies [][]byte
