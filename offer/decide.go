@@ -131,31 +131,43 @@ type effective struct {
 	devmgrBypass bool // a devmgr scan on 16299–19040: the throttle does not apply to automatic labels
 }
 
-// cand is one candidate row of the device being decided.
+// cand is one candidate row of the device being decided. A device has a few dozen and
+// every step walks them, so it is kept small: the matching ID is found again from ident.
 type cand struct {
 	l        *labelEntry
 	inf      *compiled.INF // in l.infs
-	hwid     []byte
 	row      compiled.Row
 	version  uint64
 	golive   int64
 	detail   detail
 	rank     uint32
 	date     int32
-	bucket   int
-	bp       int
-	level    int // best matching CHID level, -1 when the row is not CHID-targeted
-	ident    uint16
+	bucket   int32
+	bp       int32
+	ident    uint16 // the matching ID: see Device.id
+	level    int8   // best matching CHID level, -1 when the row is not CHID-targeted
 	verdict  Verdict
 	ext      bool
 	inCell   bool
 	offered  bool
 	throttle bool
+	grouped  bool // step 3 has compared it with its label's other rows
 
-	// step 6's verdict for a survivor it does not offer, assigned once all are judged
-	later        bool
-	laterVerdict Verdict
-	laterDetail  detail
+	// step 6's verdict for a survivor it does not offer (Offered: none), assigned once
+	// all are judged
+	later Verdict
+}
+
+// Candidate IDs: ident is an index in HardwareIDs, or compatibleBase plus an index in
+// CompatibleIDs (a rank's low 16 bits, so hardware IDs rank ahead of compatible IDs).
+const compatibleBase = 0x2000
+
+// id returns the device ID an ident names.
+func (dev *Device) id(ident uint16) []byte {
+	if ident >= compatibleBase {
+		return dev.CompatibleIDs[ident-compatibleBase]
+	}
+	return dev.HardwareIDs[ident]
 }
 
 // Decide runs the decision procedure for a request at a time and fills res. With explain,
@@ -248,12 +260,12 @@ func (e *Engine) decideDevice(req *Request, d int, now int64, res *Result) {
 					continue
 				}
 				row := rec.Row(r)
-				cands = append(cands, cand{l: e.label(row.Label), row: row, hwid: id, ident: base + uint16(i), inCell: inCell, level: -1, bucket: -1})
+				cands = append(cands, cand{l: e.label(row.Label), row: row, ident: base + uint16(i), inCell: inCell, level: -1, bucket: -1})
 			}
 		}
 	}
 	add(dev.HardwareIDs, 0)
-	add(dev.CompatibleIDs, 0x2000)
+	add(dev.CompatibleIDs, compatibleBase)
 
 	// Step 2: applicability, first failing check is the verdict.
 	for i := range cands {
@@ -261,7 +273,7 @@ func (e *Engine) decideDevice(req *Request, d int, now int64, res *Result) {
 	}
 	// On builds below 16299 only the most specific CHID level stays.
 	if eff.build < 16299 {
-		best := -1
+		best := int8(-1)
 		for i := range cands {
 			c := &cands[i]
 			if c.verdict == Offered && c.level >= 0 && !c.ext && (best < 0 || c.level < best) {
@@ -275,31 +287,44 @@ func (e *Engine) decideDevice(req *Request, d int, now int64, res *Result) {
 			}
 		}
 	}
-	// Step 3: a label matching through several rows takes its lowest rank; its other rows
-	// are outranked by itself. Extension INFs are left to step 7 (rank does not count there,
-	// and a label's extension INFs may belong to different groups).
-	for i := range cands {
-		c := &cands[i]
-		if c.verdict != Offered || c.ext {
-			continue
-		}
-		for j := range cands {
-			o := &cands[j]
-			if j != i && o.verdict == Offered && !o.ext && o.l == c.l && rowBefore(o, c, j, i) {
-				c.verdict, c.detail = Outranked, detail{label: o.l.id, text: "same label, better row"}
-				break
-			}
-		}
-	}
+	// Step 3.
+	outrankSameLabel(cands)
 	e.choose(req, dev, d, cands, now, res)
 	e.extensions(dev, d, cands, res)
 	if res.Explain {
 		for i := range cands {
 			c := &cands[i]
-			res.Cands = append(res.Cands, Candidate{Device: d, Label: c.l.id, HardwareID: c.hwid, Row: c.row, Rank: c.rank, Verdict: c.verdict, detail: c.detail})
+			res.Cands = append(res.Cands, Candidate{Device: d, Label: c.l.id, HardwareID: dev.id(c.ident), Row: c.row, Rank: c.rank, Verdict: c.verdict, detail: c.detail})
 		}
 	}
 	res.devCand = cands[:0]
+}
+
+// outrankSameLabel runs step 3: a label matching through several rows takes its lowest rank;
+// its other rows are outranked by itself. Extension INFs are left to step 7 (rank does not
+// count there, and a label's extension INFs may belong to different groups). rowBefore is a
+// total order, so exactly the first row of each label's group in it stays: one pass per label.
+func outrankSameLabel(cands []cand) {
+	for i := range cands {
+		c := &cands[i]
+		if c.verdict != Offered || c.ext || c.grouped {
+			continue
+		}
+		best, more := i, false
+		for j := i + 1; j < len(cands); j++ {
+			if o := &cands[j]; o.l == c.l && o.verdict == Offered && !o.ext {
+				o.grouped, more = true, true
+				if rowBefore(o, &cands[best], j, best) {
+					best = j
+				}
+			}
+		}
+		for j := i; more && j < len(cands); j++ {
+			if o := &cands[j]; j != best && o.l == c.l && o.verdict == Offered && !o.ext {
+				o.verdict, o.detail = Outranked, detail{label: c.l.id, text: "same label, better row"}
+			}
+		}
+	}
 }
 
 // applicable runs step 2 for one candidate row and sets its verdict (Offered if it survives)
@@ -395,7 +420,7 @@ func (e *Engine) applicable(req *Request, dev *Device, c *cand, now int64, res *
 			set(CHID, detail{text: "label"})
 			return
 		}
-		c.level = lv
+		c.level = int8(lv)
 	}
 	if inf.CHIDs.Len() > 0 {
 		lv := res.bestLevel(inf.CHIDs)
@@ -403,8 +428,8 @@ func (e *Engine) applicable(req *Request, dev *Device, c *cand, now int64, res *
 			set(CHID, detail{text: "INF"})
 			return
 		}
-		if c.level < 0 || lv < c.level {
-			c.level = lv
+		if c.level < 0 || int8(lv) < c.level {
+			c.level = int8(lv)
 		}
 	}
 	// 9. blocks
@@ -439,7 +464,7 @@ func (e *Engine) applicable(req *Request, dev *Device, c *cand, now int64, res *
 				set(v, detail{a: int64(b), b: int64(p)})
 				return
 			}
-			c.throttle, c.bucket, c.bp = true, b, p
+			c.throttle, c.bucket, c.bp = true, int32(b), int32(p)
 		}
 	}
 }
@@ -676,26 +701,26 @@ func (e *Engine) choose(req *Request, dev *Device, d int, cands []cand, now int6
 	}
 	for k, i := range picked {
 		if i >= 0 {
-			res.offer(d, &cands[i], kinds[k])
+			res.offer(dev, d, &cands[i], kinds[k])
 		}
 	}
 	// Every other surviving base candidate: outranked, not-better or category, judged
 	// against the survivors as they stand after the picks (so in two passes: a verdict
-	// must not depend on which candidate was judged first).
+	// must not depend on which candidate was judged first; its detail, read only with a
+	// verdict, is set at once).
 	for i := range cands {
 		c := &cands[i]
-		c.later = false
+		c.later = Offered
 		if c.verdict != Offered || c.ext || i == picked[0] || i == picked[1] {
 			continue
 		}
-		c.later = true
 		if res.pools(c)&considered == 0 {
-			c.laterVerdict, c.laterDetail = Category, detail{a: int64(eff.scan), b: int64(eff.build)}
+			c.later, c.detail = Category, detail{a: int64(eff.scan), b: int64(eff.build)}
 			continue
 		}
 		// Not better than the installed driver, or behind a pick.
 		if !rollback && !beatsInstalled(c, drv) {
-			c.laterVerdict, c.laterDetail = NotBetter, detail{a: int64(drv.Date), version: drv.Version}
+			c.later, c.detail = NotBetter, detail{a: int64(drv.Date), version: drv.Version}
 			continue
 		}
 		winner := -1
@@ -708,11 +733,11 @@ func (e *Engine) choose(req *Request, dev *Device, d int, cands []cand, now int6
 		if winner < 0 { // cannot happen: a candidate that meets the conditions and was not picked is behind a pick
 			winner = res.best(cands, res.pools(c)&considered, nil, -1)
 		}
-		c.laterVerdict, c.laterDetail = Outranked, detail{label: cands[winner].l.id}
+		c.later, c.detail = Outranked, detail{label: cands[winner].l.id}
 	}
 	for i := range cands {
-		if c := &cands[i]; c.later {
-			c.verdict, c.detail = c.laterVerdict, c.laterDetail
+		if c := &cands[i]; c.later != Offered {
+			c.verdict = c.later
 		}
 	}
 }
@@ -776,21 +801,21 @@ func (e *Engine) extensions(dev *Device, d int, cands []cand, res *Result) {
 		if next < 0 {
 			break
 		}
-		res.offer(d, &cands[next], KindExtension)
+		res.offer(dev, d, &cands[next], KindExtension)
 	}
 }
 
-// offer appends an offer for a candidate.
-func (res *Result) offer(d int, c *cand, kind Kind) {
+// offer appends an offer for a candidate of device d.
+func (res *Result) offer(dev *Device, d int, c *cand, kind Kind) {
 	c.offered, c.detail = true, detail{a: int64(kind)}
 	li := c.l
 	rec := &li.rec
 	res.Offers = append(res.Offers, Offer{
 		Device: d, Kind: kind, Label: li.id, Manual: rec.Flags&compiled.FlagManual != 0,
 		Product: rec.Product, Submission: rec.Submission, INF: c.inf.Name, Class: c.inf.Class,
-		HardwareID: c.hwid, Rank: c.rank, Date: c.date, Version: c.version,
+		HardwareID: dev.id(c.ident), Rank: c.rank, Date: c.date, Version: c.version,
 		URL: rec.URL, SHA256: rec.PackageSHA256, Size: rec.PackageSize,
-		Throttled: c.throttle, Bucket: c.bucket, BasisPoints: c.bp,
+		Throttled: c.throttle, Bucket: int(c.bucket), BasisPoints: int(c.bp),
 	})
 }
 

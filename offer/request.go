@@ -112,7 +112,7 @@ type Extension struct {
 type Limits struct {
 	MaxBody    int // bytes; default 256 KiB
 	MaxDevices int // devices per request; default 512
-	MaxIDs     int // entries per list (hardwareIds, compatibleIds, extensions, audiences); default 64
+	MaxIDs     int // entries per list (hardwareIds, compatibleIds, extensions, audiences); default 64, at most 8192
 	MaxString  int // bytes per string, after unescaping; default 512 (deviceId has its own 1–128)
 }
 
@@ -129,6 +129,8 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxIDs <= 0 {
 		l.MaxIDs = DefaultLimits.MaxIDs
 	}
+	// A candidate's rank holds its ID's place in a list below compatibleBase.
+	l.MaxIDs = min(l.MaxIDs, compatibleBase)
 	if l.MaxString <= 0 {
 		l.MaxString = DefaultLimits.MaxString
 	}
