@@ -353,11 +353,13 @@ func appendPadded(dst []byte, v int64, width int) []byte {
 func appendJSON[T string | []byte](dst []byte, s T) []byte {
 	dst = append(dst, '"')
 	for i := 0; i < len(s); {
-		c := s[i]
-		switch {
-		case c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf:
-			dst = append(dst, c)
-			i++
+		// Copy the run of bytes that need no escaping in one append.
+		j := plainRun(s, i)
+		dst = append(dst, s[i:j]...)
+		if i = j; i == len(s) {
+			break
+		}
+		switch c := s[i]; {
 		case c >= utf8.RuneSelf:
 			r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
 			if r == utf8.RuneError && size == 1 {
@@ -372,6 +374,30 @@ func appendJSON[T string | []byte](dst []byte, s T) []byte {
 		}
 	}
 	return append(dst, '"')
+}
+
+// plainRun returns the end of the run from s[i] of printable ASCII other than '"' and '\\':
+// bytes a JSON string holds as they are. Eight bytes at a time, as plainASCII.
+func plainRun[T string | []byte](s T, i int) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		q, bk := w^(ones*'"'), w^(ones*'\\')
+		if ((w-ones*0x20)&^w|(q-ones)&^q|(bk-ones)&^bk|w)&highs != 0 {
+			break
+		}
+	}
+	for i < len(s) {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			break
+		}
+		i++
+	}
+	return i
 }
 
 func appendEscape(dst []byte, c byte) []byte {
