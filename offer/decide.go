@@ -254,11 +254,13 @@ func (e *Engine) decideDevice(req *Request, d int, now int64, res *Result) {
 			if eff.slotOK {
 				start, count = rec.Cell(eff.family, eff.slot)
 			}
-			for r := 0; r < rec.NumRows(); r++ {
+			// Without explain only the rows of the device's cell are candidates.
+			from, to := start, start+count
+			if res.Explain {
+				from, to = 0, rec.NumRows()
+			}
+			for r := from; r < to; r++ {
 				inCell := r >= start && r < start+count
-				if !inCell && !res.Explain {
-					continue
-				}
 				row := rec.Row(r)
 				cands = append(cands, cand{l: e.label(row.Label), row: row, ident: base + uint16(i), inCell: inCell, level: -1, bucket: -1})
 			}

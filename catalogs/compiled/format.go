@@ -468,33 +468,25 @@ func (ids IDs) Len() int { return len(ids) / 16 }
 // At returns id i.
 func (ids IDs) At(i int) chid.ID { return chid.ID(ids[i*16 : i*16+16]) }
 
-// Contains reports whether id is in the run (binary search).
+// Contains reports whether id is in the run (binary search). IDs compare as two big-endian
+// 64-bit halves, which is their byte order.
 func (ids IDs) Contains(id chid.ID) bool {
-	lo, hi := 0, ids.Len()
-	for lo < hi {
-		m := (lo + hi) / 2
-		switch c := compare16(ids[m*16:m*16+16], id[:]); {
-		case c == 0:
+	hi, lo := binary.BigEndian.Uint64(id[:8]), binary.BigEndian.Uint64(id[8:])
+	a, b := 0, ids.Len()
+	for a < b {
+		m := int(uint(a+b) >> 1)
+		e := ids[m*16 : m*16+16]
+		eh, el := binary.BigEndian.Uint64(e[:8]), binary.BigEndian.Uint64(e[8:])
+		switch {
+		case eh == hi && el == lo:
 			return true
-		case c < 0:
-			lo = m + 1
+		case eh < hi || eh == hi && el < lo:
+			a = m + 1
 		default:
-			hi = m
+			b = m
 		}
 	}
 	return false
-}
-
-func compare16(a, b []byte) int {
-	for i := 0; i < 16; i++ {
-		if a[i] != b[i] {
-			if a[i] < b[i] {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
 }
 
 // INF is a view of one INF of a label record.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -183,4 +185,45 @@ func FuzzParseRecords(f *testing.F) {
 			lab.CHIDs.Contains(chid.ID{})
 		}
 	})
+}
+
+// TestIDsContains checks the binary search against a scan of sorted runs of 0–9 IDs built
+// from few byte values, so IDs share prefixes and differ in either half, in every byte.
+func TestIDsContains(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	id := func() chid.ID {
+		var v chid.ID
+		for i := range v {
+			v[i] = []byte{0, 1, 0x80, 0xff}[rng.IntN(4)]
+		}
+		if rng.IntN(2) == 0 { // most differ in one byte only
+			v = chid.ID{}
+			v[rng.IntN(16)] = byte(rng.IntN(3))
+		}
+		return v
+	}
+	for round := 0; round < 5000; round++ {
+		set := map[chid.ID]bool{}
+		for n := rng.IntN(10); len(set) < n; {
+			set[id()] = true
+		}
+		sorted := make([]chid.ID, 0, len(set))
+		for v := range set {
+			sorted = append(sorted, v)
+		}
+		slices.SortFunc(sorted, func(a, b chid.ID) int { return bytes.Compare(a[:], b[:]) })
+		var run IDs
+		for _, v := range sorted {
+			run = append(run, v[:]...)
+		}
+		for k := 0; k < 20; k++ {
+			q := id()
+			if k < len(sorted) {
+				q = sorted[k]
+			}
+			if got := run.Contains(q); got != set[q] {
+				t.Fatalf("%x.Contains(%x) = %v; want %v", []byte(run), q, got, set[q])
+			}
+		}
+	}
 }
