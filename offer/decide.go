@@ -510,18 +510,8 @@ func (e *Engine) blockMatches(b *block, dev *Device, build uint32, res *Result) 
 	if b.min != 0 && build < b.min || b.max != 0 && build > b.max {
 		return false
 	}
-	if b.hwids != nil {
-		hit := false
-		for _, ids := range [2][][]byte{dev.HardwareIDs, dev.CompatibleIDs} {
-			for _, id := range ids {
-				if b.hwids[string(id)] {
-					hit = true
-				}
-			}
-		}
-		if !hit {
-			return false
-		}
+	if b.hwids != nil && !b.namesAny(dev.HardwareIDs) && !b.namesAny(dev.CompatibleIDs) {
+		return false
 	}
 	if b.chids != nil {
 		hit := false
@@ -539,6 +529,16 @@ func (e *Engine) blockMatches(b *block, dev *Device, build uint32, res *Result) 
 		}
 	}
 	return true
+}
+
+// namesAny reports whether the block names one of ids.
+func (b *block) namesAny(ids [][]byte) bool {
+	for _, id := range ids {
+		if b.hwidLens.has(len(id)) && b.hwids[string(id)] {
+			return true
+		}
+	}
+	return false
 }
 
 // Bucket is a device's fixed place, 0–9999, in a label's rollout: xxhash64 of the label id's

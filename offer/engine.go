@@ -146,9 +146,16 @@ type labelControl struct {
 type block struct {
 	id       string
 	hwids    map[string]bool
+	hwidLens lengthSet // the lengths of hwids: most device IDs are ruled out without hashing
 	chids    []chid.ID
 	min, max uint32
 }
+
+// lengthSet is a set of string lengths; lengths from 255 up share one member.
+type lengthSet [4]uint64
+
+func (s *lengthSet) add(n int)      { n = min(n, 255); s[n>>6] |= 1 << (n & 63) }
+func (s *lengthSet) has(n int) bool { n = min(n, 255); return s[n>>6]&(1<<(n&63)) != 0 }
 
 type audience struct {
 	id         chid.ID
@@ -187,7 +194,9 @@ func NewEngine(src Source) (*Engine, error) {
 		if len(b.HardwareIDs) > 0 {
 			blk.hwids = map[string]bool{}
 			for _, h := range b.HardwareIDs {
-				blk.hwids[catalogs.NormalizeHWID(h)] = true
+				n := catalogs.NormalizeHWID(h)
+				blk.hwids[n] = true
+				blk.hwidLens.add(len(n))
 			}
 		}
 		for _, s := range b.CHIDs {
