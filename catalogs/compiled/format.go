@@ -292,7 +292,7 @@ func ParseHWID(b []byte) (HWID, error) {
 
 // Cell returns the rows a device of family f on slot s is offered from: the run of rows of
 // the (HWID, f, s) cell. It is empty when the record has none.
-func (h HWID) Cell(f ostable.Family, s ostable.Slot) (start, count int) {
+func (h *HWID) Cell(f ostable.Family, s ostable.Slot) (start, count int) {
 	for fam := h.fams; len(fam) >= familyHead; {
 		n := int(fam[2])
 		if ostable.Family(fam[0]) == f {
@@ -309,10 +309,10 @@ func (h HWID) Cell(f ostable.Family, s ostable.Slot) (start, count int) {
 }
 
 // NumRows is the number of rows of the record (every family and slot).
-func (h HWID) NumRows() int { return h.nrows }
+func (h *HWID) NumRows() int { return h.nrows }
 
 // Row returns row i, 0 <= i < NumRows.
-func (h HWID) Row(i int) Row {
+func (h *HWID) Row(i int) Row {
 	r := h.rows[i*rowSize : i*rowSize+rowSize]
 	return Row{
 		Label:  binary.LittleEndian.Uint64(r),
