@@ -15,6 +15,7 @@ import (
 	"math"
 	"os"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -128,10 +129,30 @@ type Shard struct {
 	arena    arena        // where cached decoded blocks live
 }
 
-// blockState is what a Shard learns about a block after Open.
+// blockState is what a Shard learns about a block after Open: where its raw bytes are once
+// they can be used as they are (a raw block whose CRC was verified, in the file mapping; a
+// cached zstd block, in the arena). A lookup of such a block reads this and nothing else:
+// not the block index, not a slice header elsewhere.
 type blockState struct {
-	decoded atomic.Pointer[[]byte] // the decoded bytes of a cached zstd block
-	checked atomic.Bool            // the CRC of a raw block was verified
+	raw atomic.Pointer[byte] // the first raw byte; nil until verified or cached
+	n   atomic.Uint32        // the raw length, stored before raw
+}
+
+// ready returns the block's raw bytes when they are verified or cached.
+func (st *blockState) ready() ([]byte, bool) {
+	p := st.raw.Load()
+	if p == nil {
+		return nil, false
+	}
+	n := int(st.n.Load())
+	return unsafe.Slice(p, n)[:n:n], true
+}
+
+// publish records a block's raw bytes (non-empty: a block holds at least its offset table)
+// and reports whether this call did (false: another lookup did first).
+func (st *blockState) publish(b []byte) bool {
+	st.n.Store(uint32(len(b)))
+	return st.raw.CompareAndSwap(nil, &b[0])
 }
 
 // Open maps the shard file at path read-only (PROT_READ, MAP_SHARED, with
@@ -371,20 +392,17 @@ func (s *Shard) decode(b int, e blockEntry, dst []byte) ([]byte, error) {
 // decoded block is cached if the budget allows.
 func (s *Shard) block(b int, fill bool) ([]byte, error) {
 	st := &s.state[b]
+	if p, ok := st.ready(); ok {
+		return p, nil
+	}
 	e := s.entry(b)
 	if e.codec == codecRaw {
-		if st.checked.Load() {
-			return s.slice(e.off, uint64(e.stored), "block", b)
-		}
 		p, err := s.stored(b, e)
 		if err != nil {
 			return nil, err
 		}
-		st.checked.Store(true)
+		st.publish(p)
 		return p, nil
-	}
-	if p := st.decoded.Load(); p != nil {
-		return *p, nil
 	}
 	if !fill || s.cache == nil || !s.cache.take(int64(e.raw)) {
 		return s.decode(b, e, nil) // not cached: a heap buffer for this lookup alone
@@ -395,7 +413,7 @@ func (s *Shard) block(b int, fill bool) ([]byte, error) {
 		s.cache.give(int64(e.raw))
 		return nil, err
 	}
-	if st.decoded.CompareAndSwap(nil, &out) {
+	if st.publish(out) {
 		s.charged.Add(int64(e.raw))
 	} else {
 		s.cache.give(int64(e.raw)) // lost the race: this copy's arena bytes go with the shard

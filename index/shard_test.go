@@ -467,7 +467,7 @@ func TestCacheBudget(t *testing.T) {
 			}
 		}
 	}
-	if s.state[0].decoded.Load() == nil || s.state[1].decoded.Load() != nil {
+	if s.state[0].raw.Load() == nil || s.state[1].raw.Load() != nil {
 		t.Fatal("want block 0 cached and block 1 not")
 	}
 	if got := budget.Available(); got != raw1/2 {
@@ -489,7 +489,7 @@ func TestCacheBudget(t *testing.T) {
 	}
 	defer s.Close()
 	s.Get(recs[0].key)
-	if s.state[0].decoded.Load() != nil {
+	if s.state[0].raw.Load() != nil {
 		t.Fatal("block cached without a budget")
 	}
 }
