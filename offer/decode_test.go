@@ -2,6 +2,7 @@ package offer
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/driveway/driveway/catalogs"
 	"github.com/driveway/driveway/catalogs/chid"
 	"github.com/driveway/driveway/catalogs/ostable"
 )
@@ -701,6 +703,36 @@ func TestPlainASCII(t *testing.T) {
 			want := min(stop&^7, len(b)&^7)
 			if got := plainASCII(b, 0); got != want {
 				t.Fatalf("plainASCII with %#02x at %d = %d; want %d", c, at, got, want)
+			}
+		}
+	}
+}
+
+// TestDecodeEscapes decodes strings made of escapes next to each other and to plain runs,
+// in an instance ID (kept as is) and a hardware ID (normalised), and compares them with
+// encoding/json's reading of the same JSON string.
+func TestDecodeEscapes(t *testing.T) {
+	parts := []string{`\\`, `\"`, `\/`, `\u0041`, `\u00e9`, `\n`, `a`, `PCI`, `&`, `\\\\`}
+	d := NewDecoder(Limits{})
+	var r Request
+	for _, a := range parts {
+		for _, b := range parts {
+			for _, c := range parts {
+				lit := `"` + a + b + c + `"`
+				var want string
+				if err := json.Unmarshal([]byte(lit), &want); err != nil {
+					t.Fatal(err)
+				}
+				body := reqDevice(`{"instanceId":` + lit + `,"hardwareIds":[` + lit + `]}`)
+				if err := d.Decode([]byte(body), &r); err != nil {
+					t.Fatalf("Decode(%s) = %v", body, err)
+				}
+				if got := string(r.Devices[0].InstanceID); got != want {
+					t.Errorf("instanceId %s decodes to %q; want %q", lit, got, want)
+				}
+				if got, want := string(r.Devices[0].HardwareIDs[0]), catalogs.NormalizeHWID(want); got != want {
+					t.Errorf("hardwareIds [%s] decodes to %q; want %q", lit, got, want)
+				}
 			}
 		}
 	}
