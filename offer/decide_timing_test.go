@@ -7,6 +7,7 @@ package offer_test
 //	DRIVEWAY_BENCH_LABELS=100000 go test ./offer -run '^$' -bench BenchmarkDecide
 //
 // With DRIVEWAY_BENCH_DIR=DIR the generated catalog is kept in DIR and reused by later runs.
+// scripts/bench-decide-ab.sh OLD_REV compares a revision with the working tree this way.
 
 import (
 	"bytes"
