@@ -144,8 +144,7 @@ func (st *blockState) ready() ([]byte, bool) {
 	if p == nil {
 		return nil, false
 	}
-	n := int(st.n.Load())
-	return unsafe.Slice(p, n)[:n:n], true
+	return unsafe.Slice(p, st.n.Load()), true // its capacity is its length
 }
 
 // publish records a block's raw bytes (non-empty: a block holds at least its offset table)

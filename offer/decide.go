@@ -151,7 +151,6 @@ type cand struct {
 	inCell   bool
 	offered  bool
 	throttle bool
-	grouped  bool // step 3 has compared it with its label's other rows
 
 	// step 6's verdict for a survivor it does not offer (Offered: none), assigned once
 	// all are judged
@@ -305,17 +304,18 @@ func (e *Engine) decideDevice(req *Request, d int, now int64, res *Result) {
 // outrankSameLabel runs step 3: a label matching through several rows takes its lowest rank;
 // its other rows are outranked by itself. Extension INFs are left to step 7 (rank does not
 // count there, and a label's extension INFs may belong to different groups). rowBefore is a
-// total order, so exactly the first row of each label's group in it stays: one pass per label.
+// total order, so exactly the first row of each label's group in it stays: the group's
+// first candidate finds it and outranks the others, which later passes then skip.
 func outrankSameLabel(cands []cand) {
 	for i := range cands {
 		c := &cands[i]
-		if c.verdict != Offered || c.ext || c.grouped {
+		if c.verdict != Offered || c.ext {
 			continue
 		}
 		best, more := i, false
 		for j := i + 1; j < len(cands); j++ {
 			if o := &cands[j]; o.l == c.l && o.verdict == Offered && !o.ext {
-				o.grouped, more = true, true
+				more = true
 				if rowBefore(o, &cands[best], j, best) {
 					best = j
 				}

@@ -1187,19 +1187,21 @@ var stringStop = func() (t [256]bool) {
 // plainASCII skips 8 bytes at a time from b[i] while none ends a run (see stringStop) or is
 // not ASCII, and returns where it stopped.
 func plainASCII(b []byte, i int) int {
+	for ; i+8 <= len(b) && plainWord(binary.LittleEndian.Uint64(b[i:])); i += 8 {
+	}
+	return i
+}
+
+// plainWord reports whether none of the eight bytes of w (one per byte, in any order) is
+// below 0x20, a '"', a '\\' or not ASCII: whether a JSON string holds them as they are.
+func plainWord(w uint64) bool {
 	const (
 		ones  = 0x0101010101010101 // 0x01 in every byte
 		highs = 0x8080808080808080 // the high bit of every byte
 	)
-	for ; i+8 <= len(b); i += 8 {
-		w := binary.LittleEndian.Uint64(b[i:])
-		q, bk := w^(ones*'"'), w^(ones*'\\')
-		// A byte below 0x20, a '"', a '\\' or a non-ASCII byte sets its high bit here.
-		if ((w-ones*0x20)&^w|(q-ones)&^q|(bk-ones)&^bk|w)&highs != 0 {
-			break
-		}
-	}
-	return i
+	q, bk := w^(ones*'"'), w^(ones*'\\')
+	// A byte below 0x20, a '"', a '\\' or a non-ASCII byte sets its high bit here.
+	return ((w-ones*0x20)&^w|(q-ones)&^q|(bk-ones)&^bk|w)&highs == 0
 }
 
 // text reads the string at the cursor (at its opening quote) and returns its unescaped

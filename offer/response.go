@@ -379,22 +379,14 @@ func appendJSON[T string | []byte](dst []byte, s T) []byte {
 // plainRun returns the end of the run from s[i] of printable ASCII other than '"' and '\\':
 // bytes a JSON string holds as they are. Eight bytes at a time, as plainASCII.
 func plainRun[T string | []byte](s T, i int) int {
-	const (
-		ones  = 0x0101010101010101
-		highs = 0x8080808080808080
-	)
 	for ; i+8 <= len(s); i += 8 {
 		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
 			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		q, bk := w^(ones*'"'), w^(ones*'\\')
-		if ((w-ones*0x20)&^w|(q-ones)&^q|(bk-ones)&^bk|w)&highs != 0 {
+		if !plainWord(w) {
 			break
 		}
 	}
-	for i < len(s) {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
-			break
-		}
+	for i < len(s) && !stringStop[s[i]] && s[i] < utf8.RuneSelf {
 		i++
 	}
 	return i
