@@ -63,11 +63,26 @@ type LoadOptions struct {
 
 	// Dial makes connections; nil: TCP. Tests use in-memory listeners.
 	Dial fasthttp.DialFunc
+
+	// Engine sends the requests: EngineFasthttp (goroutines with fasthttp's client) or
+	// EngineEpoll (an open loop on one thread, Linux; load_epoll_linux.go). Default: epoll
+	// for open loops over TCP to http URLs where it exists, fasthttp otherwise.
+	Engine string
+	// CPUs, when set, pins the epoll engine's thread to these CPUs (sched_setaffinity), so
+	// that a generator and a server on one machine can be given cores of their own.
+	CPUs []int
 }
+
+// The load engines.
+const (
+	EngineFasthttp = "fasthttp"
+	EngineEpoll    = "epoll"
+)
 
 // LoadResult is what a run measured.
 type LoadResult struct {
-	Mode        string  `json:"mode"` // "closed" or "open"
+	Mode        string  `json:"mode"`   // "closed" or "open"
+	Engine      string  `json:"engine"` // EngineFasthttp or EngineEpoll
 	URL         string  `json:"url"`
 	Concurrency int     `json:"concurrency"`
 	Rate        float64 `json:"rate,omitempty"` // open loop: the rate asked for, requests/s
@@ -177,21 +192,26 @@ func isTimeout(err error) bool {
 	return errors.As(err, &t) && t.Timeout()
 }
 
-// record counts one finished request.
+// record counts one finished request of the fasthttp engine.
 func (w *workerStats) record(lat time.Duration, err error, resp *fasthttp.Response) {
-	w.requests++
-	w.hist.Record(lat)
 	if err != nil {
+		w.requests++
+		w.hist.Record(lat)
 		w.errs[errKind(err)]++
 		return
 	}
-	code := resp.StatusCode()
+	w.answer(lat, resp.StatusCode(), resp.Body())
+}
+
+// answer counts one request answered with status code and body.
+func (w *workerStats) answer(lat time.Duration, code int, body []byte) {
+	w.requests++
+	w.hist.Record(lat)
 	if code >= 100 && code < len(w.statuses) {
 		w.statuses[code]++
 	} else {
 		w.statuses[0]++
 	}
-	body := resp.Body()
 	w.bytes += int64(len(body))
 	if code < 200 || code > 299 {
 		return // counted as "status NNN" when merged
@@ -217,6 +237,9 @@ func Load(ctx context.Context, opts LoadOptions) (LoadResult, error) {
 	defer hc.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(ctx, o.MaxDuration)
 	defer cancel()
+	if o.Engine == EngineEpoll {
+		return epollLoad(ctx, o, uri, hc.Addr)
+	}
 
 	stats := make([]*workerStats, o.Concurrency)
 	for i := range stats {
@@ -295,14 +318,16 @@ func Load(ctx context.Context, opts LoadOptions) (LoadResult, error) {
 		wg.Wait()
 	}
 	elapsed := time.Since(start)
+	why, _ := stoppedBy.Load().(string)
+	return mergeStats(o, uri, elapsed, why, stats), nil
+}
 
-	res := LoadResult{Mode: "closed", URL: uri, Concurrency: o.Concurrency, Seconds: elapsed.Seconds(),
-		Statuses: map[int]int64{}, Errors: map[string]int64{}, Hist: new(Histogram)}
+// mergeStats sums the workers' counts into the result of a run.
+func mergeStats(o LoadOptions, uri string, elapsed time.Duration, stopped string, stats []*workerStats) LoadResult {
+	res := LoadResult{Mode: "closed", Engine: o.Engine, URL: uri, Concurrency: o.Concurrency, Seconds: elapsed.Seconds(),
+		Stopped: stopped, Statuses: map[int]int64{}, Errors: map[string]int64{}, Hist: new(Histogram)}
 	if o.Rate > 0 {
 		res.Mode, res.Rate = "open", o.Rate
-	}
-	if why, ok := stoppedBy.Load().(string); ok {
-		res.Stopped = why
 	}
 	for _, st := range stats {
 		res.Hist.Merge(&st.hist)
@@ -333,7 +358,7 @@ func Load(ctx context.Context, opts LoadOptions) (LoadResult, error) {
 		res.OffersPerRequest = float64(res.Offers) / float64(res.OK)
 	}
 	res.Latency = res.Hist.Summary()
-	return res, nil
+	return res
 }
 
 // schedule sends the indexes of due requests on due at their intended times (start +
@@ -425,6 +450,24 @@ func loadSetup(o LoadOptions) (LoadOptions, *fasthttp.HostClient, string, error)
 	}
 	if o.LateAfter == 0 {
 		o.LateAfter = time.Millisecond
+	}
+	epollOK := epollEngineAvailable && o.Rate > 0 && o.Dial == nil && u.Scheme == "http"
+	switch o.Engine {
+	case "":
+		o.Engine = EngineFasthttp
+		if epollOK {
+			o.Engine = EngineEpoll
+		}
+	case EngineFasthttp:
+	case EngineEpoll:
+		if !epollOK {
+			return o, nil, "", errors.New("bench: load: the epoll engine runs open loops (a rate) to http URLs over TCP, on Linux")
+		}
+	default:
+		return o, nil, "", fmt.Errorf("bench: load: engine %q: want %s or %s", o.Engine, EngineFasthttp, EngineEpoll)
+	}
+	if len(o.CPUs) > 0 && o.Engine != EngineEpoll {
+		return o, nil, "", errors.New("bench: load: CPUs pins the epoll engine only")
 	}
 	hc := &fasthttp.HostClient{
 		Addr:                      addr,
