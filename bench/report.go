@@ -138,6 +138,8 @@ type Machine struct {
 	LoadStart    [3]float64 `json:"loadStart"`
 	LoadEnd      [3]float64 `json:"loadEnd"`
 	DiskFree     int64      `json:"diskFree"` // in Work, at the start
+	// Stalls: what the machine takes from a busy thread, measured before the open loops.
+	Stalls *StallProbe `json:"stalls,omitempty"`
 }
 
 // ReportResult is everything a report run measured; Report writes it as REPORT.md.

@@ -33,15 +33,16 @@ type loadPlan struct {
 	warm        time.Duration
 	decide      time.Duration // each in-process decide run
 	pcs         int
-	inFlight    int // open loop: most requests in flight
+	inFlight    int           // open loop: most requests in flight
+	stalls      time.Duration // the machine's stall probe
 }
 
 func (r *reporter) plan() loadPlan {
 	if r.o.Quick {
-		return loadPlan{concurrency: []int{4, 16, 64}, point: 1500 * time.Millisecond, half: 3 * time.Second, warm: 2 * time.Second,
+		return loadPlan{concurrency: []int{4, 16, 64}, point: 1500 * time.Millisecond, half: 3 * time.Second, warm: 2 * time.Second, stalls: time.Second,
 			decide: time.Second, pcs: 1000, inFlight: 64}
 	}
-	return loadPlan{concurrency: []int{1, 4, 16, 64, 256}, point: 4 * time.Second, half: 8 * time.Second, warm: 4 * time.Second,
+	return loadPlan{concurrency: []int{1, 4, 16, 64, 256}, point: 4 * time.Second, half: 8 * time.Second, warm: 4 * time.Second, stalls: 5 * time.Second,
 		decide: 2 * time.Second, pcs: 2000, inFlight: 64}
 }
 
@@ -344,6 +345,16 @@ func (r *reporter) edge(ctx context.Context, cat, tree, pcsFile string, one, twe
 	if st.Status != stageOK && len(e.Closed) == 0 {
 		return
 	}
+
+	// What the machine itself takes from busy threads: the floor under the tails below.
+	r.stage(ctx, "machine stalls", fmt.Sprintf("(in this process) %d threads, one per CPU, read the clock for %s; gaps over 0.5 ms counted", runtime.NumCPU(), p.stalls),
+		p.stalls+5*time.Second, 45*time.Second, func(ctx context.Context, st *Stage) error {
+			sp := probeStalls(p.stalls, runtime.NumCPU())
+			r.res.Machine.Stalls = &sp
+			r.logf("  stalls of busy threads: %d over 0.5 ms, %d over 2 ms, %d over 5 ms in %s × %d threads; worst %.1f ms",
+				sp.Over05, sp.Over2, sp.Over5, p.stalls, sp.Threads, sp.WorstMs)
+			return nil
+		})
 
 	// Open loop at half of each target's own maximum: the latency a server shows with
 	// headroom, measured from the intended send times.

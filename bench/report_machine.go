@@ -9,7 +9,9 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 )
 
 // describeMachine reads what the report says about the machine: CPU, memory, kernel, Go,
@@ -99,4 +101,61 @@ func diskFree(dir string) int64 {
 		return 0
 	}
 	return int64(st.Bavail) * int64(st.Bsize)
+}
+
+// StallProbe is what the machine takes from threads that never sleep: one per CPU, each
+// reading the clock in a loop, so that every CPU is busy as under load; a gap between two
+// readings is time the thread was not running (the kernel's interrupts and other threads,
+// and on a virtual machine the hypervisor). A latency percentile measured on this machine
+// under load cannot be much below the gaps that happen as often.
+type StallProbe struct {
+	Seconds float64 `json:"seconds"`
+	Threads int     `json:"threads"`
+	Over05  int64   `json:"over05ms"` // gaps longer than 0.5 ms, all threads
+	Over2   int64   `json:"over2ms"`
+	Over5   int64   `json:"over5ms"`
+	LostMs  float64 `json:"lostMs"` // the sum of the gaps longer than 0.5 ms
+	WorstMs float64 `json:"worstMs"`
+}
+
+// probeStalls runs threads spinning threads for d (see StallProbe).
+func probeStalls(d time.Duration, threads int) StallProbe {
+	type gaps struct {
+		over05, over2, over5 int64
+		lost, worst          time.Duration
+	}
+	res := make([]gaps, threads)
+	var wg sync.WaitGroup
+	for i := range res {
+		wg.Go(func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			g := &res[i]
+			prev := time.Now()
+			end := prev.Add(d)
+			for prev.Before(end) {
+				t := time.Now()
+				if gap := t.Sub(prev); gap > 500*time.Microsecond {
+					g.over05++
+					g.lost += gap
+					g.worst = max(g.worst, gap)
+					if gap > 2*time.Millisecond {
+						g.over2++
+					}
+					if gap > 5*time.Millisecond {
+						g.over5++
+					}
+				}
+				prev = t
+			}
+		})
+	}
+	wg.Wait()
+	p := StallProbe{Seconds: d.Seconds(), Threads: threads}
+	for _, g := range res {
+		p.Over05, p.Over2, p.Over5 = p.Over05+g.over05, p.Over2+g.over2, p.Over5+g.over5
+		p.LostMs += float64(g.lost) / 1e6
+		p.WorstMs = max(p.WorstMs, float64(g.worst)/1e6)
+	}
+	return p
 }

@@ -542,7 +542,13 @@ func (res *ReportResult) writeEdge(b *bytes.Buffer, plots map[string][]byte) {
 		p("![throughput vs concurrency](throughput.svg)\n\n")
 	}
 	if len(e.Half) > 0 {
-		p("### Latency at half load (open loop)\n\nEach server at half of its own maximum above, requests sent at fixed intended times whatever the answers, latency measured from the intended time (coordinated omission corrected: a stall shows in every request it delayed). *Late* counts requests sent more than 1 ms after their time, when the generator or its connections could not keep up.\n\n")
+		p("### Latency at half load (open loop)\n\nEach server at half of its own maximum above, requests sent at fixed intended times whatever the answers, latency measured from the intended time (coordinated omission corrected: a stall shows in every request it delayed). *Late* counts requests sent more than 1 ms after their time, when the generator or its connections could not keep up.")
+		if eng := e.Half[0].Result.Engine; eng == EngineEpoll {
+			p(" The generator is `bench load`'s epoll engine: one thread, every connection in one epoll set, no allocation per request, so that it takes as little as it can of the cores it shares with the servers.")
+		} else if eng != "" {
+			p(" The generator is `bench load`'s %s engine.", eng)
+		}
+		p("\n\n")
 		p("| target | asked req/s | done req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | late | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 		for _, name := range targetsOrder {
 			pt := e.half(name)
@@ -560,6 +566,9 @@ func (res *ReportResult) writeEdge(b *bytes.Buffer, plots map[string][]byte) {
 				p("- %s, the edge's own time to answer (its `%s` histogram over the same run, from the request read to the response built; bounds of the histogram's buckets): p50 ≤ %s ms, p99 ≤ %s ms, p99.9 ≤ %s ms of %s requests. The rest of the latency above is loopback, the kernel's queues and the generator sharing the cores.\n",
 					name, handlerMetric, boundMs(h.P50Ms), boundMs(h.P99Ms), boundMs(h.P999Ms), groupInt(int64(h.Requests)))
 			}
+		}
+		if sp := res.Machine.Stalls; sp != nil {
+			p("- The machine itself, just before these runs (%s): %s\n", stallsWhere(sp), stallsText(sp))
 		}
 		for _, name := range targetsOrder {
 			if pt := e.half(name); pt != nil && pt.Result.Requests > 0 && float64(pt.Result.Late) > 0.01*float64(pt.Result.Requests) {
@@ -602,6 +611,23 @@ func (res *ReportResult) writeMachine(b *bytes.Buffer) {
 	p("- Load average (1, 5, 15 min): %.2f %.2f %.2f at the start, %.2f %.2f %.2f at the end (the end includes this run's own load)\n",
 		m.LoadStart[0], m.LoadStart[1], m.LoadStart[2], m.LoadEnd[0], m.LoadEnd[1], m.LoadEnd[2])
 	p("- Free disk in WORK (%s) at the start: %s\n", res.Work, gib(m.DiskFree))
+	if sp := m.Stalls; sp != nil {
+		p("- Stalls (%s): %s\n", stallsWhere(sp), stallsText(sp))
+	}
 	p("\n## Reproduce\n\nFrom the repository root:\n\n```sh\ngo build -o driveway ./cmd/driveway\n./%s\n```\n\nor any stage alone with its command from the Stages table (in order: later stages use the files of earlier ones, in WORK).\n",
 		strings.TrimPrefix(res.Command, "./"))
+}
+
+func stallsWhere(sp *StallProbe) string {
+	return fmt.Sprintf("the `machine stalls` stage: %d threads, one per CPU, each reading the clock for %.0f s", sp.Threads, sp.Seconds)
+}
+
+// stallsText says what the stall probe saw and what it means for the tails.
+func stallsText(sp *StallProbe) string {
+	if sp.Over05 == 0 {
+		return "no thread was stopped for more than 0.5 ms."
+	}
+	return fmt.Sprintf("busy threads were stopped %s times for more than 0.5 ms, %s times for more than 2 ms and %s times for more than 5 ms (worst %.1f ms, %.0f ms lost in all, about %.2f%% of their time). "+
+		"Every such stop of the server's or the generator's thread delays every request due meanwhile, so a p99 measured under load here cannot be much below the stops that happen as often.",
+		groupInt(sp.Over05), groupInt(sp.Over2), groupInt(sp.Over5), sp.WorstMs, sp.LostMs, 100*sp.LostMs/(1000*sp.Seconds*float64(sp.Threads)))
 }

@@ -31,7 +31,8 @@ func fakeResult() *ReportResult {
 	res := &ReportResult{
 		Started: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC), Seconds: 1500, Command: "driveway bench report", Work: "/tmp/w", Release: 100_000,
 		Machine: Machine{CPU: "AMD EPYC", CPUs: 2, MemTotal: 24 << 30, MemAvailable: 22 << 30, Kernel: "Linux 6", Go: "go1.26.8",
-			Revision: "abc", Nginx: "nginx/1.22.1", LoadStart: [3]float64{3.5, 3, 3}, LoadEnd: [3]float64{2, 2, 2}, DiskFree: 70 << 30},
+			Revision: "abc", Nginx: "nginx/1.22.1", LoadStart: [3]float64{3.5, 3, 3}, LoadEnd: [3]float64{2, 2, 2}, DiskFree: 70 << 30,
+			Stalls: &StallProbe{Seconds: 5, Threads: 2, Over05: 40, Over2: 14, Over5: 9, LostMs: 126, WorstMs: 12.7}},
 		Stages: []*Stage{
 			{Name: "generate 10,000 labels", Status: stageOK, Seconds: 12, Command: "driveway bench gen-labels --out /tmp/w/labels-10k --labels 10000 --compact"},
 			{Name: "validate 10,000 labels", Status: stageOK, Seconds: 2.9},
@@ -151,6 +152,8 @@ func TestReportMarkdown(t *testing.T) {
 		"![build](build.svg)",
 		"## Machine",
 		"- CPU: AMD EPYC, 2 logical CPUs",
+		"- Stalls (the `machine stalls` stage: 2 threads, one per CPU, each reading the clock for 5 s): busy threads were stopped 40 times for more than 0.5 ms, 14 times for more than 2 ms and 9 times for more than 5 ms (worst 12.7 ms, 126 ms lost in all, about 1.26% of their time).",
+		"- The machine itself, just before these runs (the `machine stalls` stage",
 		"./driveway bench report\n",
 	} {
 		if !strings.Contains(md, want) {
@@ -292,5 +295,18 @@ func TestHandlerHistogram(t *testing.T) {
 		if _, err := parseHistogram(bad, handlerMetric); err == nil {
 			t.Errorf("parseHistogram(%q) succeeded", bad)
 		}
+	}
+}
+
+// TestProbeStalls: a thread that is stopped shows as a gap. The probe's threads here are
+// one more than the CPUs, so the kernel must take turns between them: each is stopped
+// for whole time slices, milliseconds, many times a second.
+func TestProbeStalls(t *testing.T) {
+	sp := probeStalls(300*time.Millisecond, runtime.NumCPU()+1)
+	if sp.Threads != runtime.NumCPU()+1 || sp.Seconds != 0.3 {
+		t.Errorf("probe %+v: want %d threads for 0.3 s", sp, runtime.NumCPU()+1)
+	}
+	if sp.Over05 == 0 || sp.LostMs < 0.5*float64(sp.Over05) || sp.WorstMs <= 0.5 {
+		t.Errorf("probe %+v: want the threads taking turns to show gaps over 0.5 ms", sp)
 	}
 }
