@@ -33,8 +33,8 @@ in flight, and requests that go out more than 1 ms after they were due are count
 --requests, whichever comes first, and in any case after --max-duration.
 
 Engines: fasthttp (a goroutine per connection, fasthttp's client) and, for open loops on
-Linux, epoll (the default there: one thread, every connection in one epoll set, about a
-quarter of fasthttp's CPU per request, so the generator disturbs less what it measures).
+Linux, epoll (the default there: one thread, every connection in one epoll set, about half
+the CPU per request of fasthttp's, so the generator disturbs less what it measures).
 --cpus pins the epoll engine's thread, for example --cpus 0 with the edge started under
 "taskset -c 1": on one machine, the generator and the edge then each have a core.
 
