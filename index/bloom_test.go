@@ -8,7 +8,7 @@ import (
 )
 
 // TestBloom: every key of a shard passes its filter (no false negative), and most absent
-// keys do not (the filter earns its keep).
+// keys do not (the filter earns its keep). MayContain is the filter's answer.
 func TestBloom(t *testing.T) {
 	var buf bytes.Buffer
 	w := NewWriter(&buf, &WriterOptions{Kind: "hwid", Shard: 0, Shards: 1})
@@ -34,7 +34,7 @@ func TestBloom(t *testing.T) {
 		t.Fatal("no filter built")
 	}
 	for _, k := range keys {
-		if !s.bloom.has(Hash(k)) {
+		if !s.bloom.has(Hash(k)) || !s.MayContain(Hash(k)) {
 			t.Fatalf("%s is in the shard but not in its filter", k)
 		}
 		if _, ok, err := s.Get(k); !ok || err != nil {
@@ -47,6 +47,9 @@ func TestBloom(t *testing.T) {
 		k := []byte(fmt.Sprintf(`PCI\VEN_10EC&DEV_%04X&CC_0200%02X`, i, i%256))
 		if s.bloom.has(Hash(k)) {
 			falsePos++
+		}
+		if s.MayContain(Hash(k)) != s.bloom.has(Hash(k)) {
+			t.Fatalf("MayContain(%s) is not the filter's answer", k)
 		}
 		if _, ok, _ := s.Get(k); ok {
 			t.Fatalf("Get(%s) found an absent key", k)

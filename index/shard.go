@@ -450,13 +450,20 @@ func (s *Shard) Get(key []byte) (value []byte, ok bool, err error) {
 	return s.GetHash(key, Hash(key))
 }
 
+// MayContain reports whether a key of hash h may be in the shard: false when its Bloom
+// filter rules it out (one cache line read). It lets a caller with many keys test them all
+// first, whose reads overlap, and look up only the few that may be there.
+func (s *Shard) MayContain(h uint64) bool {
+	return s.bloom == nil || s.bloom.has(h)
+}
+
 // GetHash is Get with h == Hash(key), for callers that hashed key to
 // route it. A wrong h gives a miss.
 func (s *Shard) GetHash(key []byte, h uint64) (value []byte, ok bool, err error) {
 	if s.data == nil {
 		return nil, false, fmt.Errorf("index: %s: Get after Close", s.name)
 	}
-	if s.bloom != nil && !s.bloom.has(h) {
+	if !s.MayContain(h) {
 		return nil, false, nil // certainly absent: the table is not touched
 	}
 	n := s.ftr.slots

@@ -8,6 +8,7 @@ import (
 	"github.com/driveway/driveway/catalogs/chid"
 	"github.com/driveway/driveway/catalogs/compiled"
 	"github.com/driveway/driveway/catalogs/ostable"
+	"github.com/driveway/driveway/index"
 )
 
 // Kind is what a PC should do with an offer.
@@ -112,6 +113,7 @@ type Result struct {
 	eff       effective
 	globalHit []bool // per device: which blocks naming no label match it
 	devCand   []cand
+	probes    []probe // step 1: the device IDs its Bloom filters did not rule out
 	devIDs    [chid.NumLevels]chid.ID
 	devMask   uint16
 	inAud     []chid.ID
@@ -155,6 +157,13 @@ type cand struct {
 	// step 6's verdict for a survivor it does not offer (Offered: none), assigned once
 	// all are judged
 	later Verdict
+}
+
+// probe is a device ID that may be in the release, hashed and routed.
+type probe struct {
+	h     uint64
+	shard *index.Shard
+	ident uint16
 }
 
 // Candidate IDs: ident is an index in HardwareIDs, or compatibleBase plus an index in
@@ -242,31 +251,42 @@ func (e *Engine) decideDevice(req *Request, d int, now int64, res *Result) {
 		res.globalHit = append(res.globalHit, e.blockMatches(&e.blocks[i], dev, eff.build, res))
 	}
 	cands := res.devCand[:0]
-	// Step 1: candidates, one probe per device ID.
-	add := func(ids [][]byte, base uint16) {
+	// Step 1: candidates, one probe per device ID. Most IDs are in no label, and the shards'
+	// Bloom filters say so from one cache line each: all the IDs are tested first, in a loop
+	// whose reads do not depend on each other and so overlap, and only the few that may be
+	// in the release are looked up.
+	probes := res.probes[:0]
+	maybe := func(ids [][]byte, base uint16) {
 		for i, id := range ids {
-			rec, ok := e.hwidRecord(id)
-			if !ok {
-				continue
-			}
-			start, count := 0, 0
-			if eff.slotOK {
-				start, count = rec.Cell(eff.family, eff.slot)
-			}
-			// Without explain only the rows of the device's cell are candidates.
-			from, to := start, start+count
-			if res.Explain {
-				from, to = 0, rec.NumRows()
-			}
-			for r := from; r < to; r++ {
-				inCell := r >= start && r < start+count
-				row := rec.Row(r)
-				cands = append(cands, cand{l: e.label(row.Label), row: row, ident: base + uint16(i), inCell: inCell, level: -1, bucket: -1})
+			h := index.Hash(id)
+			if s := e.hwidShard(h); s.MayContain(h) {
+				probes = append(probes, probe{h: h, shard: s, ident: base + uint16(i)})
 			}
 		}
 	}
-	add(dev.HardwareIDs, 0)
-	add(dev.CompatibleIDs, compatibleBase)
+	maybe(dev.HardwareIDs, 0)
+	maybe(dev.CompatibleIDs, compatibleBase)
+	for _, p := range probes {
+		rec, ok := e.hwidRecordHash(dev.id(p.ident), p.h, p.shard)
+		if !ok {
+			continue
+		}
+		start, count := 0, 0
+		if eff.slotOK {
+			start, count = rec.Cell(eff.family, eff.slot)
+		}
+		// Without explain only the rows of the device's cell are candidates.
+		from, to := start, start+count
+		if res.Explain {
+			from, to = 0, rec.NumRows()
+		}
+		for r := from; r < to; r++ {
+			inCell := r >= start && r < start+count
+			row := rec.Row(r)
+			cands = append(cands, cand{l: e.label(row.Label), row: row, ident: p.ident, inCell: inCell, level: -1, bucket: -1})
+		}
+	}
+	res.probes = probes[:0]
 
 	// Step 2: applicability, first failing check is the verdict.
 	for i := range cands {

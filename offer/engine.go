@@ -256,7 +256,17 @@ func (e *Engine) OS() *ostable.Table { return e.src.OS }
 // hwidRecord looks up the HWID record of a normalised ID: one hash, one shard, one probe.
 func (e *Engine) hwidRecord(id []byte) (compiled.HWID, bool) {
 	h := index.Hash(id)
-	v, ok, err := e.src.HWIDShards[index.RouteHash(h, len(e.src.HWIDShards))].GetHash(id, h)
+	return e.hwidRecordHash(id, h, e.hwidShard(h))
+}
+
+// hwidShard is the shard a hardware ID of hash h is in.
+func (e *Engine) hwidShard(h uint64) *index.Shard {
+	return e.src.HWIDShards[index.RouteHash(h, len(e.src.HWIDShards))]
+}
+
+// hwidRecordHash is hwidRecord of an ID already hashed and routed.
+func (e *Engine) hwidRecordHash(id []byte, h uint64, s *index.Shard) (compiled.HWID, bool) {
+	v, ok, err := s.GetHash(id, h)
 	if err != nil || !ok {
 		return compiled.HWID{}, false
 	}
