@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/driveway/driveway/index"
 )
 
@@ -76,7 +74,7 @@ func Lookups(dir string, opts LookupOptions) (LookupResult, error) {
 		if err != nil {
 			return res, err
 		}
-		if unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED) != nil {
+		if !evictPageCache(f) {
 			res.Evicted = false
 		}
 		f.Close()

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -92,15 +91,6 @@ func loadAverage() [3]float64 {
 		}
 	}
 	return la
-}
-
-// diskFree is the space available to us in dir's file system, in bytes.
-func diskFree(dir string) int64 {
-	var st syscall.Statfs_t
-	if syscall.Statfs(dir, &st) != nil {
-		return 0
-	}
-	return int64(st.Bavail) * int64(st.Bsize)
 }
 
 // StallProbe is what the machine takes from threads that never sleep: one per CPU, each

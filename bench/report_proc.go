@@ -104,11 +104,11 @@ func childPeakRSS(ps *os.ProcessState, polled int64) int64 {
 	if ps == nil {
 		return polled
 	}
-	ru, ok := ps.SysUsage().(*syscall.Rusage)
+	usage, ok := maxRSS(ps)
 	if !ok {
 		return polled
 	}
-	if usage := ru.Maxrss * 1024; usage > procStatus(os.Getpid(), "VmHWM") {
+	if usage > procStatus(os.Getpid(), "VmHWM") {
 		return max(usage, polled)
 	}
 	return polled
