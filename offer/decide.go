@@ -283,10 +283,15 @@ func (e *Engine) decideDevice(req *Request, d int, now int64, res *Result) {
 		for r := from; r < to; r++ {
 			inCell := r >= start && r < start+count
 			row := rec.Row(r)
-			cands = append(cands, cand{l: e.label(row.Label), row: row, ident: p.ident, inCell: inCell, level: -1, bucket: -1})
+			cands = append(cands, cand{row: row, ident: p.ident, inCell: inCell, level: -1, bucket: -1})
 		}
 	}
 	res.probes = probes[:0]
+	// The rows' labels, in a pass of their own: each is a read of the label cache that
+	// depends on no other, so they overlap too.
+	for i := range cands {
+		cands[i].l = e.label(cands[i].row.Label)
+	}
 
 	// Step 2: applicability, first failing check is the verdict.
 	for i := range cands {
