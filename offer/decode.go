@@ -24,6 +24,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -1185,23 +1186,32 @@ var stringStop = func() (t [256]bool) {
 }()
 
 // plainASCII skips 8 bytes at a time from b[i] while none ends a run (see stringStop) or is
-// not ASCII, and returns where it stopped.
+// not ASCII. It returns the first byte that does, when it is in one of those eight-byte
+// words, and otherwise where the whole words end.
 func plainASCII(b []byte, i int) int {
-	for ; i+8 <= len(b) && plainWord(binary.LittleEndian.Uint64(b[i:])); i += 8 {
+	for ; i+8 <= len(b); i += 8 {
+		if m := specialBytes(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
 	}
 	return i
 }
 
 // plainWord reports whether none of the eight bytes of w (one per byte, in any order) is
 // below 0x20, a '"', a '\\' or not ASCII: whether a JSON string holds them as they are.
-func plainWord(w uint64) bool {
+func plainWord(w uint64) bool { return specialBytes(w) == 0 }
+
+// specialBytes sets the high bit of the bytes of w (the first in memory lowest, as
+// binary.LittleEndian reads them) that are below 0x20, a '"', a '\\' or not ASCII. The
+// lowest bit set is exact; bits above it may be set for bytes that are not special (a
+// borrow of the subtractions carries into the next byte), so only it is to be used.
+func specialBytes(w uint64) uint64 {
 	const (
 		ones  = 0x0101010101010101 // 0x01 in every byte
 		highs = 0x8080808080808080 // the high bit of every byte
 	)
 	q, bk := w^(ones*'"'), w^(ones*'\\')
-	// A byte below 0x20, a '"', a '\\' or a non-ASCII byte sets its high bit here.
-	return ((w-ones*0x20)&^w|(q-ones)&^q|(bk-ones)&^bk|w)&highs == 0
+	return ((w-ones*0x20)&^w | (q-ones)&^q | (bk-ones)&^bk | w) & highs
 }
 
 // text reads the string at the cursor (at its opening quote) and returns its unescaped

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -687,8 +688,34 @@ func TestDecodeAllocs(t *testing.T) {
 }
 
 // TestPlainASCII checks the 8-bytes-at-a-time scan against the byte-by-byte one: it must stop
-// in the 8-byte word holding the first byte that ends a run or is not ASCII.
+// at the first byte that ends a run or is not ASCII, or where the whole words end: every
+// byte value at every position among plain bytes, then random strings with several special
+// bytes (a borrow from one must not hide or move the first).
 func TestPlainASCII(t *testing.T) {
+	first := func(b []byte) int { // the definition
+		for i, c := range b[:len(b)&^7] {
+			if stringStop[c] || c >= 0x80 {
+				return i
+			}
+		}
+		return len(b) &^ 7
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	special := []byte{0, 0x1f, '"', '\\', 0x80, 0xff, 0x20, 0x21, '#', '[', ']', 0x7f}
+	for range 200000 {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			if rng.IntN(4) == 0 {
+				b[i] = special[rng.IntN(len(special))]
+			} else {
+				b[i] = byte(rng.IntN(256))
+			}
+		}
+		if got, want := plainASCII(b, 0), first(b); got != want {
+			t.Fatalf("plainASCII(%q) = %d; want %d", b, got, want)
+		}
+	}
+
 	b := make([]byte, 24)
 	for c := range 256 {
 		for at := range 16 {
@@ -700,7 +727,10 @@ func TestPlainASCII(t *testing.T) {
 			if stringStop[c] || c >= 0x80 {
 				stop = at
 			}
-			want := min(stop&^7, len(b)&^7)
+			want := len(b) &^ 7 // no special byte in the whole words: where they end
+			if stop < len(b)&^7 {
+				want = stop // else exactly the first one
+			}
 			if got := plainASCII(b, 0); got != want {
 				t.Fatalf("plainASCII with %#02x at %d = %d; want %d", c, at, got, want)
 			}
