@@ -8,7 +8,8 @@ import (
 )
 
 // TestBloom: every key of a shard passes its filter (no false negative), and most absent
-// keys do not (the filter earns its keep). MayContain is the filter's answer.
+// keys do not (the filter earns its keep). MayContain is the filter's answer; no key in the
+// shard starts at an empty slot (StartsEmpty), and many absent ones do.
 func TestBloom(t *testing.T) {
 	var buf bytes.Buffer
 	w := NewWriter(&buf, &WriterOptions{Kind: "hwid", Shard: 0, Shards: 1})
@@ -37,11 +38,14 @@ func TestBloom(t *testing.T) {
 		if !s.bloom.has(Hash(k)) || !s.MayContain(Hash(k)) {
 			t.Fatalf("%s is in the shard but not in its filter", k)
 		}
+		if s.StartsEmpty(Hash(k)) {
+			t.Fatalf("%s is in the shard but its lookup starts at an empty slot", k)
+		}
 		if _, ok, err := s.Get(k); !ok || err != nil {
 			t.Fatalf("Get(%s) = %v, %v", k, ok, err)
 		}
 	}
-	falsePos := 0
+	falsePos, empty := 0, 0
 	const absent = 100000
 	for i := 0; i < absent; i++ {
 		k := []byte(fmt.Sprintf(`PCI\VEN_10EC&DEV_%04X&CC_0200%02X`, i, i%256))
@@ -51,9 +55,17 @@ func TestBloom(t *testing.T) {
 		if s.MayContain(Hash(k)) != s.bloom.has(Hash(k)) {
 			t.Fatalf("MayContain(%s) is not the filter's answer", k)
 		}
+		if s.StartsEmpty(Hash(k)) {
+			empty++
+		}
 		if _, ok, _ := s.Get(k); ok {
 			t.Fatalf("Get(%s) found an absent key", k)
 		}
+	}
+	// The table is filled to 3/4 at most: at least a fifth of the absent keys start at an
+	// empty slot.
+	if empty < absent/5 {
+		t.Errorf("%d of %d absent keys start at an empty slot; want at least a fifth", empty, absent)
 	}
 	if rate := float64(falsePos) / absent; rate > 0.03 {
 		t.Errorf("false positive rate %.2f%%, want about 1%%", 100*rate)

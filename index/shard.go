@@ -457,6 +457,18 @@ func (s *Shard) MayContain(h uint64) bool {
 	return s.bloom == nil || s.bloom.has(h)
 }
 
+// StartsEmpty reports whether the hash table slot where a lookup of hash h starts is empty:
+// then no key of that hash is in the shard. Like MayContain it reads one cache line, so a
+// caller with many keys can test them all first, with the reads overlapping, before
+// looking up the rest with GetHash.
+func (s *Shard) StartsEmpty(h uint64) bool {
+	if s.table == nil {
+		return false // closed: GetHash says so
+	}
+	i := slotOf(h, s.ftr.slots)
+	return binary.LittleEndian.Uint64(s.table[i*slotLen+8:]) == 0
+}
+
 // GetHash is Get with h == Hash(key), for callers that hashed key to
 // route it. A wrong h gives a miss.
 func (s *Shard) GetHash(key []byte, h uint64) (value []byte, ok bool, err error) {

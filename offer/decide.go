@@ -164,6 +164,7 @@ type probe struct {
 	h     uint64
 	shard *index.Shard
 	ident uint16
+	empty bool // its table slot is empty: not in the release
 }
 
 // Candidate IDs: ident is an index in HardwareIDs, or compatibleBase plus an index in
@@ -266,7 +267,13 @@ func (e *Engine) decideDevice(req *Request, d int, now int64, res *Result) {
 	}
 	maybe(dev.HardwareIDs, 0)
 	maybe(dev.CompatibleIDs, compatibleBase)
+	for i := range probes { // the same for the hash table's first slot
+		probes[i].empty = probes[i].shard.StartsEmpty(probes[i].h)
+	}
 	for _, p := range probes {
+		if p.empty {
+			continue
+		}
 		rec, ok := e.hwidRecordHash(dev.id(p.ident), p.h, p.shard)
 		if !ok {
 			continue
