@@ -274,7 +274,7 @@ func (e *Engine) decideDevice(req *Request, d int, now int64, res *Result) {
 		if p.empty {
 			continue
 		}
-		rec, ok := e.hwidRecordHash(dev.id(p.ident), p.h, p.shard)
+		rec, ok := e.hwidRecord(dev.id(p.ident), p.h, p.shard)
 		if !ok {
 			continue
 		}

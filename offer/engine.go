@@ -253,19 +253,13 @@ func (e *Engine) Release() (sequence uint64, id string) { return e.src.Sequence,
 // OS returns the release's OS table.
 func (e *Engine) OS() *ostable.Table { return e.src.OS }
 
-// hwidRecord looks up the HWID record of a normalised ID: one hash, one shard, one probe.
-func (e *Engine) hwidRecord(id []byte) (compiled.HWID, bool) {
-	h := index.Hash(id)
-	return e.hwidRecordHash(id, h, e.hwidShard(h))
-}
-
-// hwidShard is the shard a hardware ID of hash h is in.
+// hwidShard is the shard a hardware ID of hash h (index.Hash) is in.
 func (e *Engine) hwidShard(h uint64) *index.Shard {
 	return e.src.HWIDShards[index.RouteHash(h, len(e.src.HWIDShards))]
 }
 
-// hwidRecordHash is hwidRecord of an ID already hashed and routed.
-func (e *Engine) hwidRecordHash(id []byte, h uint64, s *index.Shard) (compiled.HWID, bool) {
+// hwidRecord looks up the HWID record of a normalised ID of hash h in its shard s: one probe.
+func (e *Engine) hwidRecord(id []byte, h uint64, s *index.Shard) (compiled.HWID, bool) {
 	v, ok, err := s.GetHash(id, h)
 	if err != nil || !ok {
 		return compiled.HWID{}, false
