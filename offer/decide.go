@@ -164,7 +164,6 @@ type probe struct {
 	h     uint64
 	shard *index.Shard
 	ident uint16
-	empty bool // its table slot is empty: not in the release
 }
 
 // Candidate IDs: ident is an index in HardwareIDs, or compatibleBase plus an index in
@@ -267,13 +266,13 @@ func (e *Engine) decideDevice(req *Request, d int, now int64, res *Result) {
 	}
 	maybe(dev.HardwareIDs, 0)
 	maybe(dev.CompatibleIDs, compatibleBase)
-	for i := range probes { // the same for the hash table's first slot
-		probes[i].empty = probes[i].shard.StartsEmpty(probes[i].h)
-	}
+	kept := probes[:0] // the same for the hash table's first slot
 	for _, p := range probes {
-		if p.empty {
-			continue
+		if !p.shard.StartsEmpty(p.h) {
+			kept = append(kept, p)
 		}
+	}
+	for _, p := range kept {
 		rec, ok := e.hwidRecord(dev.id(p.ident), p.h, p.shard)
 		if !ok {
 			continue

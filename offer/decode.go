@@ -1197,10 +1197,6 @@ func plainASCII(b []byte, i int) int {
 	return i
 }
 
-// plainWord reports whether none of the eight bytes of w (one per byte, in any order) is
-// below 0x20, a '"', a '\\' or not ASCII: whether a JSON string holds them as they are.
-func plainWord(w uint64) bool { return specialBytes(w) == 0 }
-
 // specialBytes sets the high bit of the bytes of w (the first in memory lowest, as
 // binary.LittleEndian reads them) that are below 0x20, a '"', a '\\' or not ASCII. The
 // lowest bit set is exact; bits above it may be set for bytes that are not special (a

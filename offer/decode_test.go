@@ -690,7 +690,8 @@ func TestDecodeAllocs(t *testing.T) {
 // TestPlainASCII checks the 8-bytes-at-a-time scan against the byte-by-byte one: it must stop
 // at the first byte that ends a run or is not ASCII, or where the whole words end: every
 // byte value at every position among plain bytes, then random strings with several special
-// bytes (a borrow from one must not hide or move the first).
+// bytes (a borrow from one must not hide or move the first); the same for the encoder's
+// plainRun.
 func TestPlainASCII(t *testing.T) {
 	first := func(b []byte) int { // the definition
 		for i, c := range b[:len(b)&^7] {
@@ -713,6 +714,17 @@ func TestPlainASCII(t *testing.T) {
 		}
 		if got, want := plainASCII(b, 0), first(b); got != want {
 			t.Fatalf("plainASCII(%q) = %d; want %d", b, got, want)
+		}
+		// The encoder's plainRun, which goes on to the end: the first special byte or len.
+		want := len(b)
+		for i, c := range b {
+			if stringStop[c] || c >= 0x80 {
+				want = i
+				break
+			}
+		}
+		if got := plainRun(string(b), 0); got != want {
+			t.Fatalf("plainRun(%q) = %d; want %d", b, got, want)
 		}
 	}
 

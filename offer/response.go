@@ -2,6 +2,7 @@ package offer
 
 import (
 	"encoding/hex"
+	"math/bits"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -377,13 +378,14 @@ func appendJSON[T string | []byte](dst []byte, s T) []byte {
 }
 
 // plainRun returns the end of the run from s[i] of printable ASCII other than '"' and '\\':
-// bytes a JSON string holds as they are. Eight bytes at a time, as plainASCII.
+// bytes a JSON string holds as they are. Eight bytes at a time, as plainASCII (which the
+// decoder keeps for itself: a []byte-only loop without the tail inlines into its caller).
 func plainRun[T string | []byte](s T, i int) int {
 	for ; i+8 <= len(s); i += 8 {
 		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
 			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		if !plainWord(w) {
-			break
+		if m := specialBytes(w); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
 		}
 	}
 	for i < len(s) && !stringStop[s[i]] && s[i] < utf8.RuneSelf {
