@@ -43,6 +43,11 @@ var (
 	lastGoLive = dayOf(2026, 11, 30) // latest goLiveDate
 )
 
+// WorldNow is the "now" of every generated world (noon of its epoch day): its go-live dates,
+// flights and rollouts are placed around it, so its releases are built, served and decided
+// at it, never at the system clock.
+func WorldNow() time.Time { return time.Unix(int64(epochDay)*86400+12*3600, 0).UTC() }
+
 func dayOf(y int, m time.Month, d int) int {
 	return int(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
 }

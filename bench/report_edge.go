@@ -113,7 +113,8 @@ func (r *reporter) decide(ctx context.Context, cat string, one, twenty [][]byte,
 	if err != nil {
 		return err
 	}
-	rel, err := index.OpenRelease(cat, &index.VerifyOptions{Keys: []*signing.Verifier{v}, Cache: index.NewCacheBudget(64 << 20)})
+	now := time.Now() // a report measures this machine now: its releases are built at the wall clock
+	rel, err := index.OpenRelease(cat, &index.VerifyOptions{Keys: []*signing.Verifier{v}, Now: now, Cache: index.NewCacheBudget(64 << 20)})
 	if err != nil {
 		return err
 	}
@@ -126,7 +127,6 @@ func (r *reporter) decide(ctx context.Context, cat string, one, twenty [][]byte,
 	if err != nil {
 		return err
 	}
-	now := time.Now()
 	for _, c := range []struct {
 		devices int
 		bodies  [][]byte

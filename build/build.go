@@ -40,7 +40,7 @@ type Options struct {
 	Labels        string
 	Out           string
 	Signers       []*signing.Signer
-	Now           time.Time // the release's creation time; zero: time.Now()
+	Now           time.Time // the release's creation time (required: the build never reads the clock)
 	SkipInvalid   bool      // leave invalid labels out instead of failing
 	RequireFlight bool      // L065 instead of W065
 	OSTable       *ostable.Table
@@ -105,7 +105,7 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 		return nil, fmt.Errorf("build: labels, out and a signing key are required")
 	}
 	if opts.Now.IsZero() {
-		opts.Now = time.Now()
+		return nil, errors.New("build: Options.Now is zero; pass the release's creation time (the caller's clock)")
 	}
 	opts.Now = opts.Now.UTC().Truncate(time.Second)
 	if opts.HWIDShards <= 0 {

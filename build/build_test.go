@@ -20,10 +20,16 @@ import (
 	"github.com/driveway/driveway/catalogs/compiled"
 	"github.com/driveway/driveway/catalogs/ostable"
 	"github.com/driveway/driveway/index"
+	"github.com/driveway/driveway/internal/testclock"
 	"github.com/driveway/driveway/signing"
 )
 
-var testNow = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+// testNow is the tests' clock (testclock: CI also runs it ten years ahead and back); the
+// builds are made at it or a few hours after, and verified at verifyAt.
+var testNow = testclock.Now()
+
+// verifyAt is when the tests open the releases they built: after the last of their builds.
+var verifyAt = testNow.Add(3 * time.Hour)
 
 // writeTree writes a synthetic label tree of n labels: one product, submission and label
 // each, with a few four-part PCI IDs, some shared between labels, on two OS codes.
@@ -51,9 +57,9 @@ func writeTree(t testing.TB, dir string, n int, mutate func(i int, label map[str
 		}
 		label := map[string]any{"id": lid, "productId": pid, "submissionId": sid, "name": fmt.Sprintf("label %d", lid), "destination": "windowsUpdate",
 			"targeting": map[string]any{"hardwareIds": rows, "chids": []any{}, "restrictedToAudiences": []any{}},
-			"publishingSpecifications": map[string]any{"goLiveDate": "2026-01-01T00:00:00Z", "isAutoInstallOnApplicableSystems": true,
+			"publishingSpecifications": map[string]any{"goLiveDate": at("2026-01-01T00:00:00Z"), "isAutoInstallOnApplicableSystems": true,
 				"isAutoInstallDuringOSUpgrade": false, "manualAcquisition": false},
-			"distribution": map[string]any{"flight": map[string]any{"channels": []any{"Dev"}, "start": "2025-12-01T00:00:00Z", "approved": "2025-12-15T00:00:00Z"}},
+			"distribution": map[string]any{"flight": map[string]any{"channels": []any{"Dev"}, "start": at("2025-12-01T00:00:00Z"), "approved": at("2025-12-15T00:00:00Z")}},
 		}
 		if mutate != nil {
 			mutate(i, label)
@@ -93,7 +99,7 @@ func testKey(t testing.TB) (*signing.Signer, *signing.Verifier) {
 
 func mustBuild(t testing.TB, labels, out string, s *signing.Signer, now time.Time) *Report {
 	t.Helper()
-	rep, err := Build(context.Background(), Options{Labels: labels, Out: out, Signers: []*signing.Signer{s}, Now: now, ExpiresAfter: 24 * 365 * time.Hour})
+	rep, err := Build(context.Background(), Options{Labels: labels, Out: out, Signers: []*signing.Signer{s}, Now: now})
 	if err != nil {
 		if rep != nil {
 			for _, p := range rep.Problems {
@@ -107,7 +113,7 @@ func mustBuild(t testing.TB, labels, out string, s *signing.Signer, now time.Tim
 
 func openRelease(t testing.TB, out string, v *signing.Verifier) *index.Release {
 	t.Helper()
-	rel, err := index.OpenRelease(out, &index.VerifyOptions{Keys: []*signing.Verifier{v}})
+	rel, err := index.OpenRelease(out, &index.VerifyOptions{Keys: []*signing.Verifier{v}, Now: verifyAt})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +253,7 @@ func TestIncremental(t *testing.T) {
 	// A rollout stage: no shard changes, a new manifest with a control entry.
 	writeTree(t, labels, 200, func(i int, l map[string]any) {
 		if i == 7 {
-			l["distribution"].(map[string]any)["rollout"] = map[string]any{"stages": []any{map[string]any{"at": "2026-11-20T00:00:00Z", "percent": 5}}}
+			l["distribution"].(map[string]any)["rollout"] = map[string]any{"stages": []any{map[string]any{"at": at("2026-11-20T00:00:00Z"), "percent": 5}}}
 		}
 	})
 	os.WriteFile(sub, bytes.Replace(b, []byte("200007.cab"), []byte("200007-v2.cab"), 1), 0o644)
@@ -263,7 +269,7 @@ func TestKeep(t *testing.T) {
 	s, v := testKey(t)
 	for i := 0; i < 4; i++ {
 		writeTree(t, labels, 20+i*5, nil) // each build changes shards
-		rep, err := Build(context.Background(), Options{Labels: labels, Out: out, Signers: []*signing.Signer{s}, Now: testNow.Add(time.Duration(i) * time.Minute), Keep: 2, ExpiresAfter: time.Hour * 24 * 365})
+		rep, err := Build(context.Background(), Options{Labels: labels, Out: out, Signers: []*signing.Signer{s}, Now: testNow.Add(time.Duration(i) * time.Minute), Keep: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -297,6 +303,23 @@ func TestKeep(t *testing.T) {
 	}
 	if len(names) != len(used) {
 		t.Errorf("%d shard files for %d named shards", len(names), len(used))
+	}
+}
+
+// TestNeedsAClock: the build never reads the system clock: without a creation time a build
+// and a control-only build fail, naming the option, and write nothing.
+func TestNeedsAClock(t *testing.T) {
+	labels, out := t.TempDir(), t.TempDir()
+	writeTree(t, labels, 3, nil)
+	s, _ := testKey(t)
+	if _, err := Build(context.Background(), Options{Labels: labels, Out: out, Signers: []*signing.Signer{s}}); err == nil || !strings.Contains(err.Error(), "Options.Now") {
+		t.Errorf("Build without Now: %v", err)
+	}
+	if _, err := Control(context.Background(), ControlOptions{Labels: labels, Out: out, Signers: []*signing.Signer{s}}); err == nil || !strings.Contains(err.Error(), "ControlOptions.Now") {
+		t.Errorf("Control without Now: %v", err)
+	}
+	if files := dirFiles(t, out); len(files) != 0 {
+		t.Errorf("%d files written without a clock", len(files))
 	}
 }
 
@@ -374,13 +397,13 @@ func TestKilledBuild(t *testing.T) {
 		if seqs[len(seqs)-1] > 1 {
 			key = childVerifier(t, keyFile)
 		}
-		if _, err := index.Verify(out, &index.VerifyOptions{Keys: []*signing.Verifier{key}}, func(index.Step) {}); err != nil {
+		if _, err := index.Verify(out, &index.VerifyOptions{Keys: []*signing.Verifier{key}, Now: verifyAt}, func(index.Step) {}); err != nil {
 			t.Fatalf("after a kill at %q: %v", at, err)
 		}
 		if at != "prune 0/1" && fmt.Sprint(seqs) != "[1]" {
 			t.Errorf("killed at %q before publishing, yet releases are %v", at, seqs)
 		}
-		rel, err := index.OpenEnvelope(out, mustRead(t, index.ReleasePath(out, 1)), &index.VerifyOptions{Keys: []*signing.Verifier{v}})
+		rel, err := index.OpenEnvelope(out, mustRead(t, index.ReleasePath(out, 1)), &index.VerifyOptions{Keys: []*signing.Verifier{v}, Now: verifyAt})
 		if err != nil {
 			t.Fatalf("release 1 after a kill at %q: %v", at, err)
 		}
@@ -420,7 +443,7 @@ func childBuild() {
 		os.Exit(3)
 	}
 	_, err = Build(context.Background(), Options{Labels: os.Getenv("CHILD_LABELS"), Out: os.Getenv("CHILD_OUT"), Signers: []*signing.Signer{s},
-		Now: testNow.Add(time.Hour), ExpiresAfter: 24 * 365 * time.Hour, Keep: 1, Workers: 1,
+		Now: testNow.Add(time.Hour), Keep: 1, Workers: 1,
 		Progress: func(phase string, done, total int) {
 			fmt.Printf("%s %d/%d\n", phase, done, total)
 			if phase != "shards" { // during the shards the kill lands mid-write
@@ -440,15 +463,15 @@ func TestControlTable(t *testing.T) {
 		d := l["distribution"].(map[string]any)
 		switch i {
 		case 1: // a finished rollout: fully live
-			d["rollout"] = map[string]any{"stages": []any{map[string]any{"at": "2026-10-01T00:00:00Z", "percent": 10}, map[string]any{"at": "2026-11-01T00:00:00Z", "percent": 100}}}
+			d["rollout"] = map[string]any{"stages": []any{map[string]any{"at": at("2026-10-01T00:00:00Z"), "percent": 10}, map[string]any{"at": at("2026-11-01T00:00:00Z"), "percent": 100}}}
 		case 2: // a rollout with a future stage
-			d["rollout"] = map[string]any{"stages": []any{map[string]any{"at": "2026-11-01T00:00:00Z", "percent": 10}, map[string]any{"at": "2026-12-01T00:00:00Z", "percent": 100}}}
+			d["rollout"] = map[string]any{"stages": []any{map[string]any{"at": at("2026-11-01T00:00:00Z"), "percent": 10}, map[string]any{"at": at("2026-12-01T00:00:00Z"), "percent": 100}}}
 		case 3: // a finished rollout, paused
-			d["rollout"] = map[string]any{"stages": []any{map[string]any{"at": "2026-11-01T00:00:00Z", "percent": 100}}, "paused": true}
+			d["rollout"] = map[string]any{"stages": []any{map[string]any{"at": at("2026-11-01T00:00:00Z"), "percent": 100}}, "paused": true}
 		case 4: // a flight approved in the future
-			d["flight"].(map[string]any)["approved"] = "2026-12-24T00:00:00Z"
+			d["flight"].(map[string]any)["approved"] = at("2026-12-24T00:00:00Z")
 		case 5: // a cancel
-			d["cancelled"] = map[string]any{"at": "2026-11-20T00:00:00Z", "rollback": true}
+			d["cancelled"] = map[string]any{"at": at("2026-11-20T00:00:00Z"), "rollback": true}
 		}
 	})
 	s, v := testKey(t)
@@ -479,7 +502,7 @@ func TestControl(t *testing.T) {
 	first := mustBuild(t, labels, out, s, testNow)
 	writeTree(t, labels, 50, func(i int, l map[string]any) {
 		if i == 7 {
-			l["distribution"].(map[string]any)["rollout"] = map[string]any{"stages": []any{map[string]any{"at": "2026-11-20T00:00:00Z", "percent": 5}}, "paused": true}
+			l["distribution"].(map[string]any)["rollout"] = map[string]any{"stages": []any{map[string]any{"at": at("2026-11-20T00:00:00Z"), "percent": 5}}, "paused": true}
 		}
 	})
 	shardsBefore := dirFiles(t, filepath.Join(out, index.ShardsDir))
@@ -513,10 +536,10 @@ func TestControl(t *testing.T) {
 			rows[0].(map[string]any)["distributionState"] = "pendingRemove"
 		}
 	})
-	if _, err := Control(context.Background(), ControlOptions{Labels: labels, Out: out, Signers: []*signing.Signer{s}, LabelIDs: []string{"300007"}}); !errors.Is(err, ErrNeedsFullBuild) {
+	if _, err := Control(context.Background(), ControlOptions{Labels: labels, Out: out, Signers: []*signing.Signer{s}, Now: testNow.Add(2 * time.Hour), LabelIDs: []string{"300007"}}); !errors.Is(err, ErrNeedsFullBuild) {
 		t.Errorf("a changed row: %v, want ErrNeedsFullBuild", err)
 	}
-	if _, err := Control(context.Background(), ControlOptions{Labels: labels, Out: out, Signers: []*signing.Signer{s}, LabelIDs: []string{"999999"}}); !errors.Is(err, ErrNeedsFullBuild) {
+	if _, err := Control(context.Background(), ControlOptions{Labels: labels, Out: out, Signers: []*signing.Signer{s}, Now: testNow.Add(2 * time.Hour), LabelIDs: []string{"999999"}}); !errors.Is(err, ErrNeedsFullBuild) {
 		t.Errorf("an unknown label: %v, want ErrNeedsFullBuild", err)
 	}
 	// No labels: a re-signed manifest with a fresh expiry.
@@ -524,4 +547,13 @@ func TestControl(t *testing.T) {
 	if err != nil || !rep.Expires.Equal(testNow.Add(49*time.Hour)) {
 		t.Errorf("re-sign: %v, expires %v", err, rep.Expires)
 	}
+}
+
+// at is a fixture's date moved with the tests' clock, so that it keeps its place beside testNow.
+func at(rfc3339 string) string {
+	t, err := time.Parse(time.RFC3339, rfc3339)
+	if err != nil {
+		panic(err)
+	}
+	return testclock.Shift(t).Format(time.RFC3339)
 }

@@ -24,7 +24,7 @@ type ControlOptions struct {
 	Labels       string
 	Out          string
 	Signers      []*signing.Signer
-	Now          time.Time // zero: time.Now()
+	Now          time.Time // the release's creation time (required)
 	LabelIDs     []string  // labels whose distribution changed; their files are read again
 	ExpiresAfter time.Duration
 	Keep         int
@@ -50,7 +50,7 @@ func Control(ctx context.Context, opts ControlOptions) (*Report, error) {
 		return nil, fmt.Errorf("build: labels, out and a signing key are required")
 	}
 	if opts.Now.IsZero() {
-		opts.Now = time.Now()
+		return nil, errors.New("build: ControlOptions.Now is zero; pass the release's creation time (the caller's clock)")
 	}
 	opts.Now = opts.Now.UTC().Truncate(time.Second)
 	if opts.Keep <= 0 {

@@ -90,6 +90,38 @@ func TestVerifyEnvelopeByteFlips(t *testing.T) {
 	}
 }
 
+// TestVerifyNeedsAClock: the index never reads the system clock. A verification without a
+// time to check expiry at fails (it would otherwise pass or fail by the calendar date);
+// with IgnoreExpiry it needs none; expiry is checked at the time given, not today.
+func TestVerifyNeedsAClock(t *testing.T) {
+	priv, _, _ := signing.GenerateKey(signing.Ed25519, nil)
+	dir := t.TempDir()
+	writeFileAtomic(dir+"/k", priv)
+	s, err := signing.LoadSigner(t.Context(), dir+"/k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := validManifest()
+	payload, _ := m.Marshal()
+	env, err := signing.Sign(ManifestType, payload, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []*signing.Verifier{s.Verifier()}
+	if _, err := VerifyEnvelope(env, &VerifyOptions{Keys: keys}, func(Step) {}); err == nil || !strings.Contains(err.Error(), "VerifyOptions.Now") {
+		t.Errorf("no clock: %v, want an error naming VerifyOptions.Now", err)
+	}
+	if _, err := VerifyEnvelope(env, &VerifyOptions{Keys: keys, IgnoreExpiry: true}, func(Step) {}); err != nil {
+		t.Errorf("no clock, IgnoreExpiry: %v", err)
+	}
+	if _, err := VerifyEnvelope(env, &VerifyOptions{Keys: keys, Now: m.Expires.Add(-time.Second)}, func(Step) {}); err != nil {
+		t.Errorf("a second before expiry: %v", err)
+	}
+	if _, err := VerifyEnvelope(env, &VerifyOptions{Keys: keys, Now: m.Expires.Add(time.Second)}, func(Step) {}); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("a second after expiry: %v, want expired", err)
+	}
+}
+
 func FuzzParseManifest(f *testing.F) {
 	b, _ := validManifest().Marshal()
 	f.Add(b)

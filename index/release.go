@@ -316,7 +316,7 @@ func Prune(dir string, keep int) ([]string, error) {
 type VerifyOptions struct {
 	Keys         []*signing.Verifier
 	Threshold    int       // distinct keys that must have signed; 0 means 1
-	Now          time.Time // for expiry; the zero time means time.Now()
+	Now          time.Time // the time to verify at (expiry); required unless IgnoreExpiry: the index never reads the clock
 	IgnoreExpiry bool      // archives: an expired release still verifies
 	After        uint64    // refuse a sequence at or below this (anti-rollback); 0: no floor
 	Shallow      bool      // skip the structural walk of every shard (Check)
@@ -356,8 +356,10 @@ func VerifyEnvelope(envelope []byte, opts *VerifyOptions, step func(Step)) (*Man
 		return nil, err
 	}
 	now := opts.Now
-	if now.IsZero() {
-		now = time.Now()
+	if now.IsZero() && !opts.IgnoreExpiry {
+		err := errors.New("index: VerifyOptions.Now is zero; pass the time to verify at (the caller's clock), or IgnoreExpiry")
+		step(Step{"expiry: no time to check it at", err})
+		return m, err
 	}
 	var expErr error
 	if now.After(m.Expires) && !opts.IgnoreExpiry {

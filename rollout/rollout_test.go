@@ -13,9 +13,10 @@ import (
 	"time"
 
 	"github.com/driveway/driveway/catalogs"
+	"github.com/driveway/driveway/internal/testclock"
 )
 
-var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+var t0 = testclock.Now() // the tests' clock; CI runs them ten years ahead and back too
 
 func TestDecodeReports(t *testing.T) {
 	good := `{"deviceId":"pc-1","labelId":"3009","instanceId":"PCI\\X\\1","result":"installed","time":"2026-11-21T12:00:00Z","build":22631,"chid":"8DC9B7C5-F5D5-5850-9AB3-BD6F0549D814"}`
@@ -186,11 +187,11 @@ func TestStepBranches(t *testing.T) {
 		rolloutAt(stage(old, "1")),    // 3004 2% failed: hold (not healthy enough to advance)
 		rolloutAt(stage(old, "1")),    // 3005 5% failed: pause
 		rolloutAt(stage(old, "1")),    // 3006 kernel crashes 3%: cancel
-		`{"rollout": {"stages": [` + stage(old, "1") + `], "paused": true}}`,                              // 3007 paused, healthy: hold
-		rolloutAt(stage(old, "1"), stage(t0.Add(24*time.Hour), "100")),                                    // 3008 future stage: hold (schedule)
-		rolloutAt(stage(old, "100")),                                                                      // 3009 finished: no decision
-		`{"rollout": {"stages": [` + stage(old, "1") + `]}, "cancelled": {"at": "2026-11-01T00:00:00Z"}}`, // 3010 cancelled: none
-		`{"rollout": {"stages": [` + stage(old, "1") + `], "paused": true}}`,                              // 3011 paused, still failing: hold
+		`{"rollout": {"stages": [` + stage(old, "1") + `], "paused": true}}`,                                          // 3007 paused, healthy: hold
+		rolloutAt(stage(old, "1"), stage(t0.Add(24*time.Hour), "100")),                                                // 3008 future stage: hold (schedule)
+		rolloutAt(stage(old, "100")),                                                                                  // 3009 finished: no decision
+		`{"rollout": {"stages": [` + stage(old, "1") + `]}, "cancelled": {"at": "` + old.Format(time.RFC3339) + `"}}`, // 3010 cancelled: none
+		`{"rollout": {"stages": [` + stage(old, "1") + `], "paused": true}}`,                                          // 3011 paused, still failing: hold
 	}
 	tree := stepTree(t, t.TempDir(), dists...)
 	m := measures(map[string][3]int{
@@ -260,7 +261,7 @@ func TestStepIdempotent(t *testing.T) {
 
 func TestSpool(t *testing.T) {
 	dir := t.TempDir()
-	s, err := OpenSpool(SpoolOptions{Dir: dir, MaxFileBytes: 2000, SyncEvery: 10 * time.Millisecond})
+	s, err := OpenSpool(SpoolOptions{Dir: dir, MaxFileBytes: 2000, SyncEvery: 10 * time.Millisecond, Clock: testclock.Running()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,14 +308,10 @@ func (f *failingFile) Close() error { return nil }
 
 func TestSpoolDiskFull(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := OpenSpool(SpoolOptions{Dir: dir, SyncEvery: 5 * time.Millisecond,
+	s, _ := OpenSpool(SpoolOptions{Dir: dir, SyncEvery: 5 * time.Millisecond, Clock: testclock.Running(),
 		Create: func(string) (io.WriteCloser, error) { return &failingFile{limit: 1000}, nil }})
-	start := time.Now()
-	for i := 0; i < 2000; i++ {
+	for i := 0; i < 2000; i++ { // that Append never waits for the disk: TestSpoolQueueFull
 		s.Append(report(fmt.Sprint("pc", i), "7", "installed", 0, ""))
-	}
-	if el := time.Since(start); el > time.Second {
-		t.Errorf("2000 appends to a full disk took %v; Append must never wait", el)
 	}
 	s.Close()
 	st := s.Stats()
@@ -325,7 +322,7 @@ func TestSpoolDiskFull(t *testing.T) {
 
 func TestSpoolQueueFull(t *testing.T) {
 	block := make(chan struct{})
-	s, _ := OpenSpool(SpoolOptions{Dir: t.TempDir(), Queue: 10,
+	s, _ := OpenSpool(SpoolOptions{Dir: t.TempDir(), Queue: 10, Clock: testclock.Running(),
 		Create: func(string) (io.WriteCloser, error) { <-block; return &failingFile{limit: 1 << 30}, nil }})
 	accepted := 0
 	for i := 0; i < 100; i++ {

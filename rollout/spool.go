@@ -34,11 +34,11 @@ import (
 // SpoolOptions configure a Spool. Zero values take the defaults.
 type SpoolOptions struct {
 	Dir          string
-	MaxFileBytes int64         // rotate when a file reaches this size; default 64 MiB
-	MaxFileAge   time.Duration // rotate a file this old; default 1h
-	SyncEvery    time.Duration // fsync at least this often; default 1s
-	Queue        int           // reports waiting to be written; default 65536
-	Clock        func() time.Time
+	MaxFileBytes int64            // rotate when a file reaches this size; default 64 MiB
+	MaxFileAge   time.Duration    // rotate a file this old; default 1h
+	SyncEvery    time.Duration    // fsync at least this often; default 1s
+	Queue        int              // reports waiting to be written; default 65536
+	Clock        func() time.Time // file names and rotation by age; required (a spool never reads the system clock itself)
 	// Create opens a new spool file; nil: a new file (O_EXCL). Tests inject faults with it
 	// (a full disk, a stuck writer).
 	Create func(path string) (io.WriteCloser, error)
@@ -82,7 +82,7 @@ func OpenSpool(opts SpoolOptions) (*Spool, error) {
 		opts.Queue = 65536
 	}
 	if opts.Clock == nil {
-		opts.Clock = time.Now
+		return nil, errors.New("rollout: SpoolOptions.Clock is required")
 	}
 	if opts.Create == nil {
 		opts.Create = func(p string) (io.WriteCloser, error) {

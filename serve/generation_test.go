@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/driveway/driveway/internal/testclock"
 	"github.com/driveway/driveway/signing"
 )
 
@@ -74,12 +76,12 @@ func TestGenerationRefcount(t *testing.T) {
 // TestPanicAnswers500: a panic while answering (here: a generation without an engine) is
 // answered with a 500, and the generation's reference is given back.
 func TestPanicAnswers500(t *testing.T) {
-	s, err := New(Config{Catalog: t.TempDir(), Keys: make([]*signing.Verifier, 1), DisableInotify: true, Poll: time.Hour})
+	s, err := New(Config{Catalog: t.TempDir(), Keys: make([]*signing.Verifier, 1), DisableInotify: true, Poll: time.Hour, Clock: testclock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Shutdown(context.Background())
-	g := &generation{seq: 7, pool: s.pool, expires: time.Now().Add(time.Hour)}
+	g := &generation{seq: 7, pool: s.pool, expires: testclock.Now().Add(time.Hour)}
 	g.refs.Store(1)
 	s.pool.gens.Add(1)
 	s.swap(g)
@@ -94,5 +96,14 @@ func TestPanicAnswers500(t *testing.T) {
 	}
 	if n := g.refs.Load(); n != 1 {
 		t.Errorf("refs %d after the panic, want 1", n)
+	}
+}
+
+// TestNeedsAClock: the edge never reads the system clock on its own; a configuration
+// without one is refused, naming the field.
+func TestNeedsAClock(t *testing.T) {
+	_, err := New(Config{Catalog: t.TempDir(), Keys: make([]*signing.Verifier, 1), DisableInotify: true})
+	if err == nil || !strings.Contains(err.Error(), "Config.Clock") {
+		t.Errorf("New without a clock: %v", err)
 	}
 }

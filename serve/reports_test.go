@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -149,7 +150,7 @@ func TestReportsDisabled(t *testing.T) {
 
 // TestReportsNeverBlockOffers hammers POST /v1/reports while the spool's disk refuses every
 // write (its directory replaced by a file) and its queue is tiny: reports are answered at
-// once and dropped (counted), and offers keep being answered, each within a bounded time.
+// once and dropped (counted), and offers keep being answered in between.
 func TestReportsNeverBlockOffers(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "spool")
 	_, base, _, offerReq := reportsEdge(t, rollout.SpoolOptions{Dir: dir, Queue: 64, SyncEvery: time.Millisecond})
@@ -174,7 +175,6 @@ func TestReportsNeverBlockOffers(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var sent, accepted, dropped, posts atomic.Int64
-	var slowestReport atomic.Int64
 	for range 4 {
 		wg.Go(func() {
 			for {
@@ -183,7 +183,6 @@ func TestReportsNeverBlockOffers(t *testing.T) {
 					return
 				default:
 				}
-				start := time.Now()
 				resp, err := client.Post(base+"/v1/reports", "application/json", bytes.NewReader(body))
 				if err != nil {
 					t.Errorf("POST /v1/reports: %v", err)
@@ -196,9 +195,6 @@ func TestReportsNeverBlockOffers(t *testing.T) {
 					t.Errorf("POST /v1/reports: %d %v", resp.StatusCode, err)
 					return
 				}
-				if d := int64(time.Since(start)); d > slowestReport.Load() {
-					slowestReport.Store(d)
-				}
 				sent.Add(rollout.MaxBatch)
 				accepted.Add(r.Accepted)
 				dropped.Add(r.Dropped)
@@ -206,34 +202,32 @@ func TestReportsNeverBlockOffers(t *testing.T) {
 			}
 		})
 	}
-	const bound = time.Second // generous: the race detector on two CPUs; typically a few ms
-	var offers int
-	var slowest time.Duration
-	deadline := time.Now().Add(1500 * time.Millisecond)
-	for time.Now().Before(deadline) {
-		start := time.Now()
+	// The offers interleave with the reports: a fixed number of them, each answered while
+	// report requests keep being answered around it. Nothing is timed but the client's
+	// 10 s timeout, which only a blocked offer reaches.
+	for posts.Load() == 0 {
+		runtime.Gosched()
+	}
+	const offers = 50
+	postsBefore := posts.Load()
+	for i := range offers {
 		resp, err := client.Post(base+"/v1/offers", "application/json", bytes.NewReader(offerReq))
 		if err != nil {
-			t.Fatalf("offer %d: %v", offers, err)
+			t.Fatalf("offer %d while reports are hammered: %v", i, err)
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		d := time.Since(start)
 		if resp.StatusCode != 200 || !bytes.Contains(b, []byte(`"offers":[{`)) {
-			t.Fatalf("offer %d while reports are hammered: %d %.200s", offers, resp.StatusCode, b)
+			t.Fatalf("offer %d while reports are hammered: %d %.200s", i, resp.StatusCode, b)
 		}
-		slowest = max(slowest, d)
-		offers++
 	}
+	postsDuring := posts.Load() - postsBefore
 	close(stop)
 	wg.Wait()
-	t.Logf("%d offers, slowest %v; %d report requests (%d reports: %d queued, %d dropped at the queue), slowest %v",
-		offers, slowest, posts.Load(), sent.Load(), accepted.Load(), dropped.Load(), time.Duration(slowestReport.Load()))
-	if slowest > bound {
-		t.Errorf("an offer took %v while reports were hammered; want at most %v", slowest, bound)
-	}
-	if offers < 20 || posts.Load() < 20 {
-		t.Errorf("only %d offers and %d report requests answered in 1.5 s", offers, posts.Load())
+	t.Logf("%d offers; %d report requests during them, %d in all (%d reports: %d queued, %d dropped at the queue)",
+		offers, postsDuring, posts.Load(), sent.Load(), accepted.Load(), dropped.Load())
+	if postsDuring == 0 {
+		t.Errorf("no report request was answered while the %d offers ran: the two did not interleave", offers)
 	}
 	// Every report is accounted for: queued ones end up written or dropped at the disk.
 	waitFor(t, 5*time.Second, "the spool writer to drain its queue", func() bool {

@@ -119,7 +119,9 @@ type Config struct {
 	// for); a zero Spool.Clock is Clock. Without Spool.Dir, POST /v1/reports is a 404.
 	Spool rollout.SpoolOptions
 
-	// Clock is the wall clock, for answers and expiry; default time.Now.
+	// Clock is the time source for answers, release expiry and report stamps. Required:
+	// the edge never reads the system clock on its own (the command passes time.Now, tests
+	// and simulations their own clock). A FixedAnswer server needs none.
 	Clock func() time.Time
 	// Logger receives structured logs; nil: discarded.
 	Logger *slog.Logger
@@ -173,9 +175,6 @@ func (c *Config) setDefaults() {
 	if c.Limits.MaxBody <= 0 {
 		c.Limits.MaxBody = offer.DefaultLimits.MaxBody
 	}
-	if c.Clock == nil {
-		c.Clock = time.Now
-	}
 	if c.Spool.Clock == nil {
 		c.Spool.Clock = c.Clock
 	}
@@ -220,6 +219,8 @@ func New(cfg Config) (*Server, error) {
 	case cfg.FixedAnswer > 0:
 		s.fixedBody = fixedBody(cfg.FixedAnswer)
 		s.handler = s.fixed
+	case cfg.Clock == nil:
+		return nil, errors.New("serve: Config.Clock is required (time.Now in production, the test's clock in tests)")
 	case cfg.Catalog != "" && cfg.Origin != "":
 		return nil, errors.New("serve: Catalog and Origin exclude each other")
 	case cfg.Catalog == "" && cfg.Origin == "":

@@ -51,7 +51,7 @@ re-signs the release with the current blocks and audiences and a fresh expiry.`)
 	if *labels == "" || *out == "" || len(*keys) == 0 {
 		return e.usageError("build", "--labels, --out and --key are required")
 	}
-	now, err := parseNow(*nowFlag)
+	now, err := e.parseNow(*nowFlag)
 	if err != nil {
 		return e.usageError("build", err.Error())
 	}
@@ -132,10 +132,10 @@ func writeReport(path string, rep *build.Report) error {
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
-// parseNow reads a --now flag: RFC 3339, or "" for the current time.
-func parseNow(s string) (time.Time, error) {
+// parseNow reads a --now flag: RFC 3339, or "" for the command's clock.
+func (e *env) parseNow(s string) (time.Time, error) {
 	if s == "" {
-		return time.Time{}, nil
+		return e.now().UTC(), nil
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {

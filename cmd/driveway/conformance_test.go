@@ -10,6 +10,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/driveway/driveway/internal/testclock"
 )
 
 // The conformance scenarios (testdata/conformance, a copy of shared/conformance) run here
@@ -60,12 +63,20 @@ func loadScenarios(t *testing.T) map[string]scenario {
 	return out
 }
 
-// runCLI runs the command line in process.
+// runCLI runs the command line in process, at the tests' clock (testclock).
 func runCLI(stdin []byte, args ...string) (code int, stdout, stderr string) {
+	return runCLIAt(testclock.Now, stdin, args...)
+}
+
+// runCLIAt runs the command line in process with now as its clock.
+func runCLIAt(now func() time.Time, stdin []byte, args ...string) (code int, stdout, stderr string) {
 	var o, e bytes.Buffer
-	code = run(args, bytes.NewReader(stdin), &o, &e)
+	code = runAt(now, args, bytes.NewReader(stdin), &o, &e)
 	return code, o.String(), e.String()
 }
+
+// testNow is the tests' clock as a --now flag's value.
+func testNow() string { return testclock.Now().Format(time.RFC3339) }
 
 func writeLabels(t *testing.T, dir string, labels map[string]json.RawMessage) {
 	t.Helper()

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/driveway/driveway/catalogs/examples"
+	"github.com/driveway/driveway/index"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
 )
@@ -29,13 +30,22 @@ the tree into a signed release, verifies the release offline, answers the bundle
 request (a Contoso laptop with a NIC, its firmware and a toaster) with --explain from the
 command line, then starts the edge on a loopback port and asks it the same request over HTTP.
 Each step is printed as the command you would run yourself. With --serve the edge keeps
-running until Ctrl-C.`)
+running until Ctrl-C.
+
+The example's dates are absolute (go-live dates through 2026, a rollout staged from
+2026-11-10 to 2026-12-01), so the demo runs every step at the example's own clock, --now
+(default `+exampleNow+`): the release is built, verified, opened and served at that time, and
+the answers are the README's whatever today's date is. The demo never reads the system clock.`)
 	dir := fs.String("dir", "", "work in this `DIR` (default: a new temporary directory, kept for you to explore)")
-	now := fs.String("now", "2026-11-21T12:00:00Z", "the build and request `TIME` (RFC 3339)")
+	now := fs.String("now", exampleNow, "the `TIME` (RFC 3339) every step runs at: build, verify, offer and the edge's clock")
 	keepServing := fs.Bool("serve", false, "keep the edge running after the demo (Ctrl-C stops it)")
 	listen := fs.String("listen", "127.0.0.1:0", "the edge's `ADDR` (port 0: any free port)")
 	if code, ok := e.parse(fs, args); !ok {
 		return code
+	}
+	at, err := e.parseNow(*now)
+	if err != nil {
+		return e.usageError("demo", err.Error())
 	}
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "driveway-demo-")
@@ -59,11 +69,12 @@ running until Ctrl-C.`)
 	key := filepath.Join(*dir, "key")
 	catalog := filepath.Join(*dir, "catalog")
 	fmt.Fprintf(e.stderr, "# the example label tree is in %s\n", labels)
+	fmt.Fprintf(e.stderr, "# every step runs at the example's clock, %s (its dates are absolute; --now moves it)\n", *now)
 	steps := [][]string{
 		{"keygen", "--out", key},
 		{"validate", "--labels", labels},
-		{"build", "--labels", labels, "--out", catalog, "--key", key + ".key", "--now", *now, "--expires-after", "87600h"},
-		{"verify", "--catalog", catalog, "--key", key + ".pub"},
+		{"build", "--labels", labels, "--out", catalog, "--key", key + ".key", "--now", *now},
+		{"verify", "--catalog", catalog, "--key", key + ".pub", "--now", *now},
 		{"offer", "--catalog", catalog, "--key", key + ".pub", "--now", *now, "--explain", "--indent", "--request", request},
 	}
 	for _, s := range steps {
@@ -78,17 +89,22 @@ running until Ctrl-C.`)
 		}
 	}
 	fmt.Fprintf(e.stderr, "\n# try: driveway inspect --catalog %s --hwid 'HID\\TOASTER&COL02'\n", catalog)
-	return demoEdge(e, catalog, key+".pub", request, *now, *listen, *keepServing)
+	return demoEdge(e, catalog, key+".pub", request, at, *listen, *keepServing)
 }
+
+// exampleNow is the time the bundled example describes: its releases are built and its
+// requests answered at it.
+const exampleNow = "2026-11-21T12:00:00Z"
 
 // demoEdge starts the edge on the demo's catalog, asks it the example request over HTTP and
 // prints the answer; with keepServing it then serves until interrupted.
-func demoEdge(e *env, catalog, pub, request, now, listen string, keepServing bool) int {
+func demoEdge(e *env, catalog, pub, request string, now time.Time, listen string, keepServing bool) int {
 	v, err := signing.LoadVerifier(pub)
 	if err != nil {
 		return e.fail("demo", err)
 	}
-	srv, err := serve.New(serve.Config{Catalog: catalog, Keys: []*signing.Verifier{v}, AllowTimeOverride: true})
+	clock := func() time.Time { return now } // the example's clock, for the edge too
+	srv, err := serve.New(serve.Config{Catalog: catalog, Keys: []*signing.Verifier{v}, Clock: clock})
 	if err != nil {
 		return e.fail("demo", err)
 	}
@@ -102,8 +118,10 @@ func demoEdge(e *env, catalog, pub, request, now, listen string, keepServing boo
 		defer cancel()
 		srv.Shutdown(ctx)
 	}()
-	url := fmt.Sprintf("http://%s/v1/offers?now=%s", ln.Addr(), now)
-	fmt.Fprintf(e.stderr, "\n$ driveway serve --catalog %s --key %s --listen %s --allow-time-override &\n", catalog, pub, ln.Addr())
+	url := fmt.Sprintf("http://%s/v1/offers", ln.Addr())
+	fmt.Fprintf(e.stderr, "\n# the edge, in this process at the example's clock (a real edge runs at the system clock and\n"+
+		"# refuses this release after it expires, %s):\n", expiresOf(catalog))
+	fmt.Fprintf(e.stderr, "$ driveway serve --catalog %s --key %s --listen %s &\n", catalog, pub, ln.Addr())
 	fmt.Fprintf(e.stderr, "$ curl -s -H 'Content-Type: application/json' --data-binary @%s '%s'\n", request, url)
 	body, err := os.ReadFile(request)
 	if err != nil {
@@ -135,6 +153,23 @@ func demoEdge(e *env, catalog, pub, request, now, listen string, keepServing boo
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	<-sig
 	return exitOK
+}
+
+// expiresOf names the expiry of the newest release in catalog, or "" if it cannot be read.
+func expiresOf(catalog string) string {
+	_, env, err := index.Latest(catalog)
+	if err != nil {
+		return "?"
+	}
+	payload, err := signing.Payload(env, index.ManifestType)
+	if err != nil {
+		return "?"
+	}
+	m, err := index.ParseManifest(payload)
+	if err != nil {
+		return "?"
+	}
+	return m.Expires.UTC().Format(time.RFC3339)
 }
 
 // copyFS writes the tree under root of an embedded file system into dir.

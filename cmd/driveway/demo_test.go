@@ -4,12 +4,23 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/driveway/driveway/internal/testclock"
 )
 
 // TestDemo runs the README's main command: the example is built, verified, answered from the
-// command line and then by the edge over HTTP, and both answers agree.
+// command line and then by the edge over HTTP, and both answers agree. It runs on the tests'
+// clock and again in 2027 and 2031: the demo runs at the example's own clock, so the day a
+// user runs it changes nothing.
 func TestDemo(t *testing.T) {
-	code, stdout, stderr := runCLI(nil, "demo", "--dir", t.TempDir())
+	for _, today := range []time.Time{testclock.Now(), time.Date(2027, 6, 1, 9, 0, 0, 0, time.UTC), time.Date(2031, 2, 3, 4, 5, 6, 0, time.UTC)} {
+		t.Run(today.Format("2006-01-02"), func(t *testing.T) { testDemo(t, today) })
+	}
+}
+
+func testDemo(t *testing.T, today time.Time) {
+	code, stdout, stderr := runCLIAt(func() time.Time { return today }, nil, "demo", "--dir", t.TempDir())
 	if code != 0 {
 		t.Fatalf("demo exited %d:\n%s", code, stderr)
 	}

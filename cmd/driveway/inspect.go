@@ -32,7 +32,7 @@ control state.`)
 	if *catalog == "" {
 		return e.usageError("inspect", "--catalog is required")
 	}
-	rel, err := openForReading(e, "inspect", *catalog, *keys, 1)
+	rel, err := openForReading(e, "inspect", *catalog, *keys, 1, e.now())
 	if err != nil {
 		return e.fail("inspect", err)
 	}

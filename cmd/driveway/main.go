@@ -19,6 +19,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -27,10 +28,12 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-// env is what a command may touch: its streams. Commands never call os.Exit.
+// env is what a command may touch: its streams and its clock. Commands never call os.Exit,
+// and read the time only through now (the system clock; a test's own clock in tests).
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	now            func() time.Time
 }
 
 type command struct {
@@ -64,7 +67,12 @@ const (
 )
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	return runAt(time.Now, args, stdin, stdout, stderr)
+}
+
+// runAt runs a command line with now as its clock.
+func runAt(now func() time.Time, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, now: now}
 	if len(args) == 0 {
 		usage(stderr)
 		return exitUsage

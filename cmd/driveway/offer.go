@@ -35,14 +35,11 @@ an expired release still answers here (with a note), where an edge would stop of
 	if *catalog == "" {
 		return e.usageError("offer", "--catalog is required")
 	}
-	now, err := parseNow(*nowFlag)
+	now, err := e.parseNow(*nowFlag)
 	if err != nil {
 		return e.usageError("offer", err.Error())
 	}
-	if now.IsZero() {
-		now = time.Now()
-	}
-	rel, err := openForReading(e, "offer", *catalog, *keys, *threshold)
+	rel, err := openForReading(e, "offer", *catalog, *keys, *threshold, now)
 	if err != nil {
 		return e.fail("offer", err)
 	}
@@ -88,8 +85,9 @@ an expired release still answers here (with a note), where an edge would stop of
 }
 
 // openForReading opens the newest release of a catalog: verified when keys are given (expiry
-// only noted, since reading an old release is legitimate here), else unverified with a note.
-func openForReading(e *env, cmd, dir string, keyPaths []string, threshold int) (*index.Release, error) {
+// at now only noted, since reading an old release is legitimate here), else unverified with a
+// note.
+func openForReading(e *env, cmd, dir string, keyPaths []string, threshold int, now time.Time) (*index.Release, error) {
 	opts := &index.VerifyOptions{Threshold: threshold, IgnoreExpiry: true}
 	if len(keyPaths) == 0 {
 		opts.Unverified = true
@@ -104,7 +102,7 @@ func openForReading(e *env, cmd, dir string, keyPaths []string, threshold int) (
 	if err != nil {
 		return nil, err
 	}
-	if m := rel.Manifest; time.Now().After(m.Expires) {
+	if m := rel.Manifest; now.After(m.Expires) {
 		fmt.Fprintf(e.stderr, "driveway %s: note: release %d expired at %s; an edge would no longer offer from it\n",
 			cmd, m.Sequence, m.Expires.Format(time.RFC3339))
 	}

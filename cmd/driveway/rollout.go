@@ -63,12 +63,9 @@ counted.`)
 	if len(dirs) == 0 {
 		return e.usageError("rollout", "measure needs --reports DIR")
 	}
-	now, err := parseNow(*nowFlag)
+	now, err := e.parseNow(*nowFlag)
 	if err != nil {
 		return e.usageError("rollout", err.Error())
-	}
-	if now.IsZero() {
-		now = time.Now().UTC()
 	}
 	policy := &rollout.DefaultPolicy
 	if *policyFile != "" {
@@ -125,12 +122,9 @@ twice with the same inputs changes nothing the second time.`)
 	if (*out == "") != (len(*keys) == 0) {
 		return e.usageError("rollout", "--out and --key go together")
 	}
-	now, err := parseNow(*nowFlag)
+	now, err := e.parseNow(*nowFlag)
 	if err != nil {
 		return e.usageError("rollout", err.Error())
-	}
-	if now.IsZero() {
-		now = time.Now().UTC()
 	}
 	policy := &rollout.DefaultPolicy
 	if *policyFile != "" {

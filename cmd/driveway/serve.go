@@ -100,7 +100,7 @@ flight finish (at most --shutdown-timeout).`)
 		StaleOK: *staleOK, AllowTimeOverride: *allowTime,
 		Limits:      offer.Limits{MaxBody: *maxBody, MaxDevices: *maxDevices, MaxIDs: *maxIDs, MaxString: *maxString},
 		ReadTimeout: *readTimeout, WriteTimeout: *writeTimeout, IdleTimeout: *idleTimeout,
-		MaxConns: *maxConns, BlockCache: cacheBytes, Logger: log, FixedAnswer: *fixed,
+		MaxConns: *maxConns, BlockCache: cacheBytes, Logger: log, FixedAnswer: *fixed, Clock: e.now,
 		Spool: rollout.SpoolOptions{Dir: *spool, MaxFileBytes: *spoolMaxBytes, MaxFileAge: *spoolMaxAge, SyncEvery: *spoolSync, Queue: *spoolQueue},
 	})
 	if err != nil {

@@ -24,8 +24,13 @@ Key rotation: repeat --key and set --threshold to require several signatures.`)
 	ignoreExpiry := fs.Bool("ignore-expiry", false, "accept an expired release (archives)")
 	shallow := fs.Bool("shallow", false, "check sizes and hashes but not the structure of every shard")
 	asJSON := fs.Bool("json", false, "print the checks as JSON")
+	nowFlag := fs.String("now", "", "check expiry at `TIME` (RFC 3339) instead of now")
 	if code, ok := e.parse(fs, args); !ok {
 		return code
+	}
+	now, err := e.parseNow(*nowFlag)
+	if err != nil {
+		return e.usageError("verify", err.Error())
 	}
 	if *catalog == "" || len(*keys) == 0 {
 		return e.usageError("verify", "--catalog and --key are required")
@@ -40,7 +45,7 @@ Key rotation: repeat --key and set --threshold to require several signatures.`)
 		Error string `json:"error,omitempty"`
 	}
 	var checks []check
-	m, err := index.Verify(*catalog, &index.VerifyOptions{Keys: verifiers, Threshold: *threshold, IgnoreExpiry: *ignoreExpiry, Shallow: *shallow},
+	m, err := index.Verify(*catalog, &index.VerifyOptions{Keys: verifiers, Threshold: *threshold, Now: now, IgnoreExpiry: *ignoreExpiry, Shallow: *shallow},
 		func(s index.Step) {
 			c := check{Check: s.What, OK: s.Err == nil}
 			if s.Err != nil {

@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/driveway/driveway/index"
+	"github.com/driveway/driveway/internal/testclock"
 	"github.com/driveway/driveway/signing"
 )
 
@@ -75,14 +77,14 @@ func nonEmptyShard(t *testing.T, catalog string) string {
 }
 
 func TestVerifyCorruptions(t *testing.T) {
-	const now = "2026-11-21T12:00:00Z"
-	ok, okKey := buildExample(t, now, "--expires-after", "87600h")
+	now := testNow()
+	ok, okKey := buildExample(t, now)
 	if code, out, stderr := runCLI(nil, "verify", "--catalog", ok, "--key", okKey+".pub"); code != 0 || strings.Contains(out, "FAIL") {
 		t.Fatalf("a fresh build does not verify: %s %s", out, stderr)
 	}
 	other, _ := buildExampleWith(t, func(labels string) { // one label less: other shards
 		os.RemoveAll(filepath.Join(labels, "products", "1152921504606847401"))
-	}, now, "--expires-after", "87600h")
+	}, now)
 	for _, tc := range []struct {
 		name    string
 		corrupt func(t *testing.T, catalog, key string)
@@ -178,10 +180,15 @@ func TestVerifyCorruptions(t *testing.T) {
 }
 
 func TestVerifyExpiry(t *testing.T) {
-	c, key := buildExample(t, "2020-01-01T00:00:00Z") // expires after catalog.json's 720h, long ago
+	built := testclock.Now().AddDate(-1, 0, 0) // expired after catalog.json's 720h, long before the tests' now
+	c, key := buildExample(t, built.Format(time.RFC3339))
 	code, out, _ := runCLI(nil, "verify", "--catalog", c, "--key", key+".pub")
 	if code != exitFailure || !strings.Contains(out, "FAIL  expiry") {
 		t.Errorf("an expired release: exit %d\n%s", code, out)
+	}
+	// --now asks about another time: within its 720 h the release verifies.
+	if code, out, _ := runCLI(nil, "verify", "--catalog", c, "--key", key+".pub", "--now", built.Add(time.Hour).Format(time.RFC3339)); code != 0 {
+		t.Errorf("--now within the release's validity: exit %d\n%s", code, out)
 	}
 	if code, out, _ := runCLI(nil, "verify", "--catalog", c, "--key", key+".pub", "--ignore-expiry"); code != 0 {
 		t.Errorf("--ignore-expiry: exit %d\n%s", code, out)
