@@ -11,12 +11,16 @@ package build
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,14 +32,26 @@ import (
 
 // Defaults.
 const (
-	DefaultHWIDShards   = 16
-	DefaultLabelShards  = 4
-	DefaultExpiresAfter = 168 * time.Hour
-	DefaultKeep         = 5
+	DefaultHWIDShards     = 16
+	DefaultLabelShards    = 4
+	DefaultExpiresAfter   = 168 * time.Hour
+	DefaultKeep           = 5
+	DefaultMaxDropPercent = 10 // Options.MaxDropPercent
 )
+
+// NoDrop, as Options.MaxDropPercent, refuses a release that drops any label of the previous
+// release (a zero MaxDropPercent takes the default).
+const NoDrop = -1
 
 // Options configure Build. Labels, Out and Signers are required; zero values of the others
 // take the defaults.
+//
+// The guards: a build cannot publish an outage by accident. Compared with the newest release
+// already in Out, a release that drops more than MaxDropPercent of that release's labels (by
+// label id: a label replaced by another one is dropped), or that holds no label at all (a
+// first build too), is refused unless AllowShrink; a release whose catalog name differs from
+// that release's is refused unless AllowCatalogChange. A refused build returns a
+// *RefusedError and writes nothing.
 type Options struct {
 	Labels        string
 	Out           string
@@ -52,6 +68,10 @@ type Options struct {
 	Level         int           // zstd level 1..4; 0: the index default
 	Workers       int           // shards written in parallel; 0: GOMAXPROCS
 	Progress      func(phase string, done, total int)
+
+	AllowShrink        bool    // publish a release that drops more than MaxDropPercent of the previous release's labels, or holds none
+	MaxDropPercent     float64 // the share of the previous release's labels a release may drop, in percent; 0: 10; NoDrop: none
+	AllowCatalogChange bool    // publish a release whose catalog name differs from the previous release's
 }
 
 // Report is what a build did, as `driveway build --report` writes it.
@@ -77,6 +97,7 @@ type Report struct {
 	Errors        int               `json:"errors"`
 	Warnings      int               `json:"warnings"`
 	Rejected      []RejectedLabel   `json:"rejected"`
+	Refused       []string          `json:"refused,omitempty"` // why the guards refused the release (nothing was written)
 	Problems      catalogs.Problems `json:"-"`
 	Removed       []string          `json:"removed"` // files pruned
 	Phases        []Phase           `json:"phases"`
@@ -96,6 +117,14 @@ type Phase struct {
 
 // ErrInvalid is returned when the tree has errors and the build did not skip them.
 var ErrInvalid = errors.New("build: the label tree has errors")
+
+// RefusedError is returned when a guard refuses the release (see Options); nothing is
+// written then. Each reason is a sentence naming the numbers and the flag that overrides it.
+type RefusedError struct {
+	Reasons []string
+}
+
+func (e *RefusedError) Error() string { return "build: " + strings.Join(e.Reasons, "; ") }
 
 // Build validates, compiles and publishes the tree at opts.Labels into opts.Out. On
 // validation errors it returns the report (with the problems) and an error wrapping
@@ -175,6 +204,29 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 	phase("compile", start)
 	rep.LabelsBuilt, rep.Rows, rep.HWIDs, rep.ControlLabels = c.labels, c.rows, c.hwids, len(c.control.Labels)
 
+	// The guards, against the newest release in Out, before anything is written.
+	start = time.Now()
+	progress("compare", 0, 1)
+	seqs, err := index.Sequences(opts.Out)
+	if err != nil {
+		return rep, err
+	}
+	seq := uint64(1)
+	if n := len(seqs); n > 0 {
+		seq = seqs[n-1] + 1
+	}
+	if tree.Settings.MinSequence > seq {
+		seq = tree.Settings.MinSequence
+	}
+	if err := guard(opts, c, rep, seq); err != nil {
+		var refused *RefusedError
+		if errors.As(err, &refused) {
+			rep.Refused = refused.Reasons
+		}
+		return rep, err
+	}
+	phase("compare", start)
+
 	// Shards, in parallel; each one is content-addressed.
 	start = time.Now()
 	refs, err := writeShards(ctx, opts, c, rep, progress)
@@ -187,17 +239,6 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 	// The manifest, signed, last.
 	start = time.Now()
 	progress("publish", 0, 1)
-	seqs, err := index.Sequences(opts.Out)
-	if err != nil {
-		return rep, err
-	}
-	seq := uint64(1)
-	if n := len(seqs); n > 0 {
-		seq = seqs[n-1] + 1
-	}
-	if tree.Settings.MinSequence > seq {
-		seq = tree.Settings.MinSequence
-	}
 	expires := opts.ExpiresAfter
 	if expires <= 0 {
 		expires = tree.Settings.ExpiresAfter
@@ -238,6 +279,120 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 	phase("prune", start)
 	rep.OK = true
 	return rep, nil
+}
+
+// guard applies the guards of Options to the compiled tree, which would be release seq of
+// opts.Out: it returns a *RefusedError, or another error when the previous release cannot be
+// read to compare with.
+func guard(opts Options, c *compiledTree, rep *Report, seq uint64) error {
+	const allowShrink = "; pass --allow-shrink if this is meant"
+	var reasons []string
+	none := func() {
+		reasons = append(reasons, fmt.Sprintf("release %d would hold no labels (%d in the tree, %d left out as invalid)%s",
+			seq, rep.Labels, rep.LabelsSkipped, allowShrink))
+	}
+	_, env, err := index.Latest(opts.Out)
+	switch {
+	case errors.Is(err, index.ErrNoRelease): // a first build: nothing to shrink from or rename
+		if c.labels == 0 && !opts.AllowShrink {
+			none()
+		}
+		return refusal(reasons)
+	case err != nil:
+		return err
+	case opts.AllowShrink && opts.AllowCatalogChange:
+		return nil
+	}
+	// Read, not verified: the guards catch accidents, and the previous release may be signed
+	// with a key this build no longer holds (a key roll). Edges verify what they serve.
+	cannot := func(err error) error {
+		return fmt.Errorf("build: cannot compare with the newest release of %s: %w (pass --allow-shrink and --allow-catalog-change to publish without comparing)", opts.Out, err)
+	}
+	payload, err := signing.Payload(env, index.ManifestType)
+	if err != nil {
+		return cannot(err)
+	}
+	prev, err := index.ParseManifest(payload)
+	if err != nil {
+		return cannot(err)
+	}
+	if !opts.AllowCatalogChange && prev.Catalog != rep.Catalog {
+		reasons = append(reasons, fmt.Sprintf("release %d would rename catalog %s (release %d) to %s; pass --allow-catalog-change if this is meant",
+			seq, prev.Catalog, prev.Sequence, rep.Catalog))
+	}
+	if !opts.AllowShrink {
+		dropped, of, err := droppedLabels(opts.Out, prev, c)
+		if err != nil {
+			return cannot(err)
+		}
+		limit := opts.MaxDropPercent
+		if limit == 0 {
+			limit = DefaultMaxDropPercent
+		}
+		limit = max(limit, 0)
+		if of > 0 && float64(dropped)*100 > limit*float64(of) {
+			share, lim := percents(float64(dropped)*100/float64(of), limit)
+			reasons = append(reasons, fmt.Sprintf("release %d would drop %d of the %d labels of release %d (%s > %s)%s",
+				seq, dropped, of, prev.Sequence, share, lim, allowShrink))
+		} else if c.labels == 0 {
+			none()
+		}
+	}
+	return refusal(reasons)
+}
+
+func refusal(reasons []string) error {
+	if len(reasons) == 0 {
+		return nil
+	}
+	return &RefusedError{Reasons: reasons}
+}
+
+// droppedLabels counts the label records of release prev (in dir) whose label is not in c,
+// and returns it with the number of prev's label records.
+func droppedLabels(dir string, prev *index.Manifest, c *compiledTree) (dropped, of int, err error) {
+	ids := make([]uint64, 0, c.labels)
+	for _, shard := range c.labelShards {
+		for _, r := range shard {
+			ids = append(ids, binary.BigEndian.Uint64(r.key))
+		}
+	}
+	slices.Sort(ids)
+	for _, ref := range prev.ShardsOf(index.KindLabel) {
+		sh, err := index.OpenVerifiedShard(dir, ref, &index.VerifyOptions{Shallow: true})
+		if err != nil {
+			return 0, 0, fmt.Errorf("release %d: %w", prev.Sequence, err)
+		}
+		err = sh.Scan(func(key, _ []byte) error {
+			if len(key) != 8 {
+				return fmt.Errorf("release %d: label shard %d holds a key of %d bytes", prev.Sequence, ref.Shard, len(key))
+			}
+			of++
+			if _, found := slices.BinarySearch(ids, binary.BigEndian.Uint64(key)); !found {
+				dropped++
+			}
+			return nil
+		})
+		sh.Close()
+		if err != nil {
+			return 0, 0, err
+		}
+	}
+	return dropped, of, nil
+}
+
+// percents formats a share and its limit in percent with as few decimals as tell them apart
+// (33.3% > 10%, not 33.33333%; 10.01% > 10%, not 10% > 10%).
+func percents(share, limit float64) (string, string) {
+	format := func(x float64, decimals int) string {
+		s := strconv.FormatFloat(x, 'f', decimals, 64)
+		return strings.TrimRight(strings.TrimRight(s, "0"), ".") + "%"
+	}
+	for d := 1; ; d++ {
+		if a, b := format(share, d), format(limit, d); a != b || d == 6 {
+			return a, b
+		}
+	}
 }
 
 // writeShards writes every shard of a compiled tree and returns the manifest's shard list

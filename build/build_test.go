@@ -35,7 +35,13 @@ var verifyAt = testNow.Add(3 * time.Hour)
 // each, with a few four-part PCI IDs, some shared between labels, on two OS codes.
 func writeTree(t testing.TB, dir string, n int, mutate func(i int, label map[string]any)) {
 	t.Helper()
-	for i := 0; i < n; i++ {
+	writeTreeOf(t, dir, 0, n, mutate)
+}
+
+// writeTreeOf writes labels from to n-1 of writeTree's tree of n labels.
+func writeTreeOf(t testing.TB, dir string, from, n int, mutate func(i int, label map[string]any)) {
+	t.Helper()
+	for i := from; i < n; i++ {
 		pid, sid, lid := 100000+i, 200000+i, 300000+i
 		base := filepath.Join(dir, "products", fmt.Sprint(pid))
 		sub := filepath.Join(base, "submissions", fmt.Sprint(sid))
@@ -362,7 +368,7 @@ func TestKilledBuild(t *testing.T) {
 	writeTree(t, labels, 50, nil)
 	s, v := testKey(t)
 	mustBuild(t, labels, out, s, testNow)
-	bigger := t.TempDir()
+	bigger := filepath.Join(t.TempDir(), filepath.Base(labels)) // the same catalog, grown
 	writeTree(t, bigger, 400, nil)
 	keyFile := filepath.Join(t.TempDir(), "k.key")
 	priv, _, _ := signing.GenerateKey(signing.Ed25519, nil)
@@ -556,4 +562,257 @@ func at(rfc3339 string) string {
 		panic(err)
 	}
 	return testclock.Shift(t).Format(time.RFC3339)
+}
+
+// guardBuild builds with opts over the fixed test key and clock fields filled in.
+func guardBuild(s *signing.Signer, labels, out string, now time.Time, opts Options) (*Report, error) {
+	opts.Labels, opts.Out, opts.Signers, opts.Now = labels, out, []*signing.Signer{s}, now
+	return Build(context.Background(), opts)
+}
+
+// refused checks that a build failed with exactly want and left out as it was.
+func refused(t *testing.T, what string, err error, want string, out string, before map[string][]byte) {
+	t.Helper()
+	if err == nil || err.Error() != want {
+		t.Errorf("%s: error %v\nwant %s", what, err, want)
+	}
+	after := dirFiles(t, out)
+	if len(after) != len(before) {
+		t.Errorf("%s: %d files in --out, %d before", what, len(after), len(before))
+	}
+	for name, data := range before {
+		if !bytes.Equal(after[name], data) {
+			t.Errorf("%s: %s changed", what, name)
+		}
+	}
+}
+
+// TestGuardNotATree: --labels naming the parent of the tree (catalogs/examples for
+// catalogs/examples/contoso), the tree's products/ directory or an empty directory is refused
+// by the load, before anything is written: it would otherwise publish a release without
+// labels, which every edge would swap in and answer every PC with nothing.
+func TestGuardNotATree(t *testing.T) {
+	parent, out := t.TempDir(), t.TempDir()
+	tree := filepath.Join(parent, "contoso")
+	writeTree(t, tree, 6, nil)
+	s, _ := testKey(t)
+	mustBuild(t, tree, out, s, testNow)
+	before := dirFiles(t, out)
+	empty := t.TempDir()
+	notATree := "catalogs: %s has no products/ directory, so it is not a label tree"
+	for _, c := range []struct{ labels, want string }{
+		{parent, fmt.Sprintf(notATree+"; did you mean %s?", parent, tree)},
+		{filepath.Join(tree, "products"), fmt.Sprintf(notATree+"; did you mean %s?", filepath.Join(tree, "products"), tree)},
+		{empty, fmt.Sprintf(notATree, empty)},
+	} {
+		_, err := guardBuild(s, c.labels, out, testNow.Add(time.Hour), Options{})
+		refused(t, "--labels "+c.labels, err, c.want, out, before)
+		// Control-only releases read the same tree: refused alike.
+		_, err = Control(context.Background(), ControlOptions{Labels: c.labels, Out: out, Signers: []*signing.Signer{s}, Now: testNow.Add(time.Hour)})
+		refused(t, "--control-only --labels "+c.labels, err, c.want, out, before)
+	}
+	// Into a new --out too: nothing is created.
+	fresh := filepath.Join(t.TempDir(), "catalog")
+	_, err := guardBuild(s, empty, fresh, testNow, Options{})
+	refused(t, "an empty directory into a new --out", err, fmt.Sprintf(notATree, empty), fresh, nil)
+	if _, err := os.Stat(fresh); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused build created %s: %v", fresh, err)
+	}
+}
+
+// TestGuardShrink: a release that drops more than 10% of the previous release's labels, by
+// label id and not by count, is refused and writes nothing; one that drops none, or 10%, is
+// published.
+func TestGuardShrink(t *testing.T) {
+	work, out := t.TempDir(), t.TempDir()
+	s, v := testKey(t)
+	tree := func(name string, from, to int, drop ...int) string {
+		dir := filepath.Join(work, name, "labels") // every tree is catalog "labels"
+		writeTreeOf(t, dir, from, to, nil)
+		for _, i := range drop {
+			os.RemoveAll(filepath.Join(dir, "products", fmt.Sprint(100000+i)))
+		}
+		return dir
+	}
+	mustBuild(t, tree("six", 0, 6), out, s, testNow) // release 1: labels 0..5
+	before := dirFiles(t, out)
+
+	// Two of six dropped.
+	_, err := guardBuild(s, tree("four", 0, 4), out, testNow.Add(time.Hour), Options{})
+	refused(t, "dropping 2 of 6", err, "build: release 2 would drop 2 of the 6 labels of release 1 (33.3% > 10%); pass --allow-shrink if this is meant", out, before)
+	// As many labels as before, two of them new: still two of the six dropped.
+	_, err = guardBuild(s, tree("swapped", 0, 8, 2, 3), out, testNow.Add(time.Hour), Options{})
+	refused(t, "replacing 2 of 6", err, "build: release 2 would drop 2 of the 6 labels of release 1 (33.3% > 10%); pass --allow-shrink if this is meant", out, before)
+	// Every label dropped.
+	noLabels := filepath.Join(work, "none", "labels")
+	os.MkdirAll(filepath.Join(noLabels, "products"), 0o755)
+	_, err = guardBuild(s, noLabels, out, testNow.Add(time.Hour), Options{})
+	refused(t, "dropping all 6", err, "build: release 2 would drop 6 of the 6 labels of release 1 (100% > 10%); pass --allow-shrink if this is meant", out, before)
+	// Every label invalid and skipped: no label is left either.
+	invalid := filepath.Join(work, "invalid", "labels")
+	writeTree(t, invalid, 6, func(i int, l map[string]any) {
+		l["targeting"].(map[string]any)["inServicePublishInfo"] = map[string]any{"flooring": "RS3"} // L021
+	})
+	_, err = guardBuild(s, invalid, out, testNow.Add(time.Hour), Options{SkipInvalid: true})
+	refused(t, "skipping all 6", err, "build: release 2 would drop 6 of the 6 labels of release 1 (100% > 10%); pass --allow-shrink if this is meant", out, before)
+	var re *RefusedError
+	if !errors.As(err, &re) || len(re.Reasons) != 1 {
+		t.Errorf("a refusal is %T %v, want a *RefusedError of one reason", err, err)
+	}
+	if rep, _ := guardBuild(s, invalid, out, testNow.Add(time.Hour), Options{SkipInvalid: true}); rep == nil || rep.OK ||
+		fmt.Sprint(rep.Refused) != "[release 2 would drop 6 of the 6 labels of release 1 (100% > 10%); pass --allow-shrink if this is meant]" {
+		t.Errorf("the report of a refused build: %+v", rep)
+	}
+	// A limit above the share, or none, publishes; NoDrop refuses any drop.
+	for _, c := range []struct {
+		opts Options
+		want string
+	}{
+		{Options{MaxDropPercent: 33.3}, "build: release 2 would drop 2 of the 6 labels of release 1 (33.33% > 33.3%); pass --allow-shrink if this is meant"},
+		{Options{MaxDropPercent: NoDrop}, "build: release 2 would drop 2 of the 6 labels of release 1 (33.3% > 0%); pass --allow-shrink if this is meant"},
+		{Options{MaxDropPercent: 34}, ""},
+		{Options{AllowShrink: true}, ""},
+	} {
+		scratch := copyDir(t, out)
+		rep, err := guardBuild(s, tree("four", 0, 4), scratch, testNow.Add(time.Hour), c.opts)
+		if c.want != "" {
+			refused(t, fmt.Sprintf("dropping 2 of 6 with %+v", c.opts), err, c.want, scratch, before)
+		} else if err != nil || rep.Sequence != 2 || rep.LabelsBuilt != 4 {
+			t.Errorf("dropping 2 of 6 with %+v: %v", c.opts, err)
+		}
+	}
+	if rep, err := guardBuild(s, noLabels, copyDir(t, out), testNow.Add(time.Hour), Options{AllowShrink: true}); err != nil || rep.LabelsBuilt != 0 {
+		t.Errorf("dropping all 6 with AllowShrink: %v", err)
+	}
+
+	// None dropped, two added: published.
+	rep, err := guardBuild(s, tree("eight", 0, 8), out, testNow.Add(time.Hour), Options{})
+	if err != nil || rep.Sequence != 2 || rep.LabelsBuilt != 8 {
+		t.Fatalf("adding 2 labels: %v (release %d of %d labels)", err, rep.Sequence, rep.LabelsBuilt)
+	}
+	// Ten labels, then nine: 1 of 10 is 10%, which is not more than 10%; then 1 of 9 is.
+	mustBuild(t, tree("ten", 0, 10), out, s, testNow.Add(2*time.Hour))
+	rep, err = guardBuild(s, tree("nine", 0, 10, 9), out, testNow.Add(3*time.Hour), Options{})
+	if err != nil || rep.Sequence != 4 || rep.LabelsBuilt != 9 {
+		t.Fatalf("dropping 1 of 10: %v", err)
+	}
+	before = dirFiles(t, out)
+	_, err = guardBuild(s, tree("eight-of-nine", 0, 10, 8, 9), out, testNow.Add(3*time.Hour), Options{})
+	refused(t, "dropping 1 of 9", err, "build: release 5 would drop 1 of the 9 labels of release 4 (11.1% > 10%); pass --allow-shrink if this is meant", out, before)
+	if m := openRelease(t, out, v).Manifest; m.Sequence != 4 || m.Counts.Labels != 9 {
+		t.Errorf("the newest release is %d of %d labels, want 4 of 9", m.Sequence, m.Counts.Labels)
+	}
+}
+
+// copyDir copies a catalog directory (flat files under releases/ and shards/) to a new one.
+func copyDir(t testing.TB, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	for name, data := range dirFiles(t, src) {
+		p := filepath.Join(dst, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// TestGuardUnreadablePrevious: a previous release whose label shards are gone cannot be
+// compared with: the build fails, naming the flags that publish without comparing.
+func TestGuardUnreadablePrevious(t *testing.T) {
+	labels, out := t.TempDir(), t.TempDir()
+	writeTree(t, labels, 6, nil)
+	s, v := testKey(t)
+	mustBuild(t, labels, out, s, testNow)
+	for _, ref := range openRelease(t, out, v).Manifest.ShardsOf(index.KindLabel) {
+		os.Remove(filepath.Join(out, index.ShardsDir, ref.Name))
+	}
+	before := dirFiles(t, out)
+	_, err := guardBuild(s, labels, out, testNow.Add(time.Hour), Options{})
+	if err == nil || !strings.HasPrefix(err.Error(), "build: cannot compare with the newest release of "+out+": release 1: index: shard ") ||
+		!strings.HasSuffix(err.Error(), "(pass --allow-shrink and --allow-catalog-change to publish without comparing)") {
+		t.Errorf("a previous release without its label shards: %v", err)
+	}
+	refused(t, "a previous release without its label shards", err, err.Error(), out, before)
+	if rep, err := guardBuild(s, labels, out, testNow.Add(time.Hour), Options{AllowShrink: true, AllowCatalogChange: true}); err != nil || rep.Sequence != 2 {
+		t.Errorf("with both overrides: %v", err)
+	}
+}
+
+// TestGuardNoLabels: a first build into an empty --out has no release to shrink from, but a
+// release of no labels is still refused.
+func TestGuardNoLabels(t *testing.T) {
+	labels := filepath.Join(t.TempDir(), "labels")
+	os.MkdirAll(filepath.Join(labels, "products"), 0o755)
+	s, _ := testKey(t)
+	out := filepath.Join(t.TempDir(), "catalog")
+	_, err := guardBuild(s, labels, out, testNow, Options{})
+	refused(t, "a tree of no labels", err, "build: release 1 would hold no labels (0 in the tree, 0 left out as invalid); pass --allow-shrink if this is meant", out, nil)
+	writeTree(t, labels, 3, func(i int, l map[string]any) { l["destination"] = "notSet" }) // not offered: not compiled
+	_, err = guardBuild(s, labels, out, testNow, Options{})
+	refused(t, "a tree of no Windows Update labels", err, "build: release 1 would hold no labels (3 in the tree, 0 left out as invalid); pass --allow-shrink if this is meant", out, nil)
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused build created %s: %v", out, err)
+	}
+	if rep, err := guardBuild(s, labels, t.TempDir(), testNow, Options{AllowShrink: true}); err != nil || rep.Sequence != 1 || rep.LabelsBuilt != 0 {
+		t.Errorf("a tree of no Windows Update labels with AllowShrink: %v", err)
+	}
+	// The first build of a real tree is not a shrink.
+	os.RemoveAll(labels)
+	writeTree(t, labels, 3, nil)
+	if rep, err := guardBuild(s, labels, out, testNow, Options{}); err != nil || rep.LabelsBuilt != 3 {
+		t.Errorf("a first build: %v", err)
+	}
+}
+
+// TestGuardCatalogChange: a release of another catalog than the previous release's (named by
+// catalog.json, or by the tree's directory without one) is refused.
+func TestGuardCatalogChange(t *testing.T) {
+	work, out := t.TempDir(), t.TempDir()
+	labels := filepath.Join(work, "labels")
+	writeTree(t, labels, 6, nil)
+	setName := func(name string) {
+		os.WriteFile(filepath.Join(labels, "catalog.json"), []byte(fmt.Sprintf(`{"name": %q}`, name)), 0o644)
+	}
+	setName("alpha")
+	s, v := testKey(t)
+	mustBuild(t, labels, out, s, testNow)
+	before := dirFiles(t, out)
+	setName("beta")
+	_, err := guardBuild(s, labels, out, testNow.Add(time.Hour), Options{})
+	refused(t, "alpha to beta", err, "build: release 2 would rename catalog alpha (release 1) to beta; pass --allow-catalog-change if this is meant", out, before)
+	// A control-only release keeps the release's catalog: a tree that names another one is
+	// not this catalog's tree.
+	_, err = Control(context.Background(), ControlOptions{Labels: labels, Out: out, Signers: []*signing.Signer{s}, Now: testNow.Add(time.Hour)})
+	refused(t, "control-only alpha to beta", err, fmt.Sprintf("build: the label tree %s is catalog beta, release 1 is catalog alpha; a control-only release cannot change the catalog", labels), out, before)
+	// Without catalog.json the directory names the catalog.
+	os.Remove(filepath.Join(labels, "catalog.json"))
+	_, err = guardBuild(s, labels, out, testNow.Add(time.Hour), Options{})
+	refused(t, "alpha to labels", err, "build: release 2 would rename catalog alpha (release 1) to labels; pass --allow-catalog-change if this is meant", out, before)
+	// A rename and a shrink at once: both are named, on one line.
+	setName("beta")
+	os.RemoveAll(filepath.Join(labels, "products", "100005"))
+	_, err = guardBuild(s, labels, out, testNow.Add(time.Hour), Options{})
+	refused(t, "a rename and a shrink", err, "build: release 2 would rename catalog alpha (release 1) to beta; pass --allow-catalog-change if this is meant; "+
+		"release 2 would drop 1 of the 6 labels of release 1 (16.7% > 10%); pass --allow-shrink if this is meant", out, before)
+	if m := openRelease(t, out, v).Manifest; m.Sequence != 1 || m.Catalog != "alpha" {
+		t.Errorf("the newest release is %d of %s, want 1 of alpha", m.Sequence, m.Catalog)
+	}
+	// AllowCatalogChange lets the rename through, not the shrink; both flags, both.
+	_, err = guardBuild(s, labels, out, testNow.Add(time.Hour), Options{AllowCatalogChange: true})
+	refused(t, "a rename and a shrink with AllowCatalogChange", err, "build: release 2 would drop 1 of the 6 labels of release 1 (16.7% > 10%); pass --allow-shrink if this is meant", out, before)
+	writeTree(t, labels, 6, nil)
+	rep, err := guardBuild(s, labels, out, testNow.Add(time.Hour), Options{AllowCatalogChange: true})
+	if err != nil || rep.Sequence != 2 || rep.Catalog != "beta" {
+		t.Fatalf("a rename with AllowCatalogChange: %v", err)
+	}
+	if m := openRelease(t, out, v).Manifest; m.Sequence != 2 || m.Catalog != "beta" {
+		t.Errorf("the newest release is %d of %s, want 2 of beta", m.Sequence, m.Catalog)
+	}
+	// Now beta's control-only releases go through, and keep the name.
+	rep, err = Control(context.Background(), ControlOptions{Labels: labels, Out: out, Signers: []*signing.Signer{s}, Now: testNow.Add(2 * time.Hour)})
+	if err != nil || rep.Sequence != 3 || rep.Catalog != "beta" {
+		t.Errorf("control-only of beta: %v", err)
+	}
 }

@@ -45,6 +45,11 @@ var ErrNeedsFullBuild = errors.New("build: a full build is needed")
 // Each named label is compiled again and its label record (which includes a digest of its
 // grid rows) must equal the one in the release byte for byte; anything else changed (a row,
 // a package, a floor) returns ErrNeedsFullBuild.
+//
+// A control-only release keeps the label set and the catalog name of the release: it needs
+// no shrink guard, but it refuses Labels that is not a label tree (catalogs.CheckTree) and a
+// tree whose catalog.json names another catalog (a *RefusedError), whose blocks and
+// audiences it would otherwise publish under this catalog's name.
 func Control(ctx context.Context, opts ControlOptions) (*Report, error) {
 	if opts.Labels == "" || opts.Out == "" || len(opts.Signers) == 0 {
 		return nil, fmt.Errorf("build: labels, out and a signing key are required")
@@ -55,6 +60,9 @@ func Control(ctx context.Context, opts ControlOptions) (*Report, error) {
 	opts.Now = opts.Now.UTC().Truncate(time.Second)
 	if opts.Keep <= 0 {
 		opts.Keep = DefaultKeep
+	}
+	if err := catalogs.CheckTree(opts.Labels); err != nil {
+		return nil, err
 	}
 	rep := &Report{Created: opts.Now, Rejected: []RejectedLabel{}, Removed: []string{}, ControlOnly: true}
 	phase := func(name string, start time.Time) {
@@ -88,6 +96,9 @@ func Control(ctx context.Context, opts ControlOptions) (*Report, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(mini)
+	if err := os.Mkdir(filepath.Join(mini, "products"), 0o755); err != nil { // a tree, also of no label
+		return nil, err
+	}
 	for _, name := range []string{"catalog.json", "partners.json", "audiences.json", "blocks.json"} {
 		if err := copyIfExists(filepath.Join(opts.Labels, name), filepath.Join(mini, name)); err != nil {
 			return nil, err
@@ -149,6 +160,10 @@ func Control(ctx context.Context, opts ControlOptions) (*Report, error) {
 	tree, probs, err := catalogs.Load(mini, nil)
 	if err != nil {
 		return nil, err
+	}
+	if name := tree.Settings.Name; name != "" && name != m.Catalog {
+		return nil, &RefusedError{Reasons: []string{fmt.Sprintf("the label tree %s is catalog %s, release %d is catalog %s; a control-only release cannot change the catalog",
+			opts.Labels, name, m.Sequence, m.Catalog)}}
 	}
 	probs = append(probs, tree.Validate(nil)...)
 	for i := range probs { // name the files where they are, not in the temporary copy

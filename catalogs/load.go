@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -27,15 +28,13 @@ type LoadOptions struct {
 
 // Load reads the label tree in dir. Problems in the tree's files (L001–L005, and L002,
 // L003, L015 for what cannot be decoded) are returned as Problems, sorted, together with
-// everything that could be read; the error is only for a dir that cannot be read at all.
+// everything that could be read; the error is for a dir that cannot be read at all, or
+// that is not a label tree: one without a products/ directory (a *NotATreeError, naming the
+// subdirectories that are trees: a typo'd --labels must not become an empty release).
 // Load applies no validation rule beyond decoding: see Validate.
 func Load(dir string, opts *LoadOptions) (*Tree, Problems, error) {
-	st, err := os.Stat(dir)
-	if err != nil {
-		return nil, nil, fmt.Errorf("catalogs: %w", err)
-	}
-	if !st.IsDir() {
-		return nil, nil, fmt.Errorf("catalogs: %s is not a directory", dir)
+	if err := CheckTree(dir); err != nil {
+		return nil, nil, err
 	}
 	t, probs, err := LoadFS(os.DirFS(dir), opts)
 	if t != nil {
@@ -44,10 +43,96 @@ func Load(dir string, opts *LoadOptions) (*Tree, Problems, error) {
 	return t, probs, err
 }
 
+// ErrNotATree is what a *NotATreeError is (errors.Is).
+var ErrNotATree = errors.New("catalogs: not a label tree")
+
+// NotATreeError is the error for a directory without products/: not a label tree. An empty
+// tree has an empty products/ directory; a missing one is a wrong path (the parent of the
+// tree, the tree's products/ itself) or an export that did not happen.
+type NotATreeError struct {
+	Dir    string   // the directory given; "" from LoadFS
+	DidYou []string // the directories nearby that are label trees: subdirectories with products/, or the parent of a products/ given
+}
+
+func (e *NotATreeError) Error() string {
+	dir := e.Dir
+	if dir == "" {
+		dir = "the tree"
+	}
+	msg := fmt.Sprintf("catalogs: %s has no products/ directory, so it is not a label tree", dir)
+	switch n := len(e.DidYou); {
+	case n == 1:
+		msg += fmt.Sprintf("; did you mean %s?", e.DidYou[0])
+	case n > 1 && n <= 3:
+		msg += fmt.Sprintf("; did you mean %s or %s?", strings.Join(e.DidYou[:n-1], ", "), e.DidYou[n-1])
+	case n > 3:
+		msg += fmt.Sprintf("; did you mean %s, or one of the %d others with products/?", strings.Join(e.DidYou[:3], ", "), n-3)
+	}
+	return msg
+}
+
+func (e *NotATreeError) Is(target error) bool { return target == ErrNotATree }
+
+// CheckTree returns Load's error for a dir that is not a label tree (missing, not a
+// directory, without products/), and nil for one that is, without reading its files.
+func CheckTree(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("catalogs: %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("catalogs: %s is not a directory", dir)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "products")); err == nil && !st.IsDir() {
+		return fmt.Errorf("catalogs: %s is not a directory", filepath.Join(dir, "products"))
+	}
+	err = checkProducts(os.DirFS(dir))
+	var nt *NotATreeError
+	if !errors.As(err, &nt) {
+		return err
+	}
+	nt.Dir = dir
+	for i, sub := range nt.DidYou {
+		nt.DidYou[i] = filepath.Join(dir, filepath.FromSlash(sub))
+	}
+	if filepath.Base(filepath.Clean(dir)) == "products" {
+		if up := filepath.Dir(filepath.Clean(dir)); up != dir {
+			nt.DidYou = append([]string{up}, nt.DidYou...)
+		}
+	}
+	return nt
+}
+
+// checkProducts returns a *NotATreeError when fsys has no products/ directory, naming its
+// subdirectories that have one.
+func checkProducts(fsys fs.FS) error {
+	st, err := fs.Stat(fsys, "products")
+	if err == nil {
+		if !st.IsDir() {
+			return errors.New("catalogs: products is not a directory")
+		}
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("catalogs: %w", err)
+	}
+	nt := &NotATreeError{}
+	subs, _ := listDir(fsys, ".")
+	for _, sub := range subs {
+		if st, err := fs.Stat(fsys, sub+"/products"); err == nil && st.IsDir() {
+			nt.DidYou = append(nt.DidYou, sub)
+		}
+	}
+	return nt
+}
+
 // LoadFS is Load over any file system: a directory, an embedded example, a test's map.
 func LoadFS(fsys fs.FS, opts *LoadOptions) (*Tree, Problems, error) {
 	if opts == nil {
 		opts = &LoadOptions{}
+	}
+	if err := checkProducts(fsys); err != nil {
+		return nil, nil, err
 	}
 	t := &Tree{OS: opts.OS, Partners: map[string]*Partner{}}
 	if t.OS == nil {
@@ -72,7 +157,7 @@ func LoadFS(fsys fs.FS, opts *LoadOptions) (*Tree, Problems, error) {
 	}
 
 	productDirs, err := listDir(fsys, "products")
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err != nil {
 		return nil, nil, fmt.Errorf("catalogs: %w", err)
 	}
 	workers := opts.Workers

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/driveway/driveway/build"
@@ -25,11 +27,21 @@ Each problem is printed on stderr as one line, CODE file#pointer: message. On an
 build writes nothing and exits 1, unless --skip-invalid leaves the failing labels out.
 The signing key's password, if it has one, comes from DRIVEWAY_KEY_PASSWORD.
 
+A build cannot publish an outage by accident. A --labels directory without products/ is
+not a label tree (a typo, the parent of the tree): build and validate refuse it, naming the
+subdirectory that is one. Before writing anything, build compares the release with the
+newest one in --out and refuses, with one line naming the numbers, a release that drops
+more than --max-drop (10%) of that release's labels (by label id), or that holds no label at
+all (a first build too), unless --allow-shrink; and one whose catalog name (catalog.json
+"name", else the tree's directory name) differs from that release's, unless
+--allow-catalog-change.
+
 --control-only publishes a new manifest over the shards of the newest release in --out,
 reading only the files of the labels given with --label (whose rollout, flight or cancel
 state changed) and the catalog-wide files (blocks, audiences): well under a second for a
 catalog of any size. It refuses a label that changed beyond that state. With no --label it
-re-signs the release with the current blocks and audiences and a fresh expiry.`)
+re-signs the release with the current blocks and audiences and a fresh expiry. It keeps the
+release's labels and catalog name, and refuses a tree whose catalog.json names another.`)
 	labels := fs.String("labels", "", "the label tree `DIR` (required)")
 	out := fs.String("out", "", "the catalog `DIR` to publish into (required)")
 	keys := fs.StringArray("key", nil, "private signing key `FILE` or KMS reference (required; repeat to sign with several keys)")
@@ -45,6 +57,9 @@ re-signs the release with the current blocks and audiences and a fresh expiry.`)
 	quiet := fs.Bool("quiet", false, "no summary and no progress on stderr (problems are still printed)")
 	controlOnly := fs.Bool("control-only", false, "publish a new manifest over the current shards (see above)")
 	changed := fs.StringArray("label", nil, "with --control-only: a label `ID` whose control state changed (repeat)")
+	allowShrink := fs.Bool("allow-shrink", false, "publish a release that drops more than --max-drop of the previous release's labels, or holds none")
+	maxDrop := fs.String("max-drop", "10%", "the share of the previous release's labels, in `PERCENT` (0% to 100%), a release may drop without --allow-shrink")
+	allowCatalogChange := fs.Bool("allow-catalog-change", false, "publish a release whose catalog name differs from the previous release's")
 	if code, ok := e.parse(fs, args); !ok {
 		return code
 	}
@@ -54,6 +69,13 @@ re-signs the release with the current blocks and audiences and a fresh expiry.`)
 	now, err := e.parseNow(*nowFlag)
 	if err != nil {
 		return e.usageError("build", err.Error())
+	}
+	maxDropPercent, err := parseMaxDrop(*maxDrop)
+	if err != nil {
+		return e.usageError("build", err.Error())
+	}
+	if *controlOnly && (*allowShrink || *allowCatalogChange || fs.Changed("max-drop")) {
+		return e.usageError("build", "--allow-shrink, --max-drop and --allow-catalog-change go with a full build, not --control-only (which keeps the labels and the catalog name)")
 	}
 	var tab *ostable.Table
 	if *osTable != "" {
@@ -79,6 +101,7 @@ re-signs the release with the current blocks and audiences and a fresh expiry.`)
 	opts := build.Options{
 		Labels: *labels, Out: *out, Signers: signers, Now: now, SkipInvalid: *skipInvalid, RequireFlight: *requireFlight,
 		OSTable: tab, HWIDShards: *hwidShards, LabelShards: *labelShards, ExpiresAfter: *expires, Keep: *keep,
+		AllowShrink: *allowShrink, MaxDropPercent: maxDropPercent, AllowCatalogChange: *allowCatalogChange,
 	}
 	var bar *progressBar
 	if !*quiet && isTerminal(e.stderr) {
@@ -107,6 +130,11 @@ func (e *env) reportBuild(rep *build.Report, err error, report string, quiet boo
 			fmt.Fprintf(e.stderr, "driveway build: %d errors, %d warnings in %d labels; nothing was written\n", rep.Errors, rep.Warnings, rep.Labels)
 			return exitFailure
 		}
+		var refused *build.RefusedError
+		if errors.As(err, &refused) {
+			fmt.Fprintf(e.stderr, "driveway build: %s; nothing was written\n", oneLine(strings.Join(refused.Reasons, "; ")))
+			return exitFailure
+		}
 		return e.fail("build", err)
 	}
 	if !quiet {
@@ -130,6 +158,19 @@ func writeReport(path string, rep *build.Report) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// parseMaxDrop reads --max-drop: a percent, "10%" or "10", as build.Options.MaxDropPercent
+// (0% is build.NoDrop: a zero there would take the default).
+func parseMaxDrop(s string) (float64, error) {
+	p, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "%")), 64)
+	if err != nil || p < 0 || p > 100 || p != p {
+		return 0, fmt.Errorf("--max-drop %q is not a percent from 0%% to 100%%, like 10%%", s)
+	}
+	if p == 0 {
+		return build.NoDrop, nil
+	}
+	return p, nil
 }
 
 // parseNow reads a --now flag: RFC 3339, or "" for the command's clock.

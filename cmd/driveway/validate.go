@@ -15,7 +15,9 @@ without writing anything. Each problem prints as one line:
 
   CODE file#json-pointer: message
 
-sorted by file. L-codes are errors, W-codes warnings. Exit status 1 when there is an error.`)
+sorted by file. L-codes are errors, W-codes warnings. Exit status 1 when there is an error.
+A directory without products/ is not a label tree (a typo, the parent of the tree): exit 1,
+with one line naming the subdirectory that is one.`)
 	labels := fs.String("labels", "", "the label tree `DIR` (required)")
 	asJSON := fs.Bool("json", false, "print the problems as JSON")
 	requireFlight := fs.Bool("require-flight", false, "make an automatic label that never flighted an error (L065), not a warning")
