@@ -14,7 +14,11 @@ type MeasureOptions struct {
 	MinLabelMachines  int       // below this a label measure is "not enough data"; default 100
 	MinCohortMachines int       // likewise for a cohort; default 500
 	Since, Until      time.Time // only reports whose time is in [Since, Until); zero: unbounded
-	OS                *ostable.Table
+	// Retention bounds Since: reports older than Retention before Until (MeasureSpools: its
+	// now when Until is zero) are never counted, whatever Since says. Default
+	// DefaultRetention, the window edges keep reports for.
+	Retention time.Duration
+	OS        *ostable.Table
 }
 
 // Measures are the health measures of every label that has reports.
@@ -127,6 +131,9 @@ func NewAggregator(opts MeasureOptions) *Aggregator {
 	if opts.OS == nil {
 		opts.OS = ostable.Default()
 	}
+	if !opts.Until.IsZero() {
+		opts.retain(opts.Until)
+	}
 	return &Aggregator{opts: opts, labels: map[string]tally{}, cohorts: map[string]map[[2]string]tally{}}
 }
 
@@ -187,8 +194,22 @@ func (a *Aggregator) Measures(now time.Time) Measures {
 	return out
 }
 
-// MeasureSpools reads the spools under dirs and aggregates them.
+// retain moves Since up to Retention before end.
+func (o *MeasureOptions) retain(end time.Time) {
+	if o.Retention <= 0 {
+		o.Retention = DefaultRetention
+	}
+	if floor := end.Add(-o.Retention); o.Since.Before(floor) {
+		o.Since = floor
+	}
+}
+
+// MeasureSpools reads the spools under dirs and aggregates them: only reports within the
+// retention window before Until (or now) count.
 func MeasureSpools(dirs []string, opts MeasureOptions, now time.Time) (Measures, error) {
+	if opts.Until.IsZero() {
+		opts.retain(now)
+	}
 	a := NewAggregator(opts)
 	st, err := ReadSpools(dirs, a.Add)
 	m := a.Measures(now)
