@@ -42,8 +42,10 @@ import (
 
 	"github.com/driveway/driveway/build"
 	"github.com/driveway/driveway/catalogs"
+	"github.com/driveway/driveway/index"
 	ro "github.com/driveway/driveway/rollout"
 	"github.com/driveway/driveway/signing"
+	"github.com/driveway/driveway/trust"
 )
 
 // SimStart is the simulated time at which every simulation starts. The new drivers' rollouts
@@ -275,7 +277,7 @@ func RolloutSim(ctx context.Context, opts SimOptions) (*SimResult, error) {
 
 	// The world, the policy and the catalog.
 	ladder := policy.For("Net").Ladder
-	expires := time.Duration(opts.Days+30) * 24 * time.Hour
+	expires := build.DefaultExpiresAfter // a week: the pipeline re-signs the release (refresh)
 	if err := writeSimTree(s.labels, s.chips, SimStart, ladder[0], expires); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
@@ -321,7 +323,8 @@ func RolloutSim(ctx context.Context, opts SimOptions) (*SimResult, error) {
 	// The edge.
 	s.clock.set(SimStart)
 	url, stop, err := opts.Edge(EdgeConfig{Catalog: s.catalog, Keys: []*signing.Verifier{verifier}, Clock: s.clock.now,
-		Spool: ro.SpoolOptions{Dir: s.spool, SyncEvery: 5 * time.Millisecond, Clock: s.clock.now}})
+		Spool: ro.SpoolOptions{Dir: s.spool, SyncEvery: 5 * time.Millisecond, Clock: s.clock.now,
+			Secret: []byte("the rollout simulation's fleet secret, not secret")}})
 	if err != nil {
 		return nil, fmt.Errorf("bench: starting the edge: %w", err)
 	}
@@ -336,6 +339,9 @@ func RolloutSim(ctx context.Context, opts SimOptions) (*SimResult, error) {
 		now := SimStart.Add(time.Duration(k) * opts.Step)
 		s.clock.set(now)
 		if runErr = ctx.Err(); runErr != nil {
+			break
+		}
+		if runErr = s.refresh(ctx, now); runErr != nil {
 			break
 		}
 		if runErr = s.controllerStep(ctx, now); runErr != nil {
@@ -365,6 +371,38 @@ func RolloutSim(ctx context.Context, opts SimOptions) (*SimResult, error) {
 		runErr = fmt.Errorf("bench: %d of %d offer requests failed: %w", s.res.OfferFailures, s.res.OfferRequests, s.firstErr)
 	}
 	return &s.res, runErr
+}
+
+// refresh does what a pipeline does on a schedule: it re-signs the timestamp of the newest
+// release (driveway timestamp; edges serve nothing once it has expired), and, when the
+// release itself expires within two days, publishes it again with a fresh expiry (a
+// control-only build naming no label).
+func (s *sim) refresh(ctx context.Context, now time.Time) error {
+	_, env, err := index.Latest(s.catalog)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	payload, err := signing.Payload(env, index.ManifestType)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	m, err := index.ParseManifest(payload)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	if m.Expires.Sub(now) < 48*time.Hour {
+		rep, err := build.Control(ctx, build.ControlOptions{Labels: s.labels, Out: s.catalog, Signers: s.signers, Now: now})
+		if err != nil {
+			return fmt.Errorf("bench: re-signing the release: %w", err)
+		}
+		s.res.Releases++
+		return s.waitRelease(ctx, rep.Sequence)
+	}
+	validity := max(trust.DefaultTimestampValidity, 3*s.opts.Step)
+	if _, err := trust.Stamp(s.catalog, m.Catalog, m.Sequence, env, now, now.Add(validity), s.signers...); err != nil {
+		return fmt.Errorf("bench: re-signing the timestamp: %w", err)
+	}
+	return nil
 }
 
 // measure reads the spool as `driveway rollout measure` does, over the policy's window.
@@ -426,8 +464,7 @@ func (s *sim) controllerStep(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("bench: %w", err)
 	}
 	if len(changed) > 0 {
-		rep, err := build.Control(ctx, build.ControlOptions{Labels: s.labels, Out: s.catalog, Signers: s.signers, Now: now, LabelIDs: changed,
-			ExpiresAfter: s.res.End.Sub(now) + 30*24*time.Hour})
+		rep, err := build.Control(ctx, build.ControlOptions{Labels: s.labels, Out: s.catalog, Signers: s.signers, Now: now, LabelIDs: changed})
 		if err != nil {
 			return fmt.Errorf("bench: publishing the step's control-only release: %w", err)
 		}

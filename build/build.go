@@ -28,6 +28,7 @@ import (
 	"github.com/driveway/driveway/catalogs/ostable"
 	"github.com/driveway/driveway/index"
 	"github.com/driveway/driveway/signing"
+	"github.com/driveway/driveway/trust"
 )
 
 // Defaults.
@@ -72,6 +73,10 @@ type Options struct {
 	AllowShrink        bool    // publish a release that drops more than MaxDropPercent of the previous release's labels, or holds none
 	MaxDropPercent     float64 // the share of the previous release's labels a release may drop, in percent; 0: 10; NoDrop: none
 	AllowCatalogChange bool    // publish a release whose catalog name differs from the previous release's
+	// TimestampValidity is how long the timestamp signed with the release (trust's
+	// timestamp.json, which edges require) is valid; default trust.DefaultTimestampValidity.
+	// The pipeline re-signs it on a schedule (driveway timestamp).
+	TimestampValidity time.Duration
 }
 
 // Report is what a build did, as `driveway build --report` writes it.
@@ -100,7 +105,13 @@ type Report struct {
 	Refused       []string          `json:"refused,omitempty"` // why the guards refused the release (nothing was written)
 	Problems      catalogs.Problems `json:"-"`
 	Removed       []string          `json:"removed"` // files pruned
-	Phases        []Phase           `json:"phases"`
+	// PruneError says why old releases or shards could not be removed after the release was
+	// published (the release stands; the next build prunes again).
+	PruneError string `json:"pruneError,omitempty"`
+	// TimestampNote says why no timestamp was signed with the release: the build's keys do
+	// not hold the catalog's timestamp role (run driveway timestamp with its key).
+	TimestampNote string  `json:"timestampNote,omitempty"`
+	Phases        []Phase `json:"phases"`
 }
 
 // RejectedLabel is a label an error kept out of the release.
@@ -135,6 +146,9 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 	}
 	if opts.Now.IsZero() {
 		return nil, errors.New("build: Options.Now is zero; pass the release's creation time (the caller's clock)")
+	}
+	if err := checkSigners(opts.Out, opts.Signers); err != nil {
+		return nil, err
 	}
 	opts.Now = opts.Now.UTC().Truncate(time.Second)
 	if opts.HWIDShards <= 0 {
@@ -246,6 +260,9 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 	if expires <= 0 {
 		expires = DefaultExpiresAfter
 	}
+	if err := checkValidity(expires); err != nil {
+		return rep, err
+	}
 	osJSON, err := json.Marshal(tree.OS)
 	if err != nil {
 		return rep, err
@@ -261,10 +278,13 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 		Counts:  index.Counts{Labels: c.labels, Rows: c.rows, HWIDs: c.hwids, Keys: c.labels + c.hwids},
 		OSTable: osJSON, Control: controlJSON,
 	}
-	if _, id, err := index.Publish(opts.Out, m, opts.Signers...); err != nil {
+	env, id, err := index.Publish(opts.Out, m, opts.Signers...)
+	if err != nil {
 		return rep, err
-	} else {
-		rep.ReleaseID = id
+	}
+	rep.ReleaseID = id
+	if rep.TimestampNote, err = stamp(opts.Out, m, env, opts.TimestampValidity, opts.Signers); err != nil {
+		return rep, err
 	}
 	rep.Sequence, rep.Expires, rep.Keys = seq, m.Expires, m.Counts.Keys
 	phase("publish", start)
@@ -273,8 +293,8 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 	progress("prune", 0, 1)
 	removed, err := index.Prune(opts.Out, opts.Keep)
 	rep.Removed = append(rep.Removed, removed...)
-	if err != nil {
-		return rep, err
+	if err != nil { // the release is published: pruning is housekeeping, not a failure
+		rep.PruneError = err.Error()
 	}
 	phase("prune", start)
 	rep.OK = true
@@ -483,4 +503,52 @@ func rejected(skip map[string][]string) []RejectedLabel {
 	}
 	sort.Slice(out, func(i, j int) bool { return catalogs.CompareIDs(out[i].Label, out[j].Label) < 0 })
 	return out
+}
+
+// stamp signs the timestamp that names the release just published (m, its envelope env),
+// valid for validity (0: trust.DefaultTimestampValidity): edges serve a release only once a
+// fresh timestamp names it. When the newest root of out gives the timestamp role keys the
+// build does not hold, it signs none and says so (the note).
+func stamp(out string, m *index.Manifest, env []byte, validity time.Duration, signers []*signing.Signer) (note string, err error) {
+	if validity <= 0 {
+		validity = trust.DefaultTimestampValidity
+	}
+	root, err := trust.NewestRootFile(out)
+	if err != nil {
+		return "", fmt.Errorf("build: %w", err)
+	}
+	if root != nil {
+		if err := root.Holds(trust.RoleTimestamp, signers); err != nil {
+			return fmt.Sprintf("no timestamp signed: the build's keys do not hold root %d's timestamp role; sign it with driveway timestamp --key <timestamp key> (edges serve release %d only then)",
+				root.Version(), m.Sequence), nil
+		}
+	}
+	if _, err := trust.Stamp(out, m.Catalog, m.Sequence, env, m.Created, m.Created.Add(validity), signers...); err != nil {
+		return "", fmt.Errorf("build: release %d is published but its timestamp is not (edges will not serve it): %w; run driveway timestamp", m.Sequence, err)
+	}
+	return "", nil
+}
+
+// checkSigners refuses, before anything is written, keys that do not hold the targets role
+// of the newest root of out: edges would refuse the release.
+func checkSigners(out string, signers []*signing.Signer) error {
+	root, err := trust.NewestRootFile(out)
+	if err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	if root != nil {
+		if err := root.Holds(trust.RoleTargets, signers); err != nil {
+			return fmt.Errorf("build: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkValidity refuses a release valid for longer than index.DefaultMaxValidity: edges
+// would refuse it.
+func checkValidity(expires time.Duration) error {
+	if expires > index.DefaultMaxValidity {
+		return fmt.Errorf("build: a release valid for %s is longer than the %s edges accept; lower --expires-after (or catalog.json expiresAfter)", expires, index.DefaultMaxValidity)
+	}
+	return nil
 }

@@ -27,7 +27,9 @@ type ControlOptions struct {
 	Now          time.Time // the release's creation time (required)
 	LabelIDs     []string  // labels whose distribution changed; their files are read again
 	ExpiresAfter time.Duration
-	Keep         int
+	// TimestampValidity: as Options.TimestampValidity.
+	TimestampValidity time.Duration
+	Keep              int
 }
 
 // ErrNeedsFullBuild is returned by Control when a label changed beyond its control state.
@@ -56,6 +58,9 @@ func Control(ctx context.Context, opts ControlOptions) (*Report, error) {
 	}
 	if opts.Now.IsZero() {
 		return nil, errors.New("build: ControlOptions.Now is zero; pass the release's creation time (the caller's clock)")
+	}
+	if err := checkSigners(opts.Out, opts.Signers); err != nil {
+		return nil, err
 	}
 	opts.Now = opts.Now.UTC().Truncate(time.Second)
 	if opts.Keep <= 0 {
@@ -237,15 +242,21 @@ func Control(ctx context.Context, opts ControlOptions) (*Report, error) {
 		expires = DefaultExpiresAfter
 	}
 	next.Created, next.Expires, next.Control = opts.Now, opts.Now.Add(expires), controlJSON
-	_, id, err := index.Publish(opts.Out, &next, opts.Signers...)
+	if err := checkValidity(expires); err != nil {
+		return rep, err
+	}
+	env, id, err := index.Publish(opts.Out, &next, opts.Signers...)
 	if err != nil {
+		return rep, err
+	}
+	if rep.TimestampNote, err = stamp(opts.Out, &next, env, opts.TimestampValidity, opts.Signers); err != nil {
 		return rep, err
 	}
 	phase("publish", start)
 	removed, err := index.Prune(opts.Out, opts.Keep)
 	rep.Removed = append(rep.Removed, removed...)
-	if err != nil {
-		return rep, err
+	if err != nil { // published: see Report.PruneError
+		rep.PruneError = err.Error()
 	}
 	rep.OK, rep.Sequence, rep.ReleaseID, rep.Expires = true, next.Sequence, id, next.Expires
 	rep.LabelsBuilt, rep.Rows, rep.HWIDs, rep.Keys = m.Counts.Labels, m.Counts.Rows, m.Counts.HWIDs, m.Counts.Keys

@@ -315,20 +315,38 @@ func Prune(dir string, keep int) ([]string, error) {
 // VerifyOptions configure verification. Keys are required.
 type VerifyOptions struct {
 	Keys         []*signing.Verifier
-	Threshold    int       // distinct keys that must have signed; 0 means 1
-	Now          time.Time // the time to verify at (expiry); required unless IgnoreExpiry: the index never reads the clock
-	IgnoreExpiry bool      // archives: an expired release still verifies
-	After        uint64    // refuse a sequence at or below this (anti-rollback); 0: no floor
-	Shallow      bool      // skip the structural walk of every shard (Check)
-	Unverified   bool      // do not check the signature (inspect, what-if offers); never for serving
+	Threshold    int           // distinct keys that must have signed; 0 means 1
+	Now          time.Time     // the time to verify at (expiry); required unless IgnoreExpiry: the index never reads the clock
+	IgnoreExpiry bool          // archives: an expired release still verifies (the bounds on time are not checked either)
+	Grace        time.Duration // accept a release up to this long after its expiry (an edge's --stale-ok)
+	Skew         time.Duration // how far in the future a release's creation may be; 0: DefaultSkew
+	MaxValidity  time.Duration // the longest a release may be valid (expires - created); 0: DefaultMaxValidity
+	After        uint64        // refuse a sequence at or below this (anti-rollback); 0: no floor
+	Sequence     uint64        // the sequence the release must carry (its file name, or the timestamp's); 0: any
+	Shallow      bool          // skip the structural walk of every shard (Check)
+	Unverified   bool          // do not check the signature (inspect, what-if offers); never for serving
 	Cache        *CacheBudget
 	Decoder      *zstd.Decoder
 }
 
-// Step is one check of a verification, for reports: what was checked, and its error.
+// Bounds on a release's times.
+const (
+	// DefaultSkew is how far a release's creation may lie ahead of the verifier's clock:
+	// clocks disagree by seconds, not by years.
+	DefaultSkew = 5 * time.Minute
+	// DefaultMaxValidity is the longest a release may be valid. A release signed for years
+	// is one whose expiry protects nothing: a stolen or replayed copy stays good.
+	DefaultMaxValidity = 30 * 24 * time.Hour
+)
+
+// Step is one check of a verification, for reports: its name (signature, manifest, expiry,
+// sequence, release-file, shard), what was checked, the file it read ("" for the envelope
+// in hand), and its error.
 type Step struct {
 	What string
 	Err  error
+	Name string
+	File string
 }
 
 // VerifyEnvelope checks a release's envelope alone: the signature over keys, the manifest's
@@ -342,40 +360,72 @@ func VerifyEnvelope(envelope []byte, opts *VerifyOptions, step func(Step)) (*Man
 	var err error
 	if opts.Unverified {
 		payload, err = signing.Payload(envelope, ManifestType)
-		step(Step{"signature: NOT checked (no key given)", err})
+		step(Step{What: "signature: NOT checked (no key given)", Err: err, Name: "signature"})
 	} else {
 		payload, err = signing.Open(envelope, ManifestType, threshold, opts.Keys...)
-		step(Step{fmt.Sprintf("signature: %d of %d keys required", threshold, len(opts.Keys)), err})
+		step(Step{What: fmt.Sprintf("signature: %d of %d keys required", threshold, len(opts.Keys)), Err: err, Name: "signature"})
 	}
 	if err != nil {
 		return nil, err
 	}
 	m, err := ParseManifest(payload)
-	step(Step{"manifest: format and shard list", err})
+	step(Step{What: "manifest: format and shard list", Err: err, Name: "manifest"})
 	if err != nil {
 		return nil, err
 	}
 	now := opts.Now
 	if now.IsZero() && !opts.IgnoreExpiry {
 		err := errors.New("index: VerifyOptions.Now is zero; pass the time to verify at (the caller's clock), or IgnoreExpiry")
-		step(Step{"expiry: no time to check it at", err})
+		step(Step{What: "expiry: no time to check it at", Err: err, Name: "expiry"})
 		return m, err
 	}
 	var expErr error
-	if now.After(m.Expires) && !opts.IgnoreExpiry {
-		expErr = fmt.Errorf("index: release %d expired at %s (now %s); publish a new one, or pass --ignore-expiry for an archive",
-			m.Sequence, m.Expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	if !opts.IgnoreExpiry {
+		expErr = checkTimes(m, now, opts)
 	}
-	step(Step{fmt.Sprintf("expiry: expires %s", m.Expires.UTC().Format(time.RFC3339)), expErr})
+	step(Step{What: fmt.Sprintf("expiry: created %s, expires %s", m.Created.UTC().Format(time.RFC3339), m.Expires.UTC().Format(time.RFC3339)), Err: expErr, Name: "expiry"})
 	if expErr != nil {
 		return m, expErr
 	}
 	var seqErr error
-	if opts.After > 0 && m.Sequence <= opts.After {
+	switch {
+	case opts.Sequence > 0 && m.Sequence != opts.Sequence:
+		seqErr = fmt.Errorf("index: the envelope holds release %d where release %d was expected (a file renamed or copied over another)", m.Sequence, opts.Sequence)
+	case opts.After > 0 && m.Sequence <= opts.After:
 		seqErr = fmt.Errorf("index: release sequence %d is not newer than %d (rollback refused)", m.Sequence, opts.After)
 	}
-	step(Step{fmt.Sprintf("sequence: %d", m.Sequence), seqErr})
+	step(Step{What: fmt.Sprintf("sequence: %d", m.Sequence), Err: seqErr, Name: "sequence"})
 	return m, seqErr
+}
+
+// Errors of the bounds on time (VerifyEnvelope's expiry step).
+var (
+	ErrExpired    = errors.New("index: expired")
+	ErrTimeBounds = errors.New("index: outside the bounds on time")
+)
+
+// checkTimes applies the bounds on time: not expired at now (beyond Grace), not created in
+// the future (beyond Skew), not valid for longer than MaxValidity.
+func checkTimes(m *Manifest, now time.Time, opts *VerifyOptions) error {
+	skew, maxValid := opts.Skew, opts.MaxValidity
+	if skew <= 0 {
+		skew = DefaultSkew
+	}
+	if maxValid <= 0 {
+		maxValid = DefaultMaxValidity
+	}
+	switch {
+	case now.After(m.Expires.Add(opts.Grace)):
+		return fmt.Errorf("%w: release %d expired at %s (now %s); publish a new one, or pass --ignore-expiry for an archive", ErrExpired,
+			m.Sequence, m.Expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	case m.Created.After(now.Add(skew)):
+		return fmt.Errorf("%w: release %d was created at %s, in the future (now %s, %s of clock skew allowed): a wrong clock where it was built, or a forgery",
+			ErrTimeBounds, m.Sequence, m.Created.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), skew)
+	case m.Expires.Sub(m.Created) > maxValid:
+		return fmt.Errorf("%w: release %d is valid for %s (created %s, expires %s), longer than the %s allowed",
+			ErrTimeBounds, m.Sequence, m.Expires.Sub(m.Created), m.Created.UTC().Format(time.RFC3339), m.Expires.UTC().Format(time.RFC3339), maxValid)
+	}
+	return nil
 }
 
 // Verify checks the newest release of dir as `driveway verify` reports it: the envelope
@@ -392,11 +442,23 @@ func Verify(dir string, opts *VerifyOptions, step func(Step)) (*Manifest, error)
 		step(s)
 	}
 	seq, env, err := Latest(dir)
-	record(Step{fmt.Sprintf("release: %s", ReleasePath(dir, seq)), err})
+	if err != nil {
+		record(Step{What: fmt.Sprintf("release: %s", filepath.Join(dir, ReleasesDir)), Err: err, Name: "release-file", File: filepath.Join(dir, ReleasesDir)})
+		return nil, err
+	}
+	record(Step{What: fmt.Sprintf("release: %s", ReleasePath(dir, seq)), Err: err, Name: "release-file", File: ReleasePath(dir, seq)})
 	if err != nil {
 		return nil, err
 	}
-	m, _ := VerifyEnvelope(env, opts, record)
+	relFile := ReleasePath(dir, seq)
+	o := *opts
+	if o.Sequence == 0 {
+		o.Sequence = seq // the file's name and the sequence inside it must agree
+	}
+	m, _ := VerifyEnvelope(env, &o, func(s Step) {
+		s.File = relFile
+		record(s)
+	})
 	if m == nil {
 		return nil, first // signature or manifest unreadable: nothing to check the shards against
 	}
@@ -410,7 +472,7 @@ func Verify(dir string, opts *VerifyOptions, step func(Step)) (*Manifest, error)
 		if sh != nil {
 			sh.Close()
 		}
-		record(Step{what, err})
+		record(Step{What: what, Err: err, Name: "shard", File: filepath.Join(dir, ShardsDir, ref.Name)})
 	}
 	return m, first
 }

@@ -1,42 +1,50 @@
 package serve
 
 // Noticing releases in a catalog directory: inotify on the directory and its releases/
-// (Linux) for a prompt swap, and polling of index.Sequences every Config.Poll as the
-// fallback.
+// (Linux) for a prompt swap, and polling every Config.Poll as the fallback. What is loaded
+// is what the directory's timestamp names (serve/trust.go).
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/driveway/driveway/index"
+	"github.com/driveway/driveway/signing"
+	"github.com/driveway/driveway/trust"
 )
 
-// dirWatcher loads the newest verified release of a catalog directory.
+// dirWatcher loads the release that the directory's timestamp names (serve/trust.go).
 type dirWatcher struct {
 	s       *Server
 	dir     string
-	source  string                 // for logs: "catalog", or "cache" for an origin edge
-	refused map[uint64]refusedFile // envelopes refused, by file sequence
-	empty   bool                   // "no release" was logged
+	source  string       // for logs: "catalog", or "cache" for an origin edge
+	refused refusedState // the last refusal, not tried (nor counted) again until something changes
+	empty   bool         // "no timestamp" was logged
 }
 
-// refusedFile is a refused envelope file: it is not tried again until it changes (or, for a
-// refusal that may pass later, such as a shard being copied, until retry).
-type refusedFile struct {
-	size  int64
-	mod   time.Time
-	retry time.Time // zero: never by itself
+// refusedState is a refused timestamp and the envelope it named: neither is tried again
+// until one of them changes (or, for a refusal that may pass later, such as a shard being
+// copied, until retry).
+type refusedState struct {
+	timestamp string
+	envSize   int64
+	envMod    time.Time
+	retry     time.Time // zero: never by itself
 }
 
-// retryRefused is how long a release refused for a shard or I/O fault waits before it is
-// tried again (a shard may be fixed in place).
-const retryRefused = 30 * time.Second
+// retryRefused is how long a release refused for a shard or I/O fault waits at most before
+// it is tried again (a shard may be fixed in place, or still being copied): ten polls, at
+// most 30 s.
+func (s *Server) retryRefused() time.Duration { return min(30*time.Second, 10*s.cfg.Poll) }
 
 func (w *dirWatcher) run(ctx context.Context) {
-	var events <-chan struct{}
+	var events, ownEvents <-chan struct{}
 	if !w.s.cfg.DisableInotify {
 		ch, stop, err := watchDir(w.dir)
 		if err != nil {
@@ -44,6 +52,12 @@ func (w *dirWatcher) run(ctx context.Context) {
 		} else {
 			defer stop()
 			events = ch
+		}
+		if w.s.own != "" { // the edge's own copies: a change there is checked at once
+			if ch, stop, err := watchDir(filepath.Dir(w.s.own)); err == nil {
+				defer stop()
+				ownEvents = ch
+			}
 		}
 	}
 	t := time.NewTicker(w.s.cfg.Poll)
@@ -58,107 +72,117 @@ func (w *dirWatcher) run(ctx context.Context) {
 				events = nil
 				continue
 			}
-		}
-		w.check(false)
-	}
-}
-
-// check looks at the directory once: the releases newer than the one served, newest first,
-// are tried until one verifies; a newest release older than the one served is a rollback,
-// refused once. At start (first), when nothing is served, older releases are tried too, so
-// the edge serves the newest release that verifies.
-func (w *dirWatcher) check(first bool) {
-	s := w.s
-	seqs, err := index.Sequences(w.dir)
-	if err != nil {
-		s.log.Warn("cannot list releases", "dir", w.dir, "error", err.Error())
-		return
-	}
-	if len(seqs) == 0 {
-		if !w.empty {
-			w.empty = true
-			s.log.Warn("no release in the directory yet", "dir", w.dir)
-		}
-		return
-	}
-	w.empty = false
-	served := s.servedSeq()
-	newest := seqs[len(seqs)-1]
-	if newest == served {
-		return
-	}
-	var try []uint64
-	for i := len(seqs) - 1; i >= 0; i-- {
-		if seqs[i] > served || (served == 0 && first) {
-			try = append(try, seqs[i])
-		}
-	}
-	if len(try) == 0 { // newest < served: the directory went back in time
-		try = []uint64{newest}
-	}
-	now := time.Now()
-	for _, seq := range try {
-		path := index.ReleasePath(w.dir, seq)
-		fi, err := os.Stat(path)
-		if err != nil {
-			if !errors.Is(err, fs.ErrNotExist) {
-				s.log.Warn("cannot read release", "file", path, "error", err.Error())
+		case _, ok := <-ownEvents:
+			if !ok {
+				ownEvents = nil
+				continue
 			}
-			continue
+		case <-w.s.recheck:
+			w.s.loadMu.Lock()
+			w.s.checkServed(true)
+			w.s.loadMu.Unlock()
 		}
-		if r, ok := w.refused[seq]; ok && r.size == fi.Size() && r.mod.Equal(fi.ModTime()) && (r.retry.IsZero() || now.Before(r.retry)) {
-			continue
-		}
-		env, err := os.ReadFile(path)
-		if err != nil {
-			w.refuse(seq, fi, &refusal{reasonIO, err}, path)
-			continue
-		}
-		if g := s.cur.Load(); g != nil && g.id == index.ReleaseID(env) {
-			w.remember(seq, fi, "") // the served release under another name: nothing to do
-			return
-		}
-		r := w.s.tryLoad(w.dir, env, path, w.source)
-		if r == nil {
-			delete(w.refused, seq)
-			return
-		}
-		w.remember(seq, fi, r.reason)
+		w.check()
 	}
 }
 
-// refuse logs, counts and remembers a refused file.
-func (w *dirWatcher) refuse(seq uint64, fi os.FileInfo, r *refusal, path string) {
-	w.s.refused(r, path)
-	w.remember(seq, fi, r.reason)
-}
-
-// remember notes a refused file, so that it is not tried (nor counted) again until it
-// changes, or, for a fault that may be repaired in place, until retryRefused has passed.
-func (w *dirWatcher) remember(seq uint64, fi os.FileInfo, reason string) {
-	rf := refusedFile{size: fi.Size(), mod: fi.ModTime()}
-	if reason == reasonShard || reason == reasonIO {
-		rf.retry = time.Now().Add(retryRefused)
-	}
-	if len(w.refused) >= 1000 { // a directory full of bad envelopes: forget, and retry them
-		clear(w.refused)
-	}
-	w.refused[seq] = rf
-}
-
-// tryLoad verifies and loads a release and swaps it in. A refusal is logged, counted and
-// returned.
-func (s *Server) tryLoad(dir string, env []byte, file, source string) *refusal {
+// check looks at the directory once: a new root is adopted, then the timestamp is verified
+// and the release it names loaded (or, if it is the one served, its freshness extended).
+// Nothing else is ever tried: not an older release when the named one is damaged, nor a
+// newer one the timestamp does not name yet.
+func (w *dirWatcher) check() {
+	s := w.s
 	s.loadMu.Lock()
 	defer s.loadMu.Unlock()
 	if s.ctx.Err() != nil {
-		return &refusal{reasonIO, context.Cause(s.ctx)}
+		return
 	}
-	g, r := s.load(dir, env)
+	s.checkServed(false)
+	s.updateRoot(func(n int64) ([]byte, error) {
+		return readLimited(filepath.Join(w.dir, filepath.FromSlash(trust.RootPath(n))), trust.MaxRootSize)
+	}, nil, w.dir)
+	tsPath := filepath.Join(w.dir, trust.TimestampFile)
+	b, err := readLimited(tsPath, trust.MaxTimestampSize)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			if !w.empty {
+				w.empty = true
+				s.log.Warn("no timestamp in the directory: nothing new is served until the pipeline signs one (driveway build, driveway timestamp)",
+					"dir", w.dir, "file", tsPath)
+			}
+			return
+		}
+		w.refuse(string(b), nil, &refusal{reasonIO, err}, tsPath)
+		return
+	}
+	w.empty = false
+	if s.sameTimestamp(b) {
+		return
+	}
+	ts, r := s.checkTimestamp(b)
 	if r != nil {
-		s.refused(r, file)
-		return r
+		w.refuse(string(b), nil, r, tsPath)
+		return
 	}
-	s.install(g, source)
-	return nil
+	if g := s.cur.Load(); g != nil && g.id == "sha256:"+ts.SHA256 {
+		s.acceptTimestamp(ts, b, g)
+		return
+	}
+	path := index.ReleasePath(w.dir, ts.Sequence)
+	fi, err := os.Stat(path)
+	if err != nil {
+		w.refuse(string(b), nil, &refusal{reasonTimestamp, fmt.Errorf("serve: the timestamp names release %d, and %s cannot be read: %w", ts.Sequence, path, err)}, path)
+		return
+	}
+	if w.refused.timestamp == string(b) && w.refused.envSize == fi.Size() && w.refused.envMod.Equal(fi.ModTime()) &&
+		(w.refused.retry.IsZero() || time.Now().Before(w.refused.retry)) {
+		return
+	}
+	env, err := readLimited(path, signing.MaxEnvelopeSize)
+	if err != nil {
+		w.refuse(string(b), fi, &refusal{reasonIO, err}, path)
+		return
+	}
+	g, r := s.load(w.dir, env, ts)
+	if r != nil {
+		w.refuse(string(b), fi, r, path)
+		return
+	}
+	w.refused = refusedState{}
+	s.install(g, w.source)
+	s.acceptTimestamp(ts, b, g)
+}
+
+// refuse logs, counts and remembers a refusal, unless it is the one already remembered.
+func (w *dirWatcher) refuse(timestamp string, env os.FileInfo, r *refusal, path string) {
+	st := refusedState{timestamp: timestamp}
+	if env != nil {
+		st.envSize, st.envMod = env.Size(), env.ModTime()
+	}
+	if r.reason == reasonShard || r.reason == reasonIO {
+		st.retry = time.Now().Add(w.s.retryRefused())
+	}
+	prev := w.refused
+	w.refused = st
+	if prev.timestamp == st.timestamp && prev.envSize == st.envSize && prev.envMod.Equal(st.envMod) && prev.retry.IsZero() {
+		return // the same refusal again (an unchanged file whose timestamp was refused)
+	}
+	w.s.refused(r, path)
+}
+
+// readLimited reads a file of at most limit bytes.
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("serve: %s is more than %d bytes", path, limit)
+	}
+	return b, nil
 }

@@ -15,7 +15,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +28,7 @@ import (
 
 	"github.com/driveway/driveway/index"
 	"github.com/driveway/driveway/offer"
+	"github.com/driveway/driveway/trust"
 )
 
 // generation is one served release. Its fields are immutable after load; refs counts the
@@ -36,7 +40,7 @@ type generation struct {
 	created  time.Time
 	expires  time.Time
 	engine   *offer.Engine
-	shards   []string // pool names held by this generation
+	shards   []*pooledShard // pool entries held by this generation
 	pool     *pool
 	info     []byte // the GET /v1/release body
 	freed    atomic.Bool
@@ -71,7 +75,9 @@ func (g *generation) free() {
 	}
 }
 
-// pool holds every open shard by content name, with the number of generations using it.
+// pool holds every open shard by content name, with the number of generations using it. A
+// shard found damaged (changed on disk under its mapping) leaves the map at once, so that no
+// new generation reuses it, and is closed when the last generation holding it is freed.
 type pool struct {
 	mu     sync.Mutex
 	shards map[string]*pooledShard
@@ -86,6 +92,16 @@ type pooledShard struct {
 	sh   *index.Shard
 	ref  index.ShardRef
 	refs int
+	file fileID // the file as it was when it was verified and mapped
+}
+
+// fileID is what identifies a file's content cheaply: a change of any of these means the
+// file was written, truncated or replaced since.
+type fileID struct {
+	path string
+	size int64
+	mod  time.Time
+	ino  uint64
 }
 
 func newPool(cacheBytes int64, m *metrics) (*pool, error) {
@@ -102,40 +118,50 @@ func newPool(cacheBytes int64, m *metrics) (*pool, error) {
 
 // lookup takes a reference on an open shard, if the pool has it. The pooled shard must
 // agree with ref (a manifest naming the same content as another kind or number is refused).
-func (p *pool) lookup(ref index.ShardRef) (*index.Shard, bool, error) {
+func (p *pool) lookup(ref index.ShardRef) (*pooledShard, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ps := p.shards[ref.Name]
 	if ps == nil {
-		return nil, false, nil
+		return nil, nil
 	}
 	if ps.ref.Kind != ref.Kind || ps.ref.Shard != ref.Shard || ps.ref.Keys != ref.Keys || ps.ref.Size != ref.Size || ps.ref.SHA256 != ref.SHA256 {
-		return nil, false, fmt.Errorf("serve: shard %s: the manifest says %s shard %d (%d keys, %d bytes), the open shard is %s shard %d (%d keys, %d bytes): %w",
+		return nil, fmt.Errorf("serve: shard %s: the manifest says %s shard %d (%d keys, %d bytes), the open shard is %s shard %d (%d keys, %d bytes): %w",
 			ref.Name, ref.Kind, ref.Shard, ref.Keys, ref.Size, ps.ref.Kind, ps.ref.Shard, ps.ref.Keys, ps.ref.Size, index.ErrCorrupt)
 	}
 	ps.refs++
-	return ps.sh, true, nil
+	return ps, nil
 }
 
 // add puts a freshly opened shard into the pool with one reference.
-func (p *pool) add(ref index.ShardRef, sh *index.Shard) {
+func (p *pool) add(ref index.ShardRef, sh *index.Shard, file fileID) *pooledShard {
+	ps := &pooledShard{sh: sh, ref: ref, refs: 1, file: file}
 	p.mu.Lock()
-	p.shards[ref.Name] = &pooledShard{sh: sh, ref: ref, refs: 1}
+	p.shards[ref.Name] = ps
 	p.mu.Unlock()
 	p.m.mapped.inc(0)
+	return ps
 }
 
-// put drops one reference on each named shard and closes those no generation uses.
-func (p *pool) put(names []string) {
+// evict takes a damaged shard out of the map: no new generation reuses it. Its mapping is
+// closed when the generations holding it are freed.
+func (p *pool) evict(ps *pooledShard) {
+	p.mu.Lock()
+	if p.shards[ps.ref.Name] == ps {
+		delete(p.shards, ps.ref.Name)
+	}
+	p.mu.Unlock()
+}
+
+// put drops one reference on each shard and closes those no generation uses.
+func (p *pool) put(held []*pooledShard) {
 	var closing []*index.Shard
 	p.mu.Lock()
-	for _, n := range names {
-		ps := p.shards[n]
-		if ps == nil {
-			continue
-		}
+	for _, ps := range held {
 		if ps.refs--; ps.refs == 0 {
-			delete(p.shards, n)
+			if p.shards[ps.ref.Name] == ps {
+				delete(p.shards, ps.ref.Name)
+			}
 			closing = append(closing, ps.sh)
 		}
 	}
@@ -194,19 +220,20 @@ type refusal struct {
 func (r *refusal) Error() string { return r.err.Error() }
 
 // load verifies the release of envelope, whose shards not already pooled are in
-// dir/shards, exactly as `driveway verify` does: index.VerifyEnvelope (signature over the
-// configured keys and threshold, manifest, expiry, sequence after the one served), then
-// index.OpenVerifiedShard (size, sha256, structure) for every shard the pool does not hold.
-// It returns the generation with one reference (the caller's), or a refusal.
-func (s *Server) load(dir string, envelope []byte) (*generation, *refusal) {
+// dir/shards, as `driveway verify` does, for the timestamp want that names it: the envelope
+// is the one want names (length, sha256), index.VerifyEnvelope (signature over the current
+// root's targets keys and threshold, manifest, expiry and the bounds on time, the sequence
+// want names and newer than the one served), the catalog want names and the edge serves,
+// then index.OpenVerifiedShard (size, sha256, structure) for every shard the pool does not
+// hold. It returns the generation with one reference (the caller's), or a refusal.
+func (s *Server) load(dir string, envelope []byte, want *trust.Timestamp) (*generation, *refusal) {
 	start := time.Now()
-	opts := &index.VerifyOptions{
-		Keys:      s.cfg.Keys,
-		Threshold: s.cfg.Threshold,
-		Now:       s.cfg.Clock().Add(-s.cfg.StaleOK),
-		After:     s.servedSeq(),
-		Cache:     s.pool.budget,
-		Decoder:   s.pool.dec,
+	if err := want.Names(envelope); err != nil {
+		return nil, &refusal{reasonTimestamp, err}
+	}
+	opts, err := s.verifyOptions(want)
+	if err != nil {
+		return nil, &refusal{reasonRoot, err}
 	}
 	reason := ""
 	m, err := index.VerifyEnvelope(envelope, opts, func(st index.Step) {
@@ -218,18 +245,24 @@ func (s *Server) load(dir string, envelope []byte) (*generation, *refusal) {
 		if reason == "" {
 			reason = reasonManifest
 		}
+		if errors.Is(err, index.ErrTimeBounds) {
+			reason = reasonTime
+		}
 		return nil, &refusal{reason, err}
+	}
+	if err := s.checkCatalog(m, want); err != nil {
+		return nil, &refusal{reasonCatalog, err}
 	}
 	g := &generation{seq: m.Sequence, id: index.ReleaseID(envelope), created: m.Created, expires: m.Expires, pool: s.pool}
 	rel := &index.Release{Manifest: m, ID: g.id, Envelope: envelope,
 		HWID: make([]*index.Shard, m.Routing.HWIDShards), Label: make([]*index.Shard, m.Routing.LabelShards)}
-	place := func(ref index.ShardRef, sh *index.Shard) {
-		if ref.Kind == index.KindHWID {
-			rel.HWID[ref.Shard] = sh
+	place := func(ps *pooledShard) {
+		if ps.ref.Kind == index.KindHWID {
+			rel.HWID[ps.ref.Shard] = ps.sh
 		} else {
-			rel.Label[ref.Shard] = sh
+			rel.Label[ps.ref.Shard] = ps.sh
 		}
-		g.shards = append(g.shards, ref.Name)
+		g.shards = append(g.shards, ps)
 	}
 	s.pool.gens.Add(1)
 	fail := func(r *refusal) (*generation, *refusal) {
@@ -243,29 +276,31 @@ func (s *Server) load(dir string, envelope []byte) (*generation, *refusal) {
 			return fail(&refusal{reasonManifest, fmt.Errorf("serve: release %d names shard %s twice", m.Sequence, ref.Name)})
 		}
 		names[ref.Name] = true
-		sh, ok, err := s.pool.lookup(ref)
+		ps, err := s.pool.lookup(ref)
 		if err != nil {
 			return fail(&refusal{reasonShard, err})
 		}
-		if ok {
-			place(ref, sh)
+		if ps != nil {
+			place(ps)
 		} else {
 			missing = append(missing, ref)
 		}
 	}
 	// Open and verify the new shards in parallel: the structural walk dominates a swap.
 	opened := make([]*index.Shard, len(missing))
+	ids := make([]fileID, len(missing))
 	errs := make([]error, len(missing))
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), len(missing)) {
 		wg.Go(func() {
+			debug.SetPanicOnFault(true) // a shard truncated while its structure is walked
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(missing) {
 					return
 				}
-				opened[i], errs[i] = index.OpenVerifiedShard(dir, missing[i], opts)
+				ids[i], opened[i], errs[i] = openShardSafely(dir, s.own, missing[i], opts)
 			}
 		})
 	}
@@ -282,9 +317,8 @@ func (s *Server) load(dir string, envelope []byte) (*generation, *refusal) {
 			}
 			continue
 		}
-		s.pool.add(ref, opened[i])
 		g.opened++
-		place(ref, opened[i])
+		place(s.pool.add(ref, opened[i], ids[i]))
 	}
 	if first != nil {
 		return fail(first)
@@ -304,6 +338,63 @@ func (s *Server) load(dir string, envelope []byte) (*generation, *refusal) {
 	g.loadTime = time.Since(start)
 	g.refs.Store(1)
 	return g, nil
+}
+
+// openShard verifies and maps a shard as index.OpenVerifiedShard does, and notes its file's
+// identity: the file is stat'ed before it is hashed and after it is mapped, and a change in
+// between (a copy or an edit under way) is a refusal, tried again later.
+//
+// With own (a catalog edge's directory of its own, ending in shards/), the shard is first
+// copied there from dir and the copy is what is verified and mapped.
+func openShard(dir, own string, ref index.ShardRef, opts *index.VerifyOptions) (fileID, *index.Shard, error) {
+	path := filepath.Join(dir, index.ShardsDir, ref.Name)
+	if own != "" {
+		if err := copyShard(dir, own, ref); err != nil {
+			return fileID{}, nil, err
+		}
+		dir = filepath.Dir(own)
+		path = filepath.Join(own, ref.Name)
+	}
+	before, err := statFile(path)
+	if err != nil {
+		return fileID{}, nil, err
+	}
+	sh, err := index.OpenVerifiedShard(dir, ref, opts)
+	if err != nil {
+		return fileID{}, nil, err
+	}
+	after, err := statFile(path)
+	if err == nil && after != before {
+		err = fmt.Errorf("serve: shard %s changed while it was verified (written in place?): %w", path, index.ErrCorrupt)
+	}
+	if err != nil {
+		sh.Close()
+		return fileID{}, nil, err
+	}
+	return after, sh, nil
+}
+
+// openShardSafely is openShard with a fault while reading the mapping (the file truncated
+// under it) turned into an error.
+func openShardSafely(dir, own string, ref index.ShardRef, opts *index.VerifyOptions) (id fileID, sh *index.Shard, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if !isFault(r) {
+				panic(r)
+			}
+			id, sh, err = fileID{}, nil, fmt.Errorf("serve: shard %s: a fault while reading it (changed under the edge): %v: %w", ref.Name, r, index.ErrCorrupt)
+		}
+	}()
+	return openShard(dir, own, ref, opts)
+}
+
+// statFile identifies a file's content as the file system reports it.
+func statFile(path string) (fileID, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileID{}, err
+	}
+	return fileID{path: path, size: fi.Size(), mod: fi.ModTime(), ino: inode(fi)}, nil
 }
 
 // releaseInfo is the body of GET /v1/release.

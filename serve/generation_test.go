@@ -76,7 +76,12 @@ func TestGenerationRefcount(t *testing.T) {
 // TestPanicAnswers500: a panic while answering (here: a generation without an engine) is
 // answered with a 500, and the generation's reference is given back.
 func TestPanicAnswers500(t *testing.T) {
-	s, err := New(Config{Catalog: t.TempDir(), Keys: make([]*signing.Verifier, 1), DisableInotify: true, Poll: time.Hour, Clock: testclock.Now})
+	_, pub, _ := signing.GenerateKey(signing.Ed25519, nil)
+	v, err := signing.ParseVerifier(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Catalog: t.TempDir(), Keys: []*signing.Verifier{v}, DisableInotify: true, Poll: time.Hour, Clock: testclock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,13 +55,20 @@ const (
 func (s *Server) route(ctx *fasthttp.RequestCtx) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("panic while answering a request; answered 500", "path", string(ctx.Path()), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			if isFault(r) {
+				s.faulted("request "+string(ctx.Path()), r)
+			} else {
+				s.log.Error("panic while answering a request; answered 500", "path", string(ctx.Path()), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			}
 			ctx.Response.Reset()
 			s.fail(ctx, routeOther, fasthttp.StatusInternalServerError, errInternal)
 		}
 	}()
 	switch string(ctx.Path()) {
 	case "/v1/offers":
+		// The offer reads mapped shards: a fault there (a file truncated under the edge) is a
+		// panic recovered above, not the end of the process (serve/damage.go).
+		debug.SetPanicOnFault(true)
 		s.offers(ctx)
 	case "/v1/reports":
 		s.reports(ctx)
@@ -159,15 +166,19 @@ func (s *Server) offers(ctx *fasthttp.RequestCtx) {
 	s.m.latency.observe(time.Since(start))
 }
 
-// expired reports whether g is past its expiry plus StaleOK at wall time now, logging the
+// expired reports whether g (or its timestamp) is past its expiry plus StaleOK at time now, logging the
 // change once.
 func (s *Server) expired(g *generation, now time.Time) bool {
-	if !now.After(g.expires.Add(s.cfg.StaleOK)) {
+	if s.fresh(now) {
+		if s.staleOKInUse(now) && s.staleOK.CompareAndSwap(false, true) {
+			s.log.Warn("the served release or its timestamp has expired; serving it anyway because of --stale-ok",
+				"sequence", g.seq, "fresh_until", time.Unix(0, s.trust.freshUntil.Load()).UTC().Format(time.RFC3339), "stale_ok", s.cfg.StaleOK.String())
+		}
 		return false
 	}
 	if s.stale.CompareAndSwap(false, true) {
-		s.log.Error("the served release has expired and nothing newer verified; answering with no offers",
-			"sequence", g.seq, "expires", g.expires.UTC().Format(time.RFC3339), "stale_ok", s.cfg.StaleOK.String())
+		s.log.Error("the served release or its timestamp has expired and nothing newer verified; answering with no offers",
+			"sequence", g.seq, "fresh_until", time.Unix(0, s.trust.freshUntil.Load()).UTC().Format(time.RFC3339), "stale_ok", s.cfg.StaleOK.String())
 	}
 	return true
 }
@@ -242,9 +253,12 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString("not ready: no verified release loaded\n")
 	case s.expired(g, s.cfg.Clock()):
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-		ctx.SetBodyString("not ready: release " + strconv.FormatUint(g.seq, 10) + " expired at " + g.expires.UTC().Format(time.RFC3339) + "\n")
+		ctx.SetBodyString("not ready: release " + strconv.FormatUint(g.seq, 10) + " or its timestamp expired at " + time.Unix(0, s.trust.freshUntil.Load()).UTC().Format(time.RFC3339) + "\n")
 	default:
 		ctx.SetBodyString("ready: release " + strconv.FormatUint(g.seq, 10) + "\n")
+	}
+	if s.spool != nil { // the spool's state, which readiness (about offers) leaves out
+		ctx.Response.AppendBodyString(s.spoolDetail())
 	}
 	s.m.request(routeReadyz, ctx.Response.StatusCode())
 }
@@ -279,12 +293,24 @@ func (s *Server) gauges() []*gauge {
 		{"driveway_edge_release_created_timestamp_seconds", "Creation time of the served release.", cur(func(g *generation) float64 { return unixSeconds(g.created) })},
 		{"driveway_edge_release_expires_timestamp_seconds", "Expiry time of the served release.", cur(func(g *generation) float64 { return unixSeconds(g.expires) })},
 		{"driveway_edge_release_age_seconds", "Age of the served release (now - created).", cur(func(g *generation) float64 { return s.cfg.Clock().Sub(g.created).Seconds() })},
-		{"driveway_edge_ready", "1 while a verified release not past expiry + stale-ok is served.", func() (float64, bool) {
-			g := s.cur.Load()
-			if g == nil || s.cfg.Clock().After(g.expires.Add(s.cfg.StaleOK)) {
+		{"driveway_edge_ready", "1 while a verified release is served whose release and timestamp are not past expiry + stale-ok.", func() (float64, bool) {
+			if s.cur.Load() == nil || !s.fresh(s.cfg.Clock()) {
 				return 0, true
 			}
 			return 1, true
+		}},
+		{"driveway_edge_stale_ok_in_use", "1 while the served release or its timestamp has expired and is served only because of --stale-ok.", func() (float64, bool) {
+			if s.staleOKInUse(s.cfg.Clock()) {
+				return 1, true
+			}
+			return 0, true
+		}},
+		{"driveway_edge_timestamp_expires_timestamp_seconds", "Expiry of the newest timestamp verified (the freshness of what is served).", func() (float64, bool) {
+			e := s.trust.tsExpires.Load()
+			return float64(e), e != 0
+		}},
+		{"driveway_edge_root_version", "Version of the trusted root (1: the configured keys).", func() (float64, bool) {
+			return float64(s.trust.rootVersion.Load()), true
 		}},
 		{"driveway_edge_shards_open", "Shard files mapped now.", func() (float64, bool) { return float64(s.pool.open()), true }},
 		{"driveway_edge_generations_live", "Releases loaded and not yet released by their last reader.", func() (float64, bool) { return float64(s.pool.gens.Load()), true }},

@@ -162,7 +162,7 @@ var (
 	// statuses are the statuses the edge answers with; anything else counts as "other".
 	statuses = [...]int{200, 202, 400, 404, 405, 408, 413, 415, 431, 500, 503}
 	// refusalReasons are why a release was refused.
-	refusalReasons = [...]string{reasonSignature, reasonManifest, reasonExpired, reasonRollback, reasonShard, reasonIO}
+	refusalReasons = [...]string{reasonSignature, reasonManifest, reasonExpired, reasonRollback, reasonShard, reasonIO, reasonTimestamp, reasonRoot, reasonCatalog, reasonTime}
 	// originReasons are why a fetch from the origin failed.
 	originReasons = [...]string{originConnect, originTimeout, originStatus, originTooLarge, originBody}
 	// offerKinds are offer.Kind's names, in its order.
@@ -177,6 +177,10 @@ const (
 	reasonRollback  = "rollback"  // the sequence is not newer than the one served
 	reasonShard     = "shard"     // a shard's size, sha256 or structure is wrong
 	reasonIO        = "io"        // a file could not be read or written
+	reasonTimestamp = "timestamp" // no valid, fresh timestamp names the release (package trust)
+	reasonRoot      = "root"      // a new root did not verify on top of the trusted one
+	reasonCatalog   = "catalog"   // the release is of another catalog than the one served
+	reasonTime      = "time"      // created in the future, or valid for longer than allowed
 )
 
 // Origin fetch error reasons.
@@ -208,14 +212,19 @@ type metrics struct {
 	origin   *counterVec // by reason
 	mapped   *counterVec // shards mapped
 	unmapped *counterVec // shards unmapped
+	faults   *counterVec // faults reading mapped memory (serve/damage.go)
 	gauges   []*gauge
 	reports  *reportMetrics // nil without a spool
 }
 
 // reportMetrics are the install-report families of an edge with a spool (POST /v1/reports).
 type reportMetrics struct {
-	invalid *counterVec    // requests answered 400
-	spool   []*counterFunc // the spool's counts
+	invalid         *counterVec    // requests answered 400
+	accepted        *counterVec    // reports answered 202 (stored)
+	refused         *counterVec    // reports answered 503, by reason (reportRefusals)
+	refusedRequests *counterVec    // requests answered 503, by reason
+	spool           []*counterFunc // the spool's counts
+	gauges          []*gauge       // the spool's state
 }
 
 // enableReports adds the report families, reading the spool's counts at scrape time.
@@ -223,23 +232,50 @@ func (m *metrics) enableReports(stats func() rollout.SpoolStats) {
 	one := func(f func(rollout.SpoolStats) int64) func(int) uint64 {
 		return func(int) uint64 { return uint64(f(stats())) }
 	}
+	reasons := make([]string, len(reportRefusals))
+	for i, r := range reportRefusals {
+		reasons[i] = `reason="` + r + `"`
+	}
+	storage := rollout.SpoolReasons[3:] // what a commit can fail of (missing … reserve)
+	storageLabels := make([]string, len(storage))
+	for i, r := range storage {
+		storageLabels[i] = `reason="` + r + `"`
+	}
 	m.reports = &reportMetrics{
-		invalid: newCounterVec("driveway_edge_reports_invalid_total", "Requests to POST /v1/reports answered 400 (none of their reports was kept).", false, []string{""}),
+		invalid:  newCounterVec("driveway_edge_reports_invalid_total", "Requests to POST /v1/reports answered 400 (none of their reports was kept).", false, []string{""}),
+		accepted: newCounterVec("driveway_edge_reports_accepted_total", "Install reports answered 202: written and fsynced to the spool.", false, []string{""}),
+		refused: newCounterVec("driveway_edge_reports_refused_total", "Install reports answered 503 (the PC sends them again), by reason: queue, timeout, closed, "+
+			"missing (spool directory gone), read-only, disk-full, io, cap (spool size cap), reserve (free-disk reserve), no-release.", false, reasons),
+		refusedRequests: newCounterVec("driveway_edge_report_requests_refused_total", "Requests to POST /v1/reports answered 503, by reason (as reports_refused_total).", false, reasons),
 		spool: []*counterFunc{
-			{"driveway_edge_reports_accepted_total", "Install reports queued for the spool.", []string{""},
-				one(func(s rollout.SpoolStats) int64 { return s.Accepted })},
-			{"driveway_edge_reports_dropped_total", "Install reports dropped, by reason: queue (the spool's queue was full), disk (the file system refused the write).",
-				[]string{`reason="queue"`, `reason="disk"`}, func(i int) uint64 {
-					st := stats()
-					if i == 0 {
-						return uint64(st.DroppedQueue)
-					}
-					return uint64(st.DroppedDisk)
-				}},
-			{"driveway_edge_reports_written_total", "Install reports written to a spool file.", []string{""},
+			{"driveway_edge_reports_written_total", "Install reports written and fsynced to spool files (the lines of the spool's files).", []string{""},
 				one(func(s rollout.SpoolStats) int64 { return s.Written })},
+			{"driveway_edge_spool_commits_total", "Group commits that stored reports (one write and fsync each).", []string{""},
+				one(func(s rollout.SpoolStats) int64 { return s.Commits })},
+			{"driveway_edge_spool_failed_commits_total", "Group commits the spool could not store, by reason.", storageLabels, func(i int) uint64 {
+				return uint64(stats().Refused[3+i])
+			}},
 			{"driveway_edge_spool_files_total", "Spool files closed (rotated by size or age, or at shutdown).", []string{""},
 				one(func(s rollout.SpoolStats) int64 { return s.Files })},
+			{"driveway_edge_spool_files_recovered_total", "Spool files a previous run left open (killed), closed out at start.", []string{""},
+				one(func(s rollout.SpoolStats) int64 { return s.Recovered })},
+			{"driveway_edge_spool_files_expired_total", "Closed spool files deleted past the retention window (no shipper took them).", []string{""},
+				one(func(s rollout.SpoolStats) int64 { return s.Expired })},
+		},
+		gauges: []*gauge{
+			{"driveway_edge_spool_storing", "1 while the spool stores reports; 0 while it refuses them (see /readyz for why).", func() (float64, bool) {
+				if stats().State.Storing {
+					return 1, true
+				}
+				return 0, true
+			}},
+			{"driveway_edge_spool_bytes", "Bytes of the files in the spool directory, as last measured.", func() (float64, bool) {
+				return float64(stats().Bytes), true
+			}},
+			{"driveway_edge_spool_free_bytes", "Free bytes of the spool's file system, as last measured.", func() (float64, bool) {
+				f := stats().Free
+				return float64(f), f > 0
+			}},
 		},
 	}
 }
@@ -271,6 +307,7 @@ func newMetrics() *metrics {
 		origin:   newCounterVec("driveway_edge_origin_fetch_errors_total", "Failed fetches from the origin, by reason.", false, label("reason", originReasons[:])),
 		mapped:   newCounterVec("driveway_edge_shards_mapped_total", "Shard files opened (mapped).", false, []string{""}),
 		unmapped: newCounterVec("driveway_edge_shards_unmapped_total", "Shard files closed (unmapped) after their last reader.", false, []string{""}),
+		faults:   newCounterVec("driveway_edge_faults_total", "Faults reading a mapped shard (a file changed under the edge), each answered 500.", false, []string{""}),
 	}
 }
 
@@ -310,10 +347,17 @@ func (m *metrics) appendTo(b []byte) []byte {
 	b = m.origin.appendTo(b)
 	b = m.mapped.appendTo(b)
 	b = m.unmapped.appendTo(b)
+	b = m.faults.appendTo(b)
 	if m.reports != nil {
 		b = m.reports.invalid.appendTo(b)
+		b = m.reports.accepted.appendTo(b)
+		b = m.reports.refused.appendTo(b)
+		b = m.reports.refusedRequests.appendTo(b)
 		for _, c := range m.reports.spool {
 			b = c.appendTo(b)
+		}
+		for _, g := range m.reports.gauges {
+			b = g.appendTo(b)
 		}
 	}
 	for _, g := range m.gauges {

@@ -1,16 +1,21 @@
 package serve
 
 // Releases from an origin: any static HTTP server holding a build's output directory
-// (index/release.go's layout: ORIGIN/manifest is the newest release's envelope,
-// ORIGIN/shards/<sha256>.shard its shards).
+// (index/release.go's layout and package trust's files: ORIGIN/timestamp.json names the
+// newest release, ORIGIN/releases/<seq>.dsse is its envelope, ORIGIN/shards/<sha256>.shard
+// its shards, ORIGIN/root/<N>.root.json the roots after the configured keys).
 //
-// Every Poll, the manifest is fetched with a conditional GET (If-None-Match,
-// If-Modified-Since). A new envelope is verified first (index.VerifyEnvelope, before
-// anything is downloaded); then each shard neither open nor in the cache is fetched into
+// Every Poll, the roots after the trusted one are asked for (a 404 ends the walk) and the
+// timestamp is fetched with a conditional GET (If-None-Match, If-Modified-Since) and
+// verified (serve/trust.go). When it names a release other than the one served, that
+// release's envelope is fetched by name and checked against the timestamp and verified
+// (index.VerifyEnvelope) before anything else is downloaded; then each shard neither open nor in the cache is fetched into
 // CACHE/shards through a temporary file, capped at the manifest's size and checked against
 // its sha256, and renamed into place; then the release is loaded from the cache exactly as
-// from a catalog directory (every new shard's size, sha256 and structure), saved
-// (index.SaveEnvelope), swapped in, and the cache pruned (index.Prune, Config.Keep).
+// from a catalog directory (every new shard's size, sha256 and structure), saved with its
+// timestamp (index.SaveEnvelope, trust.WriteFileAtomic), swapped in, and the cache pruned
+// (index.Prune, Config.Keep). A restarted edge serves from its cache only what the cached
+// timestamp names, and only while that timestamp is fresh.
 // A failed fetch backs off exponentially with jitter, up to Config.BackoffMax; the current
 // release keeps serving throughout.
 
@@ -21,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -31,6 +37,7 @@ import (
 
 	"github.com/driveway/driveway/index"
 	"github.com/driveway/driveway/signing"
+	"github.com/driveway/driveway/trust"
 )
 
 // unconditionalEvery makes every so many manifest polls an unconditional GET: an ETag or a
@@ -45,6 +52,9 @@ type originSync struct {
 	modified string
 	polls    int
 	failures int
+	// refusedTS is the last timestamp refused, so that an origin that serves it again
+	// without validators is not logged and counted at every poll.
+	refusedTS string
 }
 
 func newOriginSync(s *Server) *originSync {
@@ -85,6 +95,11 @@ func (o *originSync) run(ctx context.Context) {
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-o.s.recheck:
+			t.Stop()
+			o.s.loadMu.Lock()
+			o.s.checkServed(true)
+			o.s.loadMu.Unlock()
 		case <-t.C:
 		}
 	}
@@ -103,28 +118,74 @@ func backoff(base, max time.Duration, n int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// sync polls the manifest once and, if it names a new release that verifies, fetches its
-// missing shards and swaps it in. A refused release is not an error (it is logged and
-// counted, and its manifest not fetched again until it changes); a failed fetch is.
+// sync polls the origin once: roots after the trusted one, then the timestamp (a
+// conditional GET); if the timestamp names a new release that verifies, its envelope
+// (releases/<seq>.dsse, by name: never whatever "manifest" holds) and missing shards are
+// fetched and it is swapped in. A refused release is not an error (it is logged and counted,
+// and not fetched again until the timestamp changes); a failed fetch is.
 func (o *originSync) sync(ctx context.Context) error {
 	s := o.s
 	o.polls++
 	conditional := o.polls%unconditionalEvery != 0
-	env, status, err := o.fetchManifest(ctx, conditional)
+	s.loadMu.Lock()
+	s.checkServed(false)
+	s.updateRoot(func(n int64) ([]byte, error) {
+		return o.fetch(ctx, trust.RootPath(n), trust.MaxRootSize)
+	}, func(n int64, b []byte) error {
+		return trust.WriteFileAtomic(filepath.Join(s.cfg.Cache, filepath.FromSlash(trust.RootPath(n))), b)
+	}, o.base)
+	s.loadMu.Unlock()
+	tsFile, status, err := o.fetchTimestamp(ctx, conditional)
 	if err != nil {
 		return err
 	}
 	if status == http.StatusNotModified {
-		s.log.Debug("origin: manifest not modified")
+		s.log.Debug("origin: timestamp not modified")
 		return nil
 	}
-	s.log.Debug("origin: manifest fetched", "bytes", len(env))
-	url := o.base + "/" + index.ManifestFile
-	if g := s.cur.Load(); g != nil && g.id == index.ReleaseID(env) {
+	url := o.base + "/" + trust.TimestampFile
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if s.sameTimestamp(tsFile) {
 		return nil
 	}
+	ts, r := s.checkTimestamp(tsFile)
+	if r != nil {
+		if string(tsFile) != o.refusedTS { // an origin without validators: the same bytes again
+			o.refusedTS = string(tsFile)
+			s.refused(r, url)
+		}
+		return nil // keep the validators: the same bytes are not fetched and refused again
+	}
+	o.refusedTS = ""
+	cache := s.cfg.Cache
+	if g := s.cur.Load(); g != nil && g.id == "sha256:"+ts.SHA256 {
+		if err := trust.WriteFileAtomic(filepath.Join(cache, trust.TimestampFile), tsFile); err != nil {
+			s.log.Warn("cannot keep the timestamp in the cache", "dir", cache, "error", err.Error())
+		}
+		s.acceptTimestamp(ts, tsFile, g)
+		return nil
+	}
+	relPath := index.ReleasesDir + "/" + filepath.Base(index.ReleasePath("", ts.Sequence))
+	env, err := o.fetch(ctx, relPath, signing.MaxEnvelopeSize)
+	if err != nil {
+		o.forget()
+		return err
+	}
+	url = o.base + "/" + relPath
 	// Verify the envelope before downloading anything.
-	opts := &index.VerifyOptions{Keys: s.cfg.Keys, Threshold: s.cfg.Threshold, Now: s.cfg.Clock().Add(-s.cfg.StaleOK), After: s.servedSeq()}
+	if err := ts.Names(env); err != nil {
+		s.refused(&refusal{reasonTimestamp, err}, url)
+		return nil
+	}
+	opts, err := s.verifyOptions(ts)
+	if err != nil {
+		s.refused(&refusal{reasonRoot, err}, url)
+		return nil
+	}
 	reason := ""
 	m, err := index.VerifyEnvelope(env, opts, func(st index.Step) {
 		if st.Err != nil && reason == "" {
@@ -135,8 +196,15 @@ func (o *originSync) sync(ctx context.Context) error {
 		if reason == "" {
 			reason = reasonManifest
 		}
+		if errors.Is(err, index.ErrTimeBounds) {
+			reason = reasonTime
+		}
 		s.refused(&refusal{reason, err}, url)
-		return nil // keep the validators: the same bytes are not fetched and refused again
+		return nil
+	}
+	if err := s.checkCatalog(m, ts); err != nil {
+		s.refused(&refusal{reasonCatalog, err}, url)
+		return nil
 	}
 	for _, ref := range m.Shards {
 		if err := o.fetchShard(ctx, ref); err != nil {
@@ -149,13 +217,7 @@ func (o *originSync) sync(ctx context.Context) error {
 			return err
 		}
 	}
-	cache := s.cfg.Cache
-	s.loadMu.Lock()
-	defer s.loadMu.Unlock()
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	g, r := s.load(cache, env)
+	g, r := s.load(cache, env, ts)
 	if r != nil {
 		s.refused(r, url)
 		o.forget()
@@ -167,13 +229,18 @@ func (o *originSync) sync(ctx context.Context) error {
 		}
 		return nil
 	}
-	if err := index.SaveEnvelope(cache, m.Sequence, env); err != nil {
+	err = index.SaveEnvelope(cache, m.Sequence, env)
+	if err == nil {
+		err = trust.WriteFileAtomic(filepath.Join(cache, trust.TimestampFile), tsFile)
+	}
+	if err != nil {
 		g.release()
 		s.refused(&refusal{reasonIO, err}, cache)
 		o.forget()
 		return fmt.Errorf("serve: release %d: %w", m.Sequence, err)
 	}
 	s.install(g, "origin")
+	s.acceptTimestamp(ts, tsFile, g)
 	if removed, err := index.Prune(cache, s.cfg.Keep); err != nil {
 		s.log.Warn("cannot prune the cache", "dir", cache, "error", err.Error())
 	} else if len(removed) > 0 {
@@ -182,12 +249,12 @@ func (o *originSync) sync(ctx context.Context) error {
 	return nil
 }
 
-// forget drops the manifest's validators, so the next poll fetches it again.
+// forget drops the timestamp's validators, so the next poll fetches it again.
 func (o *originSync) forget() { o.etag, o.modified = "", "" }
 
-// fetchManifest GETs ORIGIN/manifest, conditionally unless told otherwise.
-func (o *originSync) fetchManifest(ctx context.Context, conditional bool) ([]byte, int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.base+"/"+index.ManifestFile, nil)
+// fetchTimestamp GETs ORIGIN/timestamp.json, conditionally unless told otherwise.
+func (o *originSync) fetchTimestamp(ctx context.Context, conditional bool) ([]byte, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.base+"/"+trust.TimestampFile, nil)
 	if err != nil {
 		return nil, 0, &originError{originConnect, err}
 	}
@@ -211,15 +278,46 @@ func (o *originSync) fetchManifest(ctx context.Context, conditional bool) ([]byt
 	default:
 		return nil, 0, &originError{originStatus, fmt.Errorf("serve: GET %s: %s", req.URL, resp.Status)}
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, signing.MaxEnvelopeSize+1))
+	body, err := readCapped(resp.Body, trust.MaxTimestampSize, req.URL.String())
 	if err != nil {
-		return nil, 0, fetchError(err)
-	}
-	if len(body) > signing.MaxEnvelopeSize {
-		return nil, 0, &originError{originTooLarge, fmt.Errorf("serve: GET %s: more than %d bytes", req.URL, signing.MaxEnvelopeSize)}
+		return nil, 0, err
 	}
 	o.etag, o.modified = resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
 	return body, resp.StatusCode, nil
+}
+
+// fetch GETs ORIGIN/name, at most limit bytes; a 404 is an error wrapping fs.ErrNotExist.
+func (o *originSync) fetch(ctx context.Context, name string, limit int64) ([]byte, error) {
+	url := o.base + "/" + name
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, &originError{originConnect, err}
+	}
+	resp, err := o.s.cfg.Client.Do(req)
+	if err != nil {
+		return nil, fetchError(err)
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return nil, fmt.Errorf("serve: GET %s: %s: %w", url, resp.Status, fs.ErrNotExist)
+	default:
+		return nil, &originError{originStatus, fmt.Errorf("serve: GET %s: %s", url, resp.Status)}
+	}
+	return readCapped(resp.Body, limit, url)
+}
+
+// readCapped reads a body of at most limit bytes.
+func readCapped(r io.Reader, limit int64, url string) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fetchError(err)
+	}
+	if int64(len(body)) > limit {
+		return nil, &originError{originTooLarge, fmt.Errorf("serve: GET %s: more than %d bytes", url, limit)}
+	}
+	return body, nil
 }
 
 // fetchShard makes sure a shard is in the cache, downloading it if not: into a

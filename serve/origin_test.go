@@ -134,10 +134,11 @@ func TestNginxOrigin(t *testing.T) {
 	now := mustTime(t, a.Now)
 	work := t.TempDir()
 	for name, sc := range map[string]scenario{"la": a, "lb": b, "lc": c} {
-		writeLabels(t, filepath.Join(work, name), sc.Labels)
+		writeLabels(t, filepath.Join(work, name, "tree"), sc.Labels) // one catalog, "tree": an edge serves one
+
 	}
 	root := filepath.Join(work, "origin")
-	buildRelease(t, filepath.Join(work, "la"), root, k, now, 0) // release 1
+	buildRelease(t, filepath.Join(work, "la", "tree"), root, k, now, 0) // release 1
 	req := a.Requests[1].Request
 	partA := offersPart(t, root, k, req, now)
 	ng := startNginx(t, root)
@@ -157,14 +158,14 @@ func TestNginxOrigin(t *testing.T) {
 	answers(1, partA)
 
 	// Publish: a build of another tree into nginx's root.
-	buildRelease(t, filepath.Join(work, "lb"), root, k, now, 0) // release 2
+	buildRelease(t, filepath.Join(work, "lb", "tree"), root, k, now, 0) // release 2
 	partB := offersPart(t, root, k, req, now)
 	answers(2, partB)
 	if seqs, _ := index.Sequences(cache); len(seqs) == 0 || seqs[len(seqs)-1] != 2 {
 		t.Errorf("cache holds releases %v", seqs)
 	}
 	time.Sleep(200 * time.Millisecond) // a few conditional polls
-	if log, _ := os.ReadFile(ng.access); !bytes.Contains(log, []byte(`"GET /manifest HTTP/1.1" 304`)) {
+	if log, _ := os.ReadFile(ng.access); !bytes.Contains(log, []byte(`"GET /timestamp.json HTTP/1.1" 304`)) {
 		t.Errorf("no conditional GET answered 304 in nginx's log:\n%s", log)
 	}
 
@@ -175,13 +176,13 @@ func TestNginxOrigin(t *testing.T) {
 	})
 	answers(2, partB)
 	// Up again, with a new release: the edge syncs.
-	buildRelease(t, filepath.Join(work, "la"), root, k, now, 0) // release 3
+	buildRelease(t, filepath.Join(work, "la", "tree"), root, k, now, 0) // release 3
 	ng.start()
 	answers(3, partA)
 
 	// A truncated shard: release 4 is tree C, one of whose new shards nginx serves cut short.
 	staging := filepath.Join(work, "staging")
-	buildRelease(t, filepath.Join(work, "lc"), staging, k, now, 0)
+	buildRelease(t, filepath.Join(work, "lc", "tree"), staging, k, now, 0)
 	partC := offersPart(t, staging, k, req, now)
 	m := manifestOf(t, staging)
 	var cut string
@@ -206,7 +207,7 @@ func TestNginxOrigin(t *testing.T) {
 		t.Fatal("tree C has no shard of its own")
 	}
 	m.Sequence = 4
-	publishAs(t, root, 4, *m, k.signer)
+	publishAs(t, root, k, 4, *m, k.signer)
 	waitFor(t, 10*time.Second, "a shard refusal", func() bool {
 		return metric(t, base, `driveway_edge_refused_releases_total{reason="shard"}`) >= 1
 	})
@@ -262,7 +263,7 @@ func TestOriginGarbageAndSlow(t *testing.T) {
 	_, base := startServer(t, serve.Config{Origin: origin.URL, Cache: filepath.Join(work, "cache"), Keys: []*signing.Verifier{k.verifier},
 		Clock: clock.now, Poll: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond, OriginTimeout: 200 * time.Millisecond})
 	waitFor(t, 5*time.Second, "garbage refused", func() bool {
-		return metric(t, base, `driveway_edge_refused_releases_total{reason="signature"}`) >= 1
+		return metric(t, base, `driveway_edge_refused_releases_total{reason="timestamp"}`) >= 1
 	})
 	if code, _ := post(t, base+"/v1/offers", sc.Requests[1].Request); code != 503 {
 		t.Errorf("no release yet: status %d, want 503", code)

@@ -11,11 +11,13 @@ import (
 	"github.com/driveway/driveway/index"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
+	"github.com/driveway/driveway/trust"
 )
 
-// publishAs signs m (with its Sequence and Expires as given) with the signers and saves it
-// under file sequence seq in dir.
-func publishAs(t *testing.T, dir string, seq uint64, m index.Manifest, signers ...*signing.Signer) []byte {
+// publishAs signs m (with its Sequence and Expires as given) with the signers, saves it
+// under file sequence seq in dir, and has k sign a timestamp naming it (as the pipeline
+// does), valid for a day from m's creation.
+func publishAs(t *testing.T, dir string, k key, seq uint64, m index.Manifest, signers ...*signing.Signer) []byte {
 	t.Helper()
 	payload, err := m.Marshal()
 	if err != nil {
@@ -28,7 +30,17 @@ func publishAs(t *testing.T, dir string, seq uint64, m index.Manifest, signers .
 	if err := index.SaveEnvelope(dir, seq, env); err != nil {
 		t.Fatal(err)
 	}
+	stamp(t, dir, k, m.Catalog, seq, env, m.Created)
 	return env
+}
+
+// stamp has k sign a timestamp naming envelope as release seq of catalog in dir, valid for
+// a day from at.
+func stamp(t *testing.T, dir string, k key, catalog string, seq uint64, envelope []byte, at time.Time) {
+	t.Helper()
+	if _, err := trust.Stamp(dir, catalog, seq, envelope, at, at.Add(24*time.Hour), k.signer); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestRefusals drops a tampered shard, a bad signature, a rolled-back sequence and an
@@ -41,7 +53,7 @@ func TestRefusals(t *testing.T) {
 	mA, mB := manifestOf(t, dirA), manifestOf(t, dirB)
 	dir := filepath.Join(t.TempDir(), "catalog")
 	copyDir(t, filepath.Join(dirA, index.ShardsDir), filepath.Join(dir, index.ShardsDir))
-	env1 := publishAs(t, dir, 1, *mA, k.signer)
+	env1 := publishAs(t, dir, k, 1, *mA, k.signer)
 
 	clock := newClock(now)
 	_, base := startServer(t, serve.Config{Catalog: dir, Keys: []*signing.Verifier{k.verifier}, Clock: clock.now, Poll: 20 * time.Millisecond})
@@ -87,29 +99,36 @@ func TestRefusals(t *testing.T) {
 	}
 	m := *mB
 	m.Sequence = 2
-	publishAs(t, dir, 2, m, k.signer)
+	publishAs(t, dir, k, 2, m, k.signer)
 	refusedFor("shard", 1)
 	stillServing("tampered shard")
 
-	// 3: signed by a key the edge does not trust.
+	// 3: signed by a key the edge does not trust (the timestamp by the trusted one).
 	other := newKey(t)
 	m = *mA
 	m.Sequence = 3
-	publishAs(t, dir, 3, m, other.signer)
+	env3 := publishAs(t, dir, k, 3, m, other.signer)
 	refusedFor("signature", 1)
 	stillServing("bad signature")
+
+	// 3 again: a timestamp signed by a key the edge does not trust.
+	stamp(t, dir, other, mA.Catalog, 3, env3, now)
+	refusedFor("timestamp", 1)
+	stillServing("timestamp by another key")
 
 	// 4: a good release.
 	m = *mA
 	m.Sequence = 4
-	publishAs(t, dir, 4, m, k.signer)
+	publishAs(t, dir, k, 4, m, k.signer)
 	waitFor(t, 5*time.Second, "release 4", func() bool { return releaseSeq(t, base) == 4 })
 	serving = 4
 
-	// 9: the file name says 9, the signed manifest is release 1 again (a replay).
+	// 9: the file name (and a timestamp) say 9, the signed manifest is release 1 again (a
+	// replay under another name).
 	if err := index.SaveEnvelope(dir, 9, env1); err != nil {
 		t.Fatal(err)
 	}
+	stamp(t, dir, k, mA.Catalog, 9, env1, now)
 	refusedFor("rollback", 1)
 	stillServing("rollback")
 
@@ -118,16 +137,16 @@ func TestRefusals(t *testing.T) {
 	m.Sequence = 10
 	m.Created = now.Add(-48 * time.Hour)
 	m.Expires = now.Add(-time.Hour)
-	publishAs(t, dir, 10, m, k.signer)
+	publishAs(t, dir, k, 10, m, k.signer)
 	refusedFor("expired", 1)
 	stillServing("expired")
 
 	// Nothing refused twice, and the next good release is served.
 	m = *mA
 	m.Sequence = 11
-	publishAs(t, dir, 11, m, k.signer)
+	publishAs(t, dir, k, 11, m, k.signer)
 	waitFor(t, 5*time.Second, "release 11", func() bool { return releaseSeq(t, base) == 11 })
-	for _, reason := range []string{"shard", "signature", "rollback", "expired"} {
+	for _, reason := range []string{"shard", "signature", "timestamp", "rollback", "expired"} {
 		if got := metric(t, base, `driveway_edge_refused_releases_total{reason="`+reason+`"}`); got != 1 {
 			t.Errorf("refused for %s: %v, want 1", reason, got)
 		}

@@ -20,12 +20,12 @@
 //	GET  /readyz                               200 while a verified, unexpired release is served
 //	GET  /metrics                              Prometheus text format
 //
-// Statuses: 200; 202 (reports taken: {"accepted":n,"dropped":m}); 400 (a malformed request,
+// Statuses: 200; 202 (reports stored: {"accepted":n}); 400 (a malformed request,
 // with offer's JSON error); 404; 405 (with Allow); 408 (a client too slow to send its request
 // within ReadTimeout); 413 (a body over Limits.MaxBody, or a reports body over
 // rollout.MaxBodySize); 415 (a POST without Content-Type: application/json); 431 (headers too
-// large); 500 (a bug, logged); 503 (no release loaded yet, over MaxConns, or reports arriving
-// while the spool closes at shutdown). Error bodies are
+// large); 500 (a bug, logged); 503 (no release loaded yet, over MaxConns, or reports the
+// spool cannot store now, with Retry-After). Error bodies are
 // {"error":{"code":…,"message":…,"field":…}}.
 //
 // Usage:
@@ -48,6 +48,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,15 +71,33 @@ type Config struct {
 	// ORIGIN/shards/<sha256>.shard), polled every Poll. Cache is required with it.
 	Origin string
 	// Cache is the directory where releases fetched from Origin are kept (a catalog
-	// directory itself); at start the newest verified release in it is served at once.
+	// directory itself); at start the release its timestamp names is served at once, if
+	// fresh. With Catalog, Cache is where the edge keeps its own copy of every shard it
+	// serves (verified as it is copied, and mapped from there), so that nothing done to the
+	// catalog directory's files can change the mapped bytes (serve/damage.go); "": a new
+	// directory under the system's temporary directory, removed at Shutdown.
 	Cache string
 	// Keep is how many releases Cache keeps; default 2.
 	Keep int
 
 	// Keys verify a release's signature; Threshold distinct keys must have signed
-	// (default 1).
+	// (default 1). They are root 1 of the catalog's trust (package trust): every role,
+	// until a root file of the catalog rotates them.
 	Keys      []*signing.Verifier
 	Threshold int
+	// State is the file where the edge keeps what it has seen (the newest timestamp and
+	// release, the root adopted, the catalog pinned), so that a restart cannot be shown an
+	// older release; "": kept in memory only. It must be the edge's own.
+	State string
+	// CatalogName pins the catalog served; "": the catalog of the first release served
+	// (kept in State). A release or timestamp of another catalog is refused.
+	CatalogName string
+	// MaxTimestampValidity refuses a timestamp valid for longer than this from now; default
+	// 7 days (a pipeline signs them for hours).
+	MaxTimestampValidity time.Duration
+	// MaxValidity refuses a release valid for longer than this (expires - created); default
+	// index.DefaultMaxValidity, 30 days.
+	MaxValidity time.Duration
 
 	// Poll is how often the source is checked: default 1 s for Catalog, 10 s for Origin.
 	Poll time.Duration
@@ -112,11 +132,15 @@ type Config struct {
 	BlockCache int64
 
 	// Spool, when Spool.Dir is set, enables POST /v1/reports: install reports are checked
-	// (rollout.DecodeReports), stamped "received" with Clock's time and appended to NDJSON
-	// files in Spool.Dir for a log shipper to collect (see rollout's spool format and
-	// docs/deployment.md). Zero fields take rollout's defaults: rotate at 64 MiB or 1 h,
-	// fsync every second, 65,536 reports queued (more are dropped and counted, never waited
-	// for); a zero Spool.Clock is Clock. Without Spool.Dir, POST /v1/reports is a 404.
+	// (rollout.DecodeReports, against the served release's labels and Clock), stamped
+	// "received" with Clock's time and appended to NDJSON files in Spool.Dir for a log
+	// shipper to collect (see rollout's spool format and docs/deployment.md). A 202 means
+	// the reports are written and fsynced (group commit); when the spool cannot store them
+	// the answer is 503 with Retry-After. Spool.Secret, the fleet's report secret, is
+	// required: device ids are stored as pseudonyms keyed with it. Zero fields take
+	// rollout's defaults (rotate at 64 MiB or 1 h, a 2 ms commit window, at most 1 GiB in
+	// the directory, refuse below 1 GiB or 5% free, keep 30 days); a zero Spool.Clock is
+	// Clock, a nil Spool.Logger is Logger. Without Spool.Dir, POST /v1/reports is a 404.
 	Spool rollout.SpoolOptions
 
 	// Clock is the time source for answers, release expiry and report stamps. Required:
@@ -181,6 +205,9 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if c.Spool.Logger == nil {
+		c.Spool.Logger = c.Logger
+	}
 }
 
 // Server is an edge server. Make one with New.
@@ -196,7 +223,17 @@ type Server struct {
 	states  sync.Pool // *reqState
 	bufs    sync.Pool // *[]byte for /metrics
 
-	stale     atomic.Bool // the served release is past expiry + StaleOK (for logging the change once)
+	stale   atomic.Bool // the served release is past expiry + StaleOK (for logging the change once)
+	staleOK atomic.Bool // the served release is served only because of StaleOK (likewise)
+	trust   *edgeTrust
+	// recheck asks the watcher to check the served shards at once (a fault was seen);
+	// faultLogged limits the fault log to one line per episode.
+	recheck     chan struct{}
+	faultLogged atomic.Bool
+	// own is where a Catalog edge copies the shards it maps (its shards/ subdirectory);
+	// ownTemp: made by New, removed by Shutdown.
+	own       string
+	ownTemp   bool
 	ctx       context.Context
 	cancel    context.CancelFunc
 	bg        sync.WaitGroup
@@ -214,7 +251,7 @@ type Server struct {
 // releases. Without any release it still starts: offers get a 503 until one verifies.
 func New(cfg Config) (*Server, error) {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, log: cfg.Logger, m: newMetrics()}
+	s := &Server{cfg: cfg, log: cfg.Logger, m: newMetrics(), recheck: make(chan struct{}, 1)}
 	switch {
 	case cfg.FixedAnswer > 0:
 		s.fixedBody = fixedBody(cfg.FixedAnswer)
@@ -235,6 +272,17 @@ func New(cfg Config) (*Server, error) {
 		s.handler = s.route
 	}
 	var err error
+	if cfg.FixedAnswer <= 0 {
+		if s.trust, err = newEdgeTrust(&cfg); err != nil {
+			return nil, err
+		}
+		if cfg.Catalog != "" {
+			if s.own, err = ownShardDir(cfg.Cache); err != nil {
+				return nil, err
+			}
+			s.ownTemp = cfg.Cache == ""
+		}
+	}
 	if s.pool, err = newPool(cfg.BlockCache, s.m); err != nil {
 		return nil, err
 	}
@@ -268,11 +316,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Origin != "" {
 		dir = cfg.Cache
 	}
-	w := &dirWatcher{s: s, dir: dir, source: "catalog", refused: map[uint64]refusedFile{}}
+	w := &dirWatcher{s: s, dir: dir, source: "catalog"}
 	if cfg.Origin != "" {
 		w.source = "cache"
 	}
-	w.check(true)
+	w.check()
 	if cfg.Origin != "" {
 		o := newOriginSync(s)
 		s.bg.Go(func() { o.run(s.ctx) })
@@ -314,6 +362,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.loadMu.Unlock()
 		s.pool.shutdown()
+		if s.ownTemp { // mapped files may go: their mappings stay until unmapped
+			os.RemoveAll(filepath.Dir(s.own))
+		}
 	})
 	return err
 }
@@ -333,6 +384,7 @@ func (s *Server) install(g *generation, source string) {
 	prev := s.servedSeq()
 	s.swap(g)
 	s.stale.Store(false)
+	s.staleOK.Store(false)
 	s.log.Info("release swapped in", "sequence", g.seq, "previous", prev, "id", g.id, "source", source,
 		"shards", len(g.shards), "opened", g.opened, "load_ms", float64(g.loadTime.Microseconds())/1000,
 		"expires", g.expires.UTC().Format(time.RFC3339))
@@ -341,6 +393,9 @@ func (s *Server) install(g *generation, source string) {
 // refused logs and counts a refused release.
 func (s *Server) refused(r *refusal, file string) {
 	s.m.refuse(r.reason)
-	s.log.Warn("release refused; the current release keeps serving", "reason", r.reason, "file", file,
-		"serving", s.servedSeq(), "error", r.err.Error())
+	msg := "release refused; the current release keeps serving"
+	if s.servedSeq() == 0 {
+		msg = "release refused; nothing is served until one verifies"
+	}
+	s.log.Warn(msg, "reason", r.reason, "file", file, "serving", s.servedSeq(), "error", r.err.Error())
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/driveway/driveway/offer"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
+	"github.com/driveway/driveway/trust"
 )
 
 // twoTrees builds two label trees (conformance scenarios 01 and 02) into catalog
@@ -27,10 +28,10 @@ func twoTrees(t *testing.T, k key) (dirA, dirB string, now time.Time, request []
 	now = mustTime(t, a.Now)
 	work := t.TempDir()
 	dirA, dirB = filepath.Join(work, "a"), filepath.Join(work, "b")
-	writeLabels(t, filepath.Join(work, "la"), a.Labels)
-	writeLabels(t, filepath.Join(work, "lb"), b.Labels)
-	buildRelease(t, filepath.Join(work, "la"), dirA, k, now, 0)
-	buildRelease(t, filepath.Join(work, "lb"), dirB, k, now, 0)
+	writeLabels(t, filepath.Join(work, "la", "tree"), a.Labels) // one catalog ("tree"), two states of it
+	writeLabels(t, filepath.Join(work, "lb", "tree"), b.Labels)
+	buildRelease(t, filepath.Join(work, "la", "tree"), dirA, k, now, 0)
+	buildRelease(t, filepath.Join(work, "lb", "tree"), dirB, k, now, 0)
 	return dirA, dirB, now, a.Requests[1].Request
 }
 
@@ -124,6 +125,9 @@ func TestSwapUnderLoad(t *testing.T) {
 			return
 		}
 		if err := os.Rename(path+".tmp", path); err != nil {
+			t.Error(err)
+		}
+		if _, err := trust.Stamp(dir, m.Catalog, seq, env, now, now.Add(24*time.Hour), k.signer); err != nil {
 			t.Error(err)
 		}
 	}

@@ -10,9 +10,11 @@ import (
 	"github.com/driveway/driveway/index"
 )
 
-// watchDir watches a catalog directory and its releases/ subdirectory with inotify. The
-// channel receives a value (coalesced: it holds at most one) after every batch of changes,
-// and is closed when the watch ends; stop ends it.
+// watchDir watches a catalog directory and its releases/ and shards/ subdirectories with
+// inotify (shards/ also for writes and truncation in place: a served shard changed under the
+// edge is checked at once, serve/damage.go). The channel receives a value (coalesced: it
+// holds at most one) after every batch of changes, and is closed when the watch ends; stop
+// ends it.
 func watchDir(dir string) (<-chan struct{}, func(), error) {
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
@@ -23,12 +25,17 @@ func watchDir(dir string) (<-chan struct{}, func(), error) {
 		unix.Close(fd)
 		return nil, nil, err
 	}
-	releases := filepath.Join(dir, index.ReleasesDir)
-	var watching atomic.Bool
+	releases, shards := filepath.Join(dir, index.ReleasesDir), filepath.Join(dir, index.ShardsDir)
+	var watching, watchingShards atomic.Bool
 	addReleases := func() {
 		if !watching.Load() {
 			if _, err := unix.InotifyAddWatch(fd, releases, mask); err == nil {
 				watching.Store(true)
+			}
+		}
+		if !watchingShards.Load() {
+			if _, err := unix.InotifyAddWatch(fd, shards, mask|unix.IN_MODIFY|unix.IN_ATTRIB); err == nil {
+				watchingShards.Store(true)
 			}
 		}
 	}

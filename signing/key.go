@@ -46,6 +46,11 @@ func (s *Signer) KeyID() string { return s.v.keyID }
 // Verifier returns a Verifier for the signer's public key.
 func (s *Signer) Verifier() *Verifier { return s.v }
 
+// Sigstore returns the signer as a sigstore signature.Signer, for formats that sign through
+// sigstore's interface (TUF metadata, package trust). It signs as [Sign] does: pure Ed25519,
+// or ECDSA P-256 over SHA-256.
+func (s *Signer) Sigstore() signature.Signer { return s.s }
+
 // A Verifier checks signatures with one public key.
 // It is safe for concurrent use.
 type Verifier struct {
@@ -55,6 +60,21 @@ type Verifier struct {
 
 // KeyID returns the key's id: the hex SHA-256 of its PKIX public key.
 func (v *Verifier) KeyID() string { return v.keyID }
+
+// PublicKey returns the verifier's public key (ed25519.PublicKey or *ecdsa.PublicKey).
+func (v *Verifier) PublicKey() crypto.PublicKey {
+	pub, _ := v.v.PublicKey() // sigstore's in-memory verifiers never fail here
+	return pub
+}
+
+// NewVerifier makes a Verifier for a public key: Ed25519 or ECDSA P-256.
+func NewVerifier(pub crypto.PublicKey) (*Verifier, error) {
+	v, err := newVerifier(pub)
+	if err != nil {
+		return nil, fmt.Errorf("signing: %w", err)
+	}
+	return v, nil
+}
 
 // GenerateKey makes a new key pair of type t and returns it PEM-encoded:
 // the private key as PKCS#8 "PRIVATE KEY", or, when password is not nil,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/driveway/driveway/build"
 	"github.com/driveway/driveway/catalogs/ostable"
+	"github.com/driveway/driveway/index"
 	"github.com/driveway/driveway/signing"
 )
 
@@ -69,6 +70,10 @@ release's labels and catalog name, and refuses a tree whose catalog.json names a
 	now, err := e.parseNow(*nowFlag)
 	if err != nil {
 		return e.usageError("build", err.Error())
+	}
+	if ahead := now.Sub(e.now()); ahead > index.DefaultSkew {
+		return e.fail("build", fmt.Errorf("--now %s is %s ahead of this machine's clock: edges refuse a release created in the future; build at the current time (no --now)",
+			now.Format(time.RFC3339), ahead.Round(time.Second)))
 	}
 	maxDropPercent, err := parseMaxDrop(*maxDrop)
 	if err != nil {
@@ -136,6 +141,12 @@ func (e *env) reportBuild(rep *build.Report, err error, report string, quiet boo
 			return exitFailure
 		}
 		return e.fail("build", err)
+	}
+	if rep.PruneError != "" {
+		fmt.Fprintf(e.stderr, "driveway build: warning: release %d is published, but old releases could not be pruned: %s (the next build prunes again)\n", rep.Sequence, oneLine(rep.PruneError))
+	}
+	if rep.TimestampNote != "" {
+		fmt.Fprintf(e.stderr, "driveway build: note: %s\n", rep.TimestampNote)
 	}
 	if !quiet {
 		what := fmt.Sprintf("%d shards written, %d reused", rep.ShardsWritten, rep.ShardsReused)

@@ -113,7 +113,11 @@ func TestConformance(t *testing.T) {
 			}
 			catalog := filepath.Join(work, "catalog")
 			args := append([]string{"build", "--labels", labels, "--out", catalog, "--key", key + ".key", "--now", sc.Now}, sc.Build.Flags...)
-			code, _, stderr := runCLI(nil, args...)
+			at, err := time.Parse(time.RFC3339, sc.Now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, _, stderr := runCLIAt(func() time.Time { return at }, nil, args...) // the scenario's clock: its dates are absolute
 			var codes []string
 			seen := map[string]bool{}
 			for _, line := range strings.Split(stderr, "\n") {

@@ -49,6 +49,8 @@ func commands() []command {
 		{"keygen", "write a signing key pair", "--out PREFIX [--type ed25519|ecdsa-p256]", cmdKeygen},
 		{"validate", "check a label tree with the build's rules", "--labels DIR [--json] [--require-flight] [--os-table FILE]", cmdValidate},
 		{"build", "compile a label tree into a signed catalog release", "--labels DIR --out DIR --key PREFIX.key [--now RFC3339] [--skip-invalid] [--report FILE]", cmdBuild},
+		{"timestamp", "re-sign the timestamp that keeps the newest release fresh", "--catalog DIR --key PREFIX.key [--expires-after 24h]", cmdTimestamp},
+		{"rotate", "move a catalog's trust to new keys (a signed root), or revoke a key", "--catalog DIR --key OLD.key --new-key NEW.key [--timestamp-key TS.pub]", cmdRotate},
 		{"verify", "check a release offline with its public key", "--catalog DIR --key PREFIX.pub [--ignore-expiry] [--json]", cmdVerify},
 		{"inspect", "show what a release holds", "--catalog DIR [--hwid ID | --label ID] [--json]", cmdInspect},
 		{"bench", "generate workloads and measure driveway", "<command> [flags]", cmdBench},

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/driveway/driveway/index"
 	"github.com/driveway/driveway/offer"
+	"github.com/driveway/driveway/trust"
 )
 
 func cmdOffer(e *env, args []string) int {
@@ -89,12 +91,23 @@ an expired release still answers here (with a note), where an edge would stop of
 // note.
 func openForReading(e *env, cmd, dir string, keyPaths []string, threshold int, now time.Time) (*index.Release, error) {
 	opts := &index.VerifyOptions{Threshold: threshold, IgnoreExpiry: true}
+	var root *trust.Root
 	if len(keyPaths) == 0 {
 		opts.Unverified = true
 		fmt.Fprintf(e.stderr, "driveway %s: note: the release was NOT verified (pass --key PUB to verify it)\n", cmd)
 	} else {
-		var err error
-		if opts.Keys, err = loadVerifiers(keyPaths); err != nil {
+		keys, err := loadVerifiers(keyPaths)
+		if err != nil {
+			return nil, err
+		}
+		// The release keys are the newest root's: the given keys are root 1 (trust package).
+		if root, err = trust.FromKeys(keys, threshold); err != nil {
+			return nil, err
+		}
+		if root, err = trust.Update(root, dirRoots(dir)); err != nil {
+			return nil, fmt.Errorf("the roots of %s do not verify from these keys: %w", dir, err)
+		}
+		if opts.Keys, opts.Threshold, err = root.Keys(trust.RoleTargets); err != nil {
 			return nil, err
 		}
 	}
@@ -102,9 +115,33 @@ func openForReading(e *env, cmd, dir string, keyPaths []string, threshold int, n
 	if err != nil {
 		return nil, err
 	}
+	if root != nil {
+		if err := freshTimestamp(dir, root, rel, now); err != nil {
+			fmt.Fprintf(e.stderr, "driveway %s: note: an edge would not serve this release: %s\n", cmd, oneLine(err.Error()))
+		}
+	}
 	if m := rel.Manifest; now.After(m.Expires) {
 		fmt.Fprintf(e.stderr, "driveway %s: note: release %d expired at %s; an edge would no longer offer from it\n",
 			cmd, m.Sequence, m.Expires.Format(time.RFC3339))
 	}
 	return rel, nil
+}
+
+// freshTimestamp checks, as an edge would, that dir's timestamp names rel and is fresh at now.
+func freshTimestamp(dir string, root *trust.Root, rel *index.Release, now time.Time) error {
+	b, err := os.ReadFile(filepath.Join(dir, trust.TimestampFile))
+	if err != nil {
+		return err
+	}
+	ts, err := root.VerifyTimestamp(b)
+	if err != nil {
+		return err
+	}
+	if err := (trust.Rules{}).Check(ts, now, &trust.State{}); err != nil {
+		return err
+	}
+	if ts.Sequence != rel.Manifest.Sequence {
+		return fmt.Errorf("the timestamp names release %d, not %d", ts.Sequence, rel.Manifest.Sequence)
+	}
+	return ts.Names(rel.Envelope)
 }

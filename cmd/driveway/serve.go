@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -23,25 +24,33 @@ verified release, and GET /v1/release, /healthz, /readyz and /metrics (Prometheu
 
 Releases come from a catalog directory (--catalog, a build's --out: new releases are noticed
 with inotify and by polling) or from an origin (--origin URL: any static HTTP server holding
-a build's output; the manifest is polled with conditional GETs and missing shards are
-downloaded into --cache). Every release is verified as 'driveway verify' does before it is
-served; a bad signature, a wrong shard, a rollback or an expired manifest is refused, logged
-and counted, and the current release keeps serving. When the served release expires and
-nothing newer verifies, offers are answered empty and /readyz fails (--stale-ok extends).
+a build's output; its timestamp is polled with conditional GETs and the release it names and
+its missing shards are downloaded into --cache). The edge serves exactly the release the
+newest valid timestamp (DIR/timestamp.json) names, verified as 'driveway verify' does; a bad
+signature or timestamp, a wrong shard, a rollback, another catalog or an expired release is
+refused, logged and counted, and the current release keeps serving. When the served release
+or its timestamp expires and nothing newer verifies, offers get a 503 and /readyz fails
+(--stale-ok extends). --state keeps what the edge has seen across restarts, so that it can
+never be shown an older release (docs/architecture.md, Trust).
 
 With --spool DIR the edge also takes install reports (POST /v1/reports: what a PC's install
-of an offered driver did) and appends them to NDJSON files in DIR, rotated by size and age
-and fsynced in batches, for a log shipper to collect and 'driveway rollout measure' to read
-(docs/deployment.md, Install reports). Reports never slow offers: when the queue or the disk
-is full they are dropped and counted. Without --spool, POST /v1/reports is a 404.
+of an offered driver did) and appends them to NDJSON files in DIR, rotated by size and age,
+for a log shipper to collect and 'driveway rollout measure' to read (docs/deployment.md,
+Install reports). A 202 means written and fsynced (group commit); when the spool cannot
+store (directory gone or read-only, disk full, --spool-max-total, --spool-min-free) the
+answer is 503 with Retry-After, and offers never wait on it. --report-secret-file is
+required with --spool: device ids are stored as HMAC pseudonyms keyed with the fleet's
+secret. Reports are kept --report-retention. Without --spool, POST /v1/reports is a 404.
 
 Logs are JSON on stderr. SIGTERM or SIGINT stops accepting connections and lets requests in
 flight finish (at most --shutdown-timeout).`)
 	catalog := fs.String("catalog", "", "serve releases from this catalog `DIR`")
 	origin := fs.String("origin", "", "serve releases fetched from this origin `URL`")
-	cache := fs.String("cache", "", "with --origin: the `DIR` to keep fetched releases in")
+	cache := fs.String("cache", "", "the edge's own `DIR`: with --origin, where fetched releases are kept (required); with --catalog, where the edge keeps its own copy of the shards it maps (default: a temporary directory)")
 	keys := fs.StringArray("key", nil, "public key `FILE` to verify releases with (required; repeat for several)")
 	threshold := fs.Int("threshold", 1, "distinct keys that must have signed")
+	state := fs.String("state", "", "keep what the edge has seen in this `FILE` (default: CACHE/edge-state.json when --cache is given)")
+	catalogName := fs.String("catalog-name", "", "serve only this catalog `NAME` (default: the first release's, kept in --state)")
 	listen := fs.String("listen", "127.0.0.1:8080", "the `ADDR` to listen on")
 	allowTime := fs.Bool("allow-time-override", false, "accept POST /v1/offers?now=RFC3339 (tests, simulations)")
 	staleOK := fs.Duration("stale-ok", 0, "keep serving a release this long past its expiry")
@@ -59,8 +68,14 @@ flight finish (at most --shutdown-timeout).`)
 	spool := fs.String("spool", "", "accept POST /v1/reports and append them to spool files in this `DIR`")
 	spoolMaxBytes := fs.Int64("spool-max-bytes", 64<<20, "rotate a spool file at this many `BYTES`")
 	spoolMaxAge := fs.Duration("spool-max-age", time.Hour, "rotate a spool file this old")
-	spoolSync := fs.Duration("spool-sync", time.Second, "write and fsync spooled reports at least this often")
-	spoolQueue := fs.Int("spool-queue", 65536, "reports waiting for the spool writer at most (more are dropped and counted)")
+	spoolSync := fs.Duration("spool-sync", rollout.DefaultSyncEvery, "group-commit window: an idle spool writer waits this long for more reports before it writes and fsyncs (negative: none)")
+	spoolQueue := fs.Int("spool-queue", rollout.DefaultQueue, "reports waiting for the spool writer at most (more are answered 503)")
+	spoolMaxTotal := fs.Int64("spool-max-total", rollout.DefaultMaxTotalBytes, "refuse reports (503) while the spool directory holds this many `BYTES`")
+	spoolMinFree := fs.Int64("spool-min-free", rollout.DefaultMinFreeBytes, "refuse reports (503) rather than leave less than this many `BYTES` free on the spool's file system (-1: no bound)")
+	spoolMinFreePct := fs.Float64("spool-min-free-percent", rollout.DefaultMinFreePercent, "likewise, in percent of the file system's size (-1: no bound)")
+	reportSecret := fs.String("report-secret-file", "", "with --spool: the fleet's report secret (`FILE`, at least 32 bytes, the same on every edge): device ids are stored as HMAC-SHA256 pseudonyms keyed with it")
+	reportRetention := fs.Duration("report-retention", rollout.DefaultRetention, "keep reports this long: older ones are refused, and closed spool files past it that no shipper took are deleted")
+	reportMaxAhead := fs.Duration("report-max-ahead", rollout.DefaultMaxAhead, "refuse reports dated further than this ahead of the edge's clock")
 	blockCache := fs.Int64("block-cache", serve.DefaultBlockCache, "budget in `BYTES` for decoded shard blocks (0: none)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long requests in flight may take to finish at shutdown")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -94,6 +109,22 @@ flight finish (at most --shutdown-timeout).`)
 		cacheBytes = -1 // serve.Config: negative means none
 	}
 	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	statePath := *state
+	if statePath == "" && *cache != "" {
+		statePath = filepath.Join(*cache, "edge-state.json")
+	}
+	if statePath == "" && *fixed <= 0 {
+		log.Warn("no --state: what this edge has seen is kept in memory only, so after a restart it could be shown an older release while that release's timestamp is unexpired")
+	}
+	var secret []byte
+	if *spool != "" && *fixed <= 0 {
+		if *reportSecret == "" {
+			return e.usageError("serve", "--spool needs --report-secret-file: device ids are stored as pseudonyms keyed with the fleet's secret (head -c 32 /dev/urandom | base64 > FILE, the same file on every edge)")
+		}
+		if secret, err = rollout.LoadSecret(*reportSecret); err != nil {
+			return e.fail("serve", err)
+		}
+	}
 	srv, err := serve.New(serve.Config{
 		Catalog: *catalog, Origin: *origin, Cache: *cache, Keys: verifiers, Threshold: *threshold,
 		Poll: *poll, BackoffMax: *backoffMax, OriginTimeout: *originTimeout,
@@ -101,7 +132,9 @@ flight finish (at most --shutdown-timeout).`)
 		Limits:      offer.Limits{MaxBody: *maxBody, MaxDevices: *maxDevices, MaxIDs: *maxIDs, MaxString: *maxString},
 		ReadTimeout: *readTimeout, WriteTimeout: *writeTimeout, IdleTimeout: *idleTimeout,
 		MaxConns: *maxConns, BlockCache: cacheBytes, Logger: log, FixedAnswer: *fixed, Clock: e.now,
-		Spool: rollout.SpoolOptions{Dir: *spool, MaxFileBytes: *spoolMaxBytes, MaxFileAge: *spoolMaxAge, SyncEvery: *spoolSync, Queue: *spoolQueue},
+		State: statePath, CatalogName: *catalogName,
+		Spool: rollout.SpoolOptions{Dir: *spool, Secret: secret, MaxFileBytes: *spoolMaxBytes, MaxFileAge: *spoolMaxAge, SyncEvery: *spoolSync, Queue: *spoolQueue,
+			MaxTotalBytes: *spoolMaxTotal, MinFreeBytes: *spoolMinFree, MinFreePercent: *spoolMinFreePct, Retention: *reportRetention, MaxAhead: *reportMaxAhead},
 	})
 	if err != nil {
 		return e.fail("serve", err)

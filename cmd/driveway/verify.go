@@ -1,29 +1,40 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/driveway/driveway/index"
 	"github.com/driveway/driveway/signing"
+	"github.com/driveway/driveway/trust"
 )
 
 func cmdVerify(e *env, args []string) int {
 	fs := e.flags("verify", `
-Verify checks the newest release of a catalog directory offline, with nothing but its files
-and the public key: the signature over the manifest, every shard's size and sha256, the
-structure of every shard (every offset in bounds, every block decompresses to its declared
-size with its checksum, every key sorted, found through the hash table and routed to the
-shard that holds it), expiry and the manifest's shard list. It prints one line per check and
-exits 0 only if every check holds; a failure names the file and the fault.
+Verify checks a catalog directory offline, with nothing but its files and the public key,
+as an edge would: the roots (DIR/root/, each on top of the one before, from --key's keys),
+the timestamp (DIR/timestamp.json: signed by the timestamp role, unexpired, naming the
+newest release by sequence and sha256), the newest release (the signature over the
+manifest with the root's release keys, its file name and its sequence, expiry and the
+bounds on time, every shard's size and sha256, the structure of every shard: every offset
+in bounds, every block decompresses to its declared size with its checksum, every key
+sorted, found through the hash table and routed to the shard that holds it), that
+DIR/manifest is that release's envelope, and that every file under releases/ holds the
+release its name says. It prints one line per check and exits 0 only if every check holds;
+a failure names the file and the fault.
 
-Key rotation: repeat --key and set --threshold to require several signatures.`)
+Key rotation: repeat --key and set --threshold to require several signatures; after a
+rotation (driveway rotate) the keys of any earlier root still verify the chain.`)
 	catalog := fs.String("catalog", "", "the catalog `DIR` (a build's --out) (required)")
 	keys := fs.StringArray("key", nil, "public key `FILE` (required; repeat for several)")
 	threshold := fs.Int("threshold", 1, "distinct keys that must have signed")
-	ignoreExpiry := fs.Bool("ignore-expiry", false, "accept an expired release (archives)")
+	ignoreExpiry := fs.Bool("ignore-expiry", false, "accept an expired release and timestamp (archives)")
 	shallow := fs.Bool("shallow", false, "check sizes and hashes but not the structure of every shard")
-	asJSON := fs.Bool("json", false, "print the checks as JSON")
+	asJSON := fs.Bool("json", false, "print the checks as JSON: each one's name, ok, file and error")
 	nowFlag := fs.String("now", "", "check expiry at `TIME` (RFC 3339) instead of now")
 	if code, ok := e.parse(fs, args); !ok {
 		return code
@@ -40,39 +51,140 @@ Key rotation: repeat --key and set --threshold to require several signatures.`)
 		return e.fail("verify", err)
 	}
 	type check struct {
+		Name  string `json:"name"`
 		Check string `json:"check"`
 		OK    bool   `json:"ok"`
+		File  string `json:"file,omitempty"`
 		Error string `json:"error,omitempty"`
 	}
 	var checks []check
-	m, err := index.Verify(*catalog, &index.VerifyOptions{Keys: verifiers, Threshold: *threshold, Now: now, IgnoreExpiry: *ignoreExpiry, Shallow: *shallow},
-		func(s index.Step) {
-			c := check{Check: s.What, OK: s.Err == nil}
-			if s.Err != nil {
-				c.Error = oneLine(s.Err.Error())
+	failed := false
+	report := func(name, what, file string, err error) {
+		c := check{Name: name, Check: what, OK: err == nil, File: file}
+		if err != nil {
+			c.Error = oneLine(err.Error())
+			failed = true
+		}
+		checks = append(checks, c)
+		if !*asJSON {
+			if c.OK {
+				fmt.Fprintf(e.stdout, "ok    %s\n", c.Check)
+			} else {
+				fmt.Fprintf(e.stdout, "FAIL  %s: %s\n", c.Check, c.Error)
 			}
-			checks = append(checks, c)
-			if !*asJSON {
-				if c.OK {
-					fmt.Fprintf(e.stdout, "ok    %s\n", c.Check)
-				} else {
-					fmt.Fprintf(e.stdout, "FAIL  %s: %s\n", c.Check, c.Error)
+		}
+	}
+
+	// Roots: the chain from the configured keys.
+	root, err := trust.FromKeys(verifiers, *threshold)
+	if err != nil {
+		return e.fail("verify", err)
+	}
+	base := root.Version()
+	root, err = trust.Update(root, dirRoots(*catalog))
+	if err == nil && !*ignoreExpiry && now.After(root.Expires()) {
+		err = fmt.Errorf("root %d expired at %s", root.Version(), root.Expires().UTC().Format(time.RFC3339))
+	}
+	rootFile := ""
+	if root.Version() > base {
+		rootFile = filepath.Join(*catalog, filepath.FromSlash(trust.RootPath(root.Version())))
+	}
+	report("root", fmt.Sprintf("root: version %d (roots after the given keys: %d)", root.Version(), root.Version()-base), rootFile, err)
+
+	// The newest release, with the root's release keys.
+	releaseKeys, releaseThreshold, err := root.Keys(trust.RoleTargets)
+	if err != nil {
+		return e.fail("verify", err)
+	}
+	m, _ := index.Verify(*catalog, &index.VerifyOptions{Keys: releaseKeys, Threshold: releaseThreshold, Now: now, IgnoreExpiry: *ignoreExpiry, Shallow: *shallow},
+		func(s index.Step) { report(s.Name, s.What, s.File, s.Err) })
+	seq, env, latestErr := index.Latest(*catalog)
+
+	// The timestamp.
+	tsPath := filepath.Join(*catalog, trust.TimestampFile)
+	tsErr := func() error {
+		b, err := os.ReadFile(tsPath)
+		if err != nil {
+			return fmt.Errorf("%w (edges serve nothing without one: driveway timestamp)", err)
+		}
+		ts, err := root.VerifyTimestamp(b)
+		if err != nil {
+			return err
+		}
+		if !*ignoreExpiry {
+			if err := (trust.Rules{}).Check(ts, now, &trust.State{}); err != nil {
+				return err
+			}
+		}
+		if latestErr != nil {
+			return latestErr
+		}
+		if ts.Sequence != seq {
+			return fmt.Errorf("the timestamp names release %d, the newest release is %d", ts.Sequence, seq)
+		}
+		if err := ts.Names(env); err != nil {
+			return err
+		}
+		if m != nil && ts.Catalog != m.Catalog {
+			return fmt.Errorf("the timestamp is for catalog %q, the release is of %q", ts.Catalog, m.Catalog)
+		}
+		return nil
+	}()
+	report("timestamp", "timestamp: names the newest release, signed by the timestamp role, unexpired", tsPath, tsErr)
+
+	// What origin edges and mirrors read besides: DIR/manifest, and the names of releases/.
+	manifestPath := filepath.Join(*catalog, index.ManifestFile)
+	manifestErr := func() error {
+		b, err := os.ReadFile(manifestPath)
+		if err != nil {
+			return err
+		}
+		if latestErr != nil {
+			return latestErr
+		}
+		if !bytes.Equal(b, env) {
+			return fmt.Errorf("%s is not the envelope of the newest release %d (%s)", manifestPath, seq, index.ReleasePath(*catalog, seq))
+		}
+		return nil
+	}()
+	report("manifest-file", "manifest file: the newest release's envelope", manifestPath, manifestErr)
+	seqs, err := index.Sequences(*catalog)
+	misnamed := 0
+	if err == nil {
+		for _, n := range seqs {
+			p := index.ReleasePath(*catalog, n)
+			b, err := os.ReadFile(p)
+			if err == nil {
+				var rm *index.Manifest
+				if rm, err = unverifiedManifest(b); err == nil && rm.Sequence != n {
+					err = fmt.Errorf("%s holds release %d: a file renamed or copied over another", p, rm.Sequence)
 				}
 			}
-		})
+			if err != nil {
+				misnamed++
+				report("release-names", fmt.Sprintf("release file %d: its name and its sequence agree", n), p, err)
+			}
+		}
+	}
+	if err == nil && misnamed == 0 {
+		report("release-names", fmt.Sprintf("release files: %d, each named by its sequence", len(seqs)), filepath.Join(*catalog, index.ReleasesDir), nil)
+	} else if err != nil {
+		report("release-names", "release files", filepath.Join(*catalog, index.ReleasesDir), err)
+	}
+
 	if *asJSON {
 		out := struct {
 			OK       bool    `json:"ok"`
 			Sequence uint64  `json:"sequence,omitempty"`
 			Checks   []check `json:"checks"`
-		}{OK: err == nil, Checks: checks}
+		}{OK: !failed, Checks: checks}
 		if m != nil {
 			out.Sequence = m.Sequence
 		}
 		b, _ := json.MarshalIndent(out, "", "  ")
 		fmt.Fprintf(e.stdout, "%s\n", b)
 	}
-	if err != nil {
+	if failed {
 		if !*asJSON {
 			fmt.Fprintf(e.stderr, "driveway verify: %s does not verify\n", *catalog)
 		}
