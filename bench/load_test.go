@@ -466,7 +466,9 @@ func TestLoadAllocs(t *testing.T) {
 		// Each run opens its connections afresh (a few dozen allocations each, whatever
 		// the number of requests): compare runs long enough to open all of them.
 		small, large := mallocs(5000), mallocs(25000)
-		if per := (float64(large) - float64(small)) / 20000; per > 0.005 {
+		// A per-request allocation shows as 1 or more; the tolerance is for what the runtime
+		// and fasthttp's timers allocate in the background meanwhile (a few dozen in a run).
+		if per := (float64(large) - float64(small)) / 20000; per > 0.02 {
 			t.Errorf("rate %v: %.4f allocations per request (%d for 5,000 requests, %d for 25,000); want 0", rate, per, small, large)
 		}
 	}

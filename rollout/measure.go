@@ -58,12 +58,24 @@ type Measure struct {
 	KernelCrashRate float64 `json:"kernelCrashRate"` // machines with a kernel crash after install
 	PnPErrorRate    float64 `json:"pnpErrorRate"`    // machines with a PnP error after install
 	Enough          bool    `json:"enough"`
-	Note            string  `json:"note,omitempty"` // "not enough data: 37 machines, 100 needed"
+	// FailureSources is how many networks (the spool's source pseudonyms) the failed
+	// machines reported from, and FailedUnsourced how many failed machines reported through
+	// an edge that recorded none: a pause or cancel needs corroboration (the policy's
+	// MinFailureSources), not a burst from one place.
+	FailureSources  int    `json:"failureSources"`
+	FailedUnsourced int    `json:"failedUnsourced,omitempty"`
+	Note            string `json:"note,omitempty"` // "not enough data: 37 machines, 100 needed"
 }
 
-type machine struct{ installed, failed, rolledBack, kernel, pnp bool }
+type machine struct {
+	installed, failed, rolledBack, kernel, pnp bool
+	failSource                                 string // the source of its first failure report ("": none known)
+}
 
 func (m *machine) add(r *Report) {
+	if r.Failed() && !m.failed {
+		m.failSource = r.Source
+	}
 	switch r.Result {
 	case "installed":
 		m.installed = true
@@ -82,8 +94,16 @@ type tally map[string]*machine // by device id
 
 func (t tally) measure(min int) Measure {
 	var m Measure
+	sources := map[string]bool{}
 	for _, d := range t {
 		m.Machines++
+		if d.failed {
+			if d.failSource != "" {
+				sources[d.failSource] = true
+			} else {
+				m.FailedUnsourced++
+			}
+		}
 		if d.installed {
 			m.Installed++
 		}
@@ -100,6 +120,7 @@ func (t tally) measure(min int) Measure {
 			m.PnPError++
 		}
 	}
+	m.FailureSources = len(sources)
 	if m.Machines > 0 {
 		pct := func(n int) float64 { return float64(int64(10000*float64(n)/float64(m.Machines)+0.5)) / 100 }
 		m.SuccessPercent = pct(m.Machines - m.Failed)
@@ -138,8 +159,15 @@ func NewAggregator(opts MeasureOptions) *Aggregator {
 }
 
 // Add counts one report (outside the window it is ignored).
+//
+// The window is on the edge's clock: a report counts by when an edge received it (the
+// PC's own time only for a report that carries no "received").
 func (a *Aggregator) Add(r *Report) {
-	if (!a.opts.Since.IsZero() && r.Time.Before(a.opts.Since)) || (!a.opts.Until.IsZero() && !r.Time.Before(a.opts.Until)) {
+	at := r.Received
+	if at.IsZero() {
+		at = r.Time
+	}
+	if (!a.opts.Since.IsZero() && at.Before(a.opts.Since)) || (!a.opts.Until.IsZero() && !at.Before(a.opts.Until)) {
 		return
 	}
 	t := a.labels[r.LabelID]

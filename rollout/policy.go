@@ -42,11 +42,17 @@ type Thresholds struct {
 
 // Policy is a rollout policy (see the file format above).
 type Policy struct {
-	Ladder            []float64          `json:"ladder,omitempty"`
-	MinDwell          Duration           `json:"minDwell,omitzero"`
-	Window            Duration           `json:"window,omitzero"`
-	MinLabelMachines  int                `json:"minLabelMachines,omitempty"`
-	MinCohortMachines int                `json:"minCohortMachines,omitempty"`
+	Ladder            []float64 `json:"ladder,omitempty"`
+	MinDwell          Duration  `json:"minDwell,omitzero"`
+	Window            Duration  `json:"window,omitzero"`
+	MinLabelMachines  int       `json:"minLabelMachines,omitempty"`
+	MinCohortMachines int       `json:"minCohortMachines,omitempty"`
+	// MinFailureSources is how many distinct networks (the edges' source pseudonyms) the
+	// failed machines must have reported from before the controller pauses or cancels:
+	// failures that appear from fewer are held as uncorroborated (forged reports from one
+	// place cannot stop a good driver). Failures reported through edges that record no
+	// source count as corroborated.
+	MinFailureSources int                `json:"minFailureSources,omitempty"`
 	Advance           *Thresholds        `json:"advance,omitempty"`
 	Pause             *Thresholds        `json:"pause,omitempty"`
 	Cancel            *Thresholds        `json:"cancel,omitempty"`
@@ -80,6 +86,7 @@ var DefaultPolicy = Policy{
 	Window:            Duration{720 * time.Hour},
 	MinLabelMachines:  100,
 	MinCohortMachines: 500,
+	MinFailureSources: 3,
 	Advance:           &Thresholds{MinSuccessPercent: 99, MaxKernelCrashRate: 0.1, MaxPnPErrorRate: 0.5},
 	Pause:             &Thresholds{MinSuccessPercent: 97, MaxKernelCrashRate: 0.5, MaxPnPErrorRate: 2},
 	Cancel:            &Thresholds{MinSuccessPercent: 90, MaxKernelCrashRate: 2, MaxPnPErrorRate: 5, Rollback: true},
@@ -145,6 +152,9 @@ func (p *Policy) withDefaults(d *Policy) *Policy {
 	}
 	if out.MinCohortMachines == 0 {
 		out.MinCohortMachines = d.MinCohortMachines
+	}
+	if out.MinFailureSources == 0 {
+		out.MinFailureSources = d.MinFailureSources
 	}
 	if out.Advance == nil {
 		out.Advance = d.Advance

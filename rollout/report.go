@@ -65,6 +65,9 @@ type Report struct {
 	Build      int       `json:"build,omitempty"`
 	CHID       string    `json:"chid,omitempty"`
 	Received   time.Time `json:"received,omitzero"` // set by the edge
+	// Source is set by the edge: a pseudonym of the network the report came from (its /24
+	// or /48), so that measures can tell failures from many places from a burst from one.
+	Source string `json:"-"`
 }
 
 // Failed reports whether the result is a failure of the driver.

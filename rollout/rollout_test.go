@@ -73,7 +73,7 @@ func TestMeasureArithmetic(t *testing.T) {
 	if !ok {
 		t.Fatal("no measure")
 	}
-	want := Measure{Machines: 200, Installed: 196, Failed: 7, KernelCrash: 3, SuccessPercent: 96.5, KernelCrashRate: 1.5, Enough: true}
+	want := Measure{Machines: 200, Installed: 196, Failed: 7, KernelCrash: 3, SuccessPercent: 96.5, KernelCrashRate: 1.5, Enough: true, FailedUnsourced: 7}
 	if lm.Measure != want {
 		t.Errorf("measure\n got %+v\nwant %+v", lm.Measure, want)
 	}
@@ -277,5 +277,62 @@ func TestReadSpoolsRotatedMeanwhile(t *testing.T) {
 	n := 0
 	if err := readSpool(open, &st, func(*Report) { n++ }); err != nil || n != 1 {
 		t.Errorf("read %d reports, %v; want the rotated file's 1", n, err)
+	}
+}
+
+// TestCorroboration: failures that come from one network (a burst of forged reports) hold a
+// rollout instead of cancelling it; the same failures from many networks cancel it; and
+// failures reported without a source (edges that record none) count as corroborated.
+func TestCorroboration(t *testing.T) {
+	old := t0.Add(-10 * 24 * time.Hour)
+	tree := stepTree(t, t.TempDir(), rolloutAt(stage(old, "1")), rolloutAt(stage(old, "1")), rolloutAt(stage(old, "1")))
+	a := NewAggregator(MeasureOptions{})
+	for i := 0; i < 1000; i++ {
+		for k, label := range []string{"3001", "3002", "3003"} {
+			r := report(fmt.Sprint("pc", i), label, "installed", 22631, "")
+			if i < 100 { // 10% kernel crashes: a cancel, if believed
+				r.Result = "kernel-crash-after-install"
+				switch k {
+				case 0:
+					r.Source = "one-network"
+				case 1:
+					r.Source = fmt.Sprint("net-", i%7)
+				}
+			}
+			a.Add(r)
+		}
+	}
+	m := a.Measures(t0)
+	got := map[string]Decision{}
+	for _, d := range Step(tree, &m, &DefaultPolicy, t0) {
+		got[d.Label] = d
+	}
+	if d := got["3001"]; d.Action != Hold || !strings.Contains(d.Reason, "uncorroborated") {
+		t.Errorf("failures from one network: %v, want a hold as uncorroborated", d)
+	}
+	if d := got["3002"]; d.Action != CancelIt {
+		t.Errorf("failures from 7 networks: %v, want a cancel", d)
+	}
+	if d := got["3003"]; d.Action != CancelIt {
+		t.Errorf("failures without sources: %v, want a cancel", d)
+	}
+	if lm, _ := m.Label("3002"); lm.FailureSources != 7 || lm.FailedUnsourced != 0 {
+		t.Errorf("3002: %d sources, %d unsourced; want 7, 0", lm.FailureSources, lm.FailedUnsourced)
+	}
+}
+
+// TestMeasureWindowOnEdgeClock: the window counts a report by when the edge received it, not
+// by the time the PC wrote (a PC's clock cannot move a report in or out of the window).
+func TestMeasureWindowOnEdgeClock(t *testing.T) {
+	a := NewAggregator(MeasureOptions{Since: t0.Add(-time.Hour), Until: t0})
+	in := report("pc-in", "7", "installed", 0, "")
+	in.Time, in.Received = t0.Add(-48*time.Hour), t0.Add(-time.Minute) // PC clock two days behind
+	out := report("pc-out", "7", "installed", 0, "")
+	out.Time, out.Received = t0.Add(-time.Minute), t0.Add(-48*time.Hour) // received long ago
+	a.Add(in)
+	a.Add(out)
+	m := a.Measures(t0)
+	if lm, ok := m.Label("7"); !ok || lm.Machines != 1 {
+		t.Errorf("measured %+v; want the one report received in the window", lm)
 	}
 }

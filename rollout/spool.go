@@ -12,7 +12,10 @@ package rollout
 // lowercase hex (Pseudonym), the same on every edge that shares the secret, so measures count
 // distinct machines across edges without the spool holding any PC's id. labelId, result,
 // time, build and chid are the report's (build and chid are left out when the PC sent none);
-// received is the edge's clock when the request arrived. Nothing else of a report is kept:
+// received is the edge's clock when the request arrived; source (16 hex digits, when the edge
+// knows it) is a pseudonym of the network the report came from, HMAC-SHA256(fleet secret,
+// "source" and the client's /24 or /48 prefix), which measures count to tell failures seen
+// from many places from a burst from one. Nothing else of a report is kept:
 // no deviceId, no instanceId (it can hold serial numbers), no errorCode (no measure reads
 // them). Lines that edges wrote before pseudonyms ("deviceId" instead of "device", with
 // instanceId and errorCode) are still read.
@@ -1056,6 +1059,11 @@ func appendLine(b []byte, r *Report, received time.Time, m hash.Hash) []byte {
 		b = append(b, r.CHID...)
 		b = append(b, '"')
 	}
+	if r.Source != "" {
+		b = append(b, `,"source":"`...)
+		b = append(b, r.Source...)
+		b = append(b, '"')
+	}
 	b = append(b, `,"received":"`...)
 	b = received.UTC().AppendFormat(b, time.RFC3339Nano)
 	return append(b, "\"}\n"...)
@@ -1142,6 +1150,7 @@ type spoolLine struct {
 	Time     time.Time `json:"time"`
 	Build    int       `json:"build"`
 	CHID     string    `json:"chid"`
+	Source   string    `json:"source"`
 	Received time.Time `json:"received"`
 }
 
@@ -1161,7 +1170,10 @@ func parseSpooled(line []byte) (Report, bool) {
 		l.Build < 0 || l.Build > 1<<31-1 {
 		return Report{}, false
 	}
-	r := Report{DeviceID: dev, LabelID: l.LabelID, Result: l.Result, Time: l.Time, Build: l.Build, Received: l.Received}
+	if len(l.Source) > 64 {
+		return Report{}, false
+	}
+	r := Report{DeviceID: dev, LabelID: l.LabelID, Result: l.Result, Time: l.Time, Build: l.Build, Received: l.Received, Source: l.Source}
 	if l.CHID != "" {
 		id, err := chid.Parse(l.CHID)
 		if err != nil {

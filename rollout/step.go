@@ -81,7 +81,14 @@ func Step(tree *catalogs.Tree, measures *Measures, policy *Policy, now time.Time
 			return ""
 		}
 		next := cloneDistribution(dist)
+		uncorroborated := lm.FailedUnsourced == 0 && lm.FailureSources < p.MinFailureSources
 		switch why := breach(p.Cancel); {
+		case uncorroborated && (why != "" || breach(p.Pause) != ""):
+			if why == "" {
+				why = breach(p.Pause)
+			}
+			d.Action, d.Reason = Hold, fmt.Sprintf("%s, but the failures come from %d network(s), %d needed before a pause or cancel (policy minFailureSources): held as uncorroborated",
+				why, lm.FailureSources, p.MinFailureSources)
 		case why != "":
 			d.Action, d.Reason = CancelIt, why
 			next.Cancelled = &catalogs.Cancelled{At: now, Rollback: p.Cancel.Rollback, Reason: "rollout controller: " + why}
