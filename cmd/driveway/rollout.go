@@ -10,6 +10,7 @@ import (
 	"github.com/driveway/driveway/build"
 	"github.com/driveway/driveway/catalogs"
 	"github.com/driveway/driveway/rollout"
+	"github.com/driveway/driveway/rollout/clickhouse"
 	"github.com/driveway/driveway/signing"
 )
 
@@ -49,9 +50,13 @@ per-label measures as JSON: machines reporting, installed, failed, rolled back, 
 crashes and PnP errors after install, the percent of machines without a failure, and the
 same per cohort (OS release × the PC's model CHID). A measure below the minimum population is
 marked "not enough data". Torn last lines (an edge that crashed mid-write) are skipped and
-counted.`)
+counted. With --clickhouse instead of --reports, the same measures are aggregated inside
+ClickHouse, from a table a shipper fills with the spools' lines (docs/deployment.md,
+"Measuring in ClickHouse").`)
 	var dirs []string
 	fs.StringArrayVar(&dirs, "reports", nil, "a spool `DIR` (repeat; subdirectories are read too)")
+	chURL := fs.String("clickhouse", "", "aggregate in ClickHouse: its HTTP interface `URL` (http://[user:password@]host:8123)")
+	chTable := fs.String("clickhouse-table", clickhouse.DefaultTable, "the reports `TABLE` in ClickHouse (name or database.name)")
 	since := fs.String("since", "", "only reports from this `TIME` on (RFC 3339); default: the policy's window")
 	policyFile := fs.String("policy", "", "policy `FILE` whose window and minimum populations apply (default: the built-in policy)")
 	minLabel := fs.Int("min-label", 0, "machines a label measure needs (default: the policy's, 100)")
@@ -60,8 +65,8 @@ counted.`)
 	if code, ok := e.parse(fs, args); !ok {
 		return code
 	}
-	if len(dirs) == 0 {
-		return e.usageError("rollout", "measure needs --reports DIR")
+	if (len(dirs) == 0) == (*chURL == "") {
+		return e.usageError("rollout", "measure needs --reports DIR or --clickhouse URL (one of them)")
 	}
 	now, err := e.parseNow(*nowFlag)
 	if err != nil {
@@ -86,12 +91,21 @@ counted.`)
 			return e.usageError("rollout", "--since is not an RFC 3339 time")
 		}
 	}
-	m, err := rollout.MeasureSpools(dirs, opts, now)
+	var m rollout.Measures
+	if *chURL != "" {
+		m, err = clickhouse.Measure(context.Background(), clickhouse.Options{URL: *chURL, Table: *chTable}, opts, now)
+	} else {
+		m, err = rollout.MeasureSpools(dirs, opts, now)
+	}
 	if err != nil {
 		return e.fail("rollout", err)
 	}
 	b, _ := json.MarshalIndent(m, "", "  ")
 	fmt.Fprintf(e.stdout, "%s\n", b)
+	if *chURL != "" {
+		fmt.Fprintf(e.stderr, "%d labels from %d reports in ClickHouse (%d invalid skipped)\n", len(m.Labels), m.Read.Lines, m.Read.Invalid)
+		return exitOK
+	}
 	fmt.Fprintf(e.stderr, "%d labels from %d reports in %d files (%d torn lines, %d invalid skipped)\n",
 		len(m.Labels), m.Read.Lines, m.Read.Files, m.Read.Torn, m.Read.Invalid)
 	return exitOK
