@@ -69,12 +69,13 @@ type Measure struct {
 
 type machine struct {
 	installed, failed, rolledBack, kernel, pnp bool
-	failSource                                 string // the source of its first failure report ("": none known)
+	failSource                                 string    // the source of its earliest failure report ("": none known)
+	failAt                                     time.Time // when an edge received that report
 }
 
 func (m *machine) add(r *Report) {
-	if r.Failed() && !m.failed {
-		m.failSource = r.Source
+	if r.Failed() && (!m.failed || r.Received.Before(m.failAt)) { // the earliest received, whatever the file order
+		m.failSource, m.failAt = r.Source, r.Received
 	}
 	switch r.Result {
 	case "installed":
