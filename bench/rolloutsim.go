@@ -33,9 +33,11 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +61,9 @@ type EdgeConfig struct {
 	Keys    []*signing.Verifier // the key its releases are signed with
 	Spool   ro.SpoolOptions     // where POST /v1/reports appends (serve.Config.Spool)
 	Clock   func() time.Time    // the simulated clock: the edge's clock (serve.Config.Clock)
+	// TrustedProxies is serve.Config.TrustedProxies: the simulation's PCs reach the edge
+	// from loopback and say where they are in X-Forwarded-For, as behind a load balancer.
+	TrustedProxies []netip.Prefix
 }
 
 // An EdgeFunc starts an edge for a simulation: serve.New with the config's fields and
@@ -78,7 +83,11 @@ type SimOptions struct {
 	Step           time.Duration // simulated time between controller steps; default 6h, at most 24h
 	Workers        int           // PCs asking at once; default 4 × GOMAXPROCS
 	Dir            string        // work directory (labels, catalog, spool, key); default a temporary one, removed
-	Progress       func(step, steps int)
+	// ForgedReports, when positive, adds the forged-report attack (simAttack): on day 1 an
+	// attacker on one network makes up that many devices, gets offers of a good driver
+	// for them, and reports each as a kernel crash.
+	ForgedReports int
+	Progress      func(step, steps int)
 }
 
 // SimLabel is one label in rollout and how it ended.
@@ -157,6 +166,8 @@ type SimResult struct {
 	Releases       int    `json:"releases"` // control-only releases published
 	Rollbacks      int64  `json:"rollbacks"`
 	Elapsed        string `json:"elapsed"` // wall time
+
+	Attack *SimAttack `json:"attack,omitempty"` // with ForgedReports
 }
 
 // ScalePolicy returns a copy of p whose minimum populations (label and cohort, of p and of
@@ -323,6 +334,7 @@ func RolloutSim(ctx context.Context, opts SimOptions) (*SimResult, error) {
 	// The edge.
 	s.clock.set(SimStart)
 	url, stop, err := opts.Edge(EdgeConfig{Catalog: s.catalog, Keys: []*signing.Verifier{verifier}, Clock: s.clock.now,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")},
 		Spool: ro.SpoolOptions{Dir: s.spool, SyncEvery: 5 * time.Millisecond, Clock: s.clock.now,
 			Secret: []byte("the rollout simulation's fleet secret, not secret")}})
 	if err != nil {
@@ -347,7 +359,12 @@ func RolloutSim(ctx context.Context, opts SimOptions) (*SimResult, error) {
 		if runErr = s.controllerStep(ctx, now); runErr != nil {
 			break
 		}
-		runErr = s.scan(ctx, now, k%slots)
+		if runErr = s.scan(ctx, now, k%slots); runErr != nil {
+			break
+		}
+		if opts.ForgedReports > 0 && k == slots { // the first step of day 1
+			runErr = s.attack(ctx, now)
+		}
 		if opts.Progress != nil {
 			opts.Progress(k+1, steps)
 		}
@@ -443,6 +460,9 @@ func (s *sim) controllerStep(ctx context.Context, now time.Time) error {
 			ev.Machines, ev.Success, ev.Failure = lm.Machines, lm.SuccessPercent, simFailure(&lm.Measure)
 		}
 		s.res.Timeline = append(s.res.Timeline, ev)
+		if a := s.res.Attack; a != nil && d.Label == a.Label && d.Action == ro.Hold && strings.Contains(d.Reason, "uncorroborated") {
+			a.HeldUncorroborated++
+		}
 		for i := range s.res.Labels {
 			l := &s.res.Labels[i]
 			if l.ID != d.Label {
@@ -531,6 +551,9 @@ func (s *sim) finish(m *ro.Measures) {
 		}
 		if lm, ok := m.Label(l.ID); ok {
 			l.Machines, l.Success = lm.Machines, lm.SuccessPercent
+		}
+		if a := s.res.Attack; a != nil && a.Label == l.ID {
+			a.Stopped = l.Paused || l.Cancelled || len(l.Stops) > 0
 		}
 	}
 }
@@ -664,6 +687,7 @@ type simResponse struct {
 		LabelID       string `json:"labelId"`
 		DriverDate    string `json:"driverDate"`
 		DriverVersion string `json:"driverVersion"`
+		ReportToken   string `json:"reportToken"`
 	} `json:"offers"`
 }
 
@@ -685,13 +709,13 @@ var simFailures = []struct {
 func (w *simWorker) visit(ctx context.Context, pc *simPC, now time.Time) error {
 	s := w.s
 	w.reports = w.reports[:0]
-	report := func(d *simDevice, label, result string, at time.Time) {
+	report := func(d *simDevice, label, result, token string, at time.Time) {
 		w.reports = append(w.reports, ro.Report{DeviceID: pc.id, LabelID: label, InstanceID: d.instanceID, Result: result,
-			Time: at, Build: pc.build, CHID: pc.chid})
+			Time: at, Build: pc.build, CHID: pc.chid, ReportToken: token})
 	}
 	for k := range pc.devices {
 		if d := &pc.devices[k]; d.pending != nil {
-			report(d, d.pending.label, d.pending.result, now)
+			report(d, d.pending.label, d.pending.result, d.pending.token, now)
 			d.pending = nil
 		}
 	}
@@ -699,6 +723,7 @@ func (w *simWorker) visit(ctx context.Context, pc *simPC, now time.Time) error {
 	w.requests++
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/v1/offers?now="+w.nowParam, bytes.NewReader(w.req))
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", pc.addr)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -749,7 +774,7 @@ func (w *simWorker) visit(ctx context.Context, pc *simPC, now time.Time) error {
 				result = f.result
 				if u < f.share {
 					if f.later {
-						d.pending = &simPendingFail{o.LabelID, f.result}
+						d.pending = &simPendingFail{o.LabelID, f.result, o.ReportToken}
 						result = "installed"
 					}
 					break
@@ -757,7 +782,7 @@ func (w *simWorker) visit(ctx context.Context, pc *simPC, now time.Time) error {
 				u -= f.share
 			}
 		}
-		report(d, o.LabelID, result, installed)
+		report(d, o.LabelID, result, o.ReportToken, installed)
 		if result == "installed" {
 			d.label, d.date, d.version = o.LabelID, o.DriverDate, o.DriverVersion
 		}
@@ -768,6 +793,7 @@ func (w *simWorker) visit(ctx context.Context, pc *simPC, now time.Time) error {
 	body, _ := json.Marshal(w.reports)
 	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/v1/reports", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", pc.addr)
 	w.reportReqs++
 	resp, err = s.client.Do(req)
 	if err != nil {

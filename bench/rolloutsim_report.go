@@ -105,6 +105,18 @@ func (r *SimResult) WriteText(w io.Writer, all bool) error {
 	}
 	fmt.Fprintf(&b, "  installs: %s (%s rollbacks); install reports: %s in %s requests, %s dropped; control-only releases: %d\n",
 		simGroup64(r.Offers), simGroup64(r.Rollbacks), simGroup64(r.Reports), simGroup64(r.ReportRequests), simGroup64(r.ReportsDropped), r.Releases)
+	if a := r.Attack; a != nil {
+		verdict := "not paused or cancelled (held at its stage while the forged failures are in the window)"
+		if a.Stopped {
+			verdict = "STOPPED by the forged reports"
+		}
+		fmt.Fprintf(&b, "  forged-report attack on day %.2f against %s (%s) from one network, %s, with %s made-up devices:\n"+
+			"    reports with made-up tokens: %s sent, %s refused (403)\n"+
+			"    offers got under made-up ids in the first stage's buckets: %s; their crash reports: %s sent, %s taken, %s refused by the per-network limit (429)\n"+
+			"    the controller held the label as uncorroborated %d times; the good driver was %s\n",
+			a.Day, a.Name, a.Label, a.Network, simGroup(a.Devices), simGroup(a.ForgedSent), simGroup(a.ForgedRefused),
+			simGroup(a.Offers), simGroup(a.ReportsSent), simGroup(a.ReportsTaken), simGroup(a.ReportsLimited), a.HeldUncorroborated, verdict)
+	}
 	fmt.Fprintf(&b, "  wall time: %s\n", r.Elapsed)
 	_, err := w.Write(b.Bytes())
 	return err

@@ -17,7 +17,7 @@ import (
 // import serve; cmd/driveway's rollout-sim does the same).
 func startEdge(t *testing.T) bench.EdgeFunc {
 	return func(cfg bench.EdgeConfig) (string, func() error, error) {
-		srv, err := serve.New(serve.Config{Catalog: cfg.Catalog, Keys: cfg.Keys, Spool: cfg.Spool, Clock: cfg.Clock,
+		srv, err := serve.New(serve.Config{Catalog: cfg.Catalog, Keys: cfg.Keys, Spool: cfg.Spool, Clock: cfg.Clock, TrustedProxies: cfg.TrustedProxies,
 			AllowTimeOverride: true, Poll: 50 * time.Millisecond})
 		if err != nil {
 			return "", nil, err
@@ -106,5 +106,57 @@ func TestRolloutSim(t *testing.T) {
 	}
 	if !reflect.DeepEqual(again.Points, res.Points[:len(again.Points)]) {
 		t.Errorf("the plotted points differ between two runs with seed %d", opts.Seed)
+	}
+}
+
+// TestRolloutSimForgedReports (issue 14): the forged-report attack of `bench rollout-sim
+// --forged-reports`. Reports with made-up tokens are all refused; the attacker's way round
+// (offers under made-up ids, crash reports with their tokens) is taken by the edge but comes
+// from one network, so the controller holds the good driver as uncorroborated instead of
+// cancelling it, and the bad driver is still stopped at its first stage. The same attack
+// against a policy without corroboration (MinFailureSources 1) stops the good driver: the
+// attack is real, and the policy knob is what defeats it.
+func TestRolloutSimForgedReports(t *testing.T) {
+	run := func(minSources int) *bench.SimResult {
+		p := rollout.DefaultPolicy
+		p.MinFailureSources = minSources
+		res, err := bench.RolloutSim(t.Context(), bench.SimOptions{Edge: startEdge(t), PCs: 2000, Days: 5, BadFailureRate: 0.25, Seed: 7,
+			ForgedReports: 200, Policy: &p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	res := run(rollout.DefaultPolicy.MinFailureSources)
+	var text strings.Builder
+	res.WriteText(&text, false)
+	t.Logf("with the default policy:\n%s", text.String())
+	a := res.Attack
+	if a == nil {
+		t.Fatal("no attack in the result")
+	}
+	if a.ForgedSent != 200 || a.ForgedRefused != 200 {
+		t.Errorf("reports with made-up tokens: %d sent, %d refused; want 200 and 200", a.ForgedSent, a.ForgedRefused)
+	}
+	if a.Offers != 200 || a.ReportsSent != 200 || a.ReportsTaken+a.ReportsLimited != 200 || a.ReportsTaken == 0 {
+		t.Errorf("made-up devices: %d offers, %d reports sent, %d taken, %d limited; want 200 offers and reports", a.Offers, a.ReportsSent, a.ReportsTaken, a.ReportsLimited)
+	}
+	if a.Stopped || a.HeldUncorroborated == 0 {
+		t.Errorf("the good driver under attack: stopped %v, held as uncorroborated %d times; want held, not stopped", a.Stopped, a.HeldUncorroborated)
+	}
+	for _, l := range res.Labels {
+		if l.Bad && (len(l.Stops) == 0 || l.Stages != 1) {
+			t.Errorf("bad label %s: %+v; want it stopped at its first stage", l.Name, l)
+		}
+		if !l.Bad && (l.Paused || l.Cancelled || len(l.Stops) > 0) {
+			t.Errorf("good label %s stopped: %+v", l.Name, l)
+		}
+	}
+	if !strings.Contains(text.String(), "the good driver was not paused or cancelled") {
+		t.Errorf("the summary does not say the good driver was not stopped")
+	}
+
+	if naive := run(1).Attack; !naive.Stopped {
+		t.Errorf("without corroboration the attack did not stop the good driver: %+v (the attack is not a test of anything)", naive)
 	}
 }

@@ -163,7 +163,8 @@ func writeSimTree(dir string, chips []*simChip, start time.Time, firstStage floa
 // simPC is one simulated PC: a wired and a wireless chip, an OS build and a model.
 type simPC struct {
 	id      string
-	slot    int // the step of the day at which it scans
+	addr    string // where it is: 10.a.b.c, one of 65,536 /24 networks (X-Forwarded-For)
+	slot    int    // the step of the day at which it scans
 	build   int
 	chid    string
 	devices [2]simDevice
@@ -180,7 +181,7 @@ type simDevice struct {
 	pending    *simPendingFail // a failure noticed after install, reported at the next scan
 }
 
-type simPendingFail struct{ label, result string }
+type simPendingFail struct{ label, result, token string }
 
 // Builds (and their shares) the PCs run: Windows 11 24H2, 23H2, Windows 10 22H2.
 var simBuilds = []struct {
@@ -236,6 +237,8 @@ func makeSimPCs(n int, seed int64, chips []*simChip, slots int) []*simPC {
 	for i := range pcs {
 		id := simGUID(seed, "pc", fmt.Sprint(i))
 		pc := &simPC{id: id, slot: int(simUnit(seed, id, "slot") * float64(slots)), chid: models[int(simUnit(seed, id, "model")*simModels)]}
+		net := uint32(simUnit(seed, id, "network") * (1 << 24))
+		pc.addr = fmt.Sprintf("10.%d.%d.%d", net>>16, net>>8&0xff, net&0xff)
 		u := simUnit(seed, id, "build")
 		for _, b := range simBuilds {
 			pc.build = b.build

@@ -79,6 +79,9 @@ type Offer struct {
 	Throttled   bool // a rollout throttle applied: Bucket and BasisPoints are set
 	Bucket      int
 	BasisPoints int
+	// ReportToken, when the caller sets it after Decide (an edge with install reports: see
+	// rollout's report tokens), is answered as "reportToken". Decide leaves it empty.
+	ReportToken []byte
 }
 
 // Candidate is one candidate row of one device, with its verdict: the explain output.

@@ -76,6 +76,11 @@ func appendOffer(dst []byte, req *Request, o *Offer) []byte {
 		dst = appendPercent(dst, o.BasisPoints)
 		dst = append(dst, '}')
 	}
+	if len(o.ReportToken) > 0 { // base64url: nothing to escape
+		dst = append(dst, `,"reportToken":"`...)
+		dst = append(dst, o.ReportToken...)
+		dst = append(dst, '"')
+	}
 	return append(dst, '}')
 }
 

@@ -9,11 +9,15 @@
 //
 //	{"deviceId": "…", "labelId": "1152921504606978422", "instanceId": "PCI\\…",
 //	 "result": "installed", "time": "2026-11-21T12:00:00Z", "errorCode": "0x80070002",
-//	 "build": 22631, "chid": "8dc9b7c5-f5d5-5850-9ab3-bd6f0549d814"}
+//	 "build": 22631, "chid": "8dc9b7c5-f5d5-5850-9ab3-bd6f0549d814",
+//	 "reportToken": "AQHIjxAAAAAAAAAAKjs0I3s68ZLUKHOihMqXohw"}
 //
 // deviceId (1–128 bytes), labelId (a decimal id), instanceId (1–512 bytes), result (one of
 // Results) and time (RFC 3339) are required; errorCode (at most 64 bytes), build (the PC's
-// OS build) and chid (the PC's HardwareID-5, its model) are optional. The body is read as
+// OS build) and chid (the PC's HardwareID-5, its model) are optional. reportToken is the
+// token that came with the offer of that label to that device (token.go); an edge
+// (DecodeOptions.Tokens) requires it and refuses a report whose token is missing, forged,
+// for another device or label, or past its TTL (code bad-token, at /reportToken). The body is read as
 // strictly as an offer request, and anything wrong is an *Error with the JSON pointer of the
 // offending value:
 //
@@ -64,9 +68,13 @@ type Report struct {
 	ErrorCode  string    `json:"errorCode,omitempty"` // checked, never spooled
 	Build      int       `json:"build,omitempty"`
 	CHID       string    `json:"chid,omitempty"`
-	Received   time.Time `json:"received,omitzero"` // set by the edge
-	// Source is set by the edge: a pseudonym of the network the report came from (its /24
-	// or /48), so that measures can tell failures from many places from a burst from one.
+	// ReportToken is the offer's token (checked, never spooled).
+	ReportToken string    `json:"reportToken,omitempty"`
+	Received    time.Time `json:"received,omitzero"` // set by the edge
+	// Source is set by the edge: the network the report came from (its /24 or /48, as
+	// SourcePrefix gives it, in text), so that measures can tell failures from many places
+	// from a burst from one. A spool stores its pseudonym (SourcePseudonym), which is what
+	// a report read from a spool holds.
 	Source string `json:"-"`
 }
 
@@ -88,6 +96,9 @@ const (
 	CodeBadValue = "bad-value"
 	CodeMissing  = "missing"
 	CodeLimit    = "limit"
+	// CodeBadToken is a report whose reportToken is missing or does not check: the edge
+	// answers 403, and the PC drops the report rather than sending it again.
+	CodeBadToken = "bad-token"
 )
 
 func (e *Error) Error() string { return fmt.Sprintf("%s at %s: %s", e.Code, e.Field, e.Message) }
@@ -114,6 +125,9 @@ type DecodeOptions struct {
 	// Label reports whether a label id is in the release the edge serves (a PC reports on
 	// what it was offered); nil: label ids are checked for form only.
 	Label func(id uint64) bool
+	// Tokens, when set, makes reportToken required and checks it against the report's
+	// deviceId and labelId at Now (or the system-free zero time: set Now with Tokens).
+	Tokens *ReportTokens
 }
 
 // maxNesting is the deepest nesting of objects and arrays a body may have (as offers').
@@ -132,11 +146,12 @@ const (
 	fErrorCode
 	fBuild
 	fCHID
+	fReportToken
 	fReceived
 	numFields
 )
 
-var fieldNames = [numFields]string{"deviceId", "labelId", "instanceId", "result", "time", "errorCode", "build", "chid", "received"}
+var fieldNames = [numFields]string{"deviceId", "labelId", "instanceId", "result", "time", "errorCode", "build", "chid", "reportToken", "received"}
 
 // knownMembers is the list an unknown member's message gives.
 var knownMembers = strings.Join(fieldNames[:fReceived], ", ")
@@ -368,15 +383,25 @@ func (d *decoder) report(at pointer, depth int) (Report, bool) {
 			d.fail(CodeMissing, pointer{elem: at.elem, member: []byte(fieldNames[f])}, fieldNames[f]+" is required"+requiredHint[f])
 		}
 	}
+	if tk := d.opts.Tokens; tk != nil && d.sem == nil { // the token check needs a valid deviceId and labelId
+		ptr := pointer{elem: at.elem, member: []byte(fieldNames[fReportToken])}
+		label, _ := parseID(r.LabelID)
+		if !seen[fReportToken] {
+			d.fail(CodeBadToken, ptr, "reportToken is required"+requiredHint[fReportToken])
+		} else if _, err := tk.Check(r.ReportToken, r.DeviceID, label, d.opts.Now); err != nil {
+			d.fail(CodeBadToken, ptr, "reportToken "+err.Error())
+		}
+	}
 	return r, true
 }
 
 var requiredHint = [numFields]string{
-	fDeviceID:   " (the PC's id, 1 to 128 bytes)",
-	fLabelID:    " (the offered label's id)",
-	fInstanceID: " (the device's PnP instance id)",
-	fResult:     " (one of " + strings.Join(Results, ", ") + ")",
-	fTime:       " (RFC 3339, such as 2026-11-21T12:00:00Z)",
+	fDeviceID:    " (the PC's id, 1 to 128 bytes)",
+	fLabelID:     " (the offered label's id)",
+	fInstanceID:  " (the device's PnP instance id)",
+	fResult:      " (one of " + strings.Join(Results, ", ") + ")",
+	fTime:        " (RFC 3339, such as 2026-11-21T12:00:00Z)",
+	fReportToken: " (the reportToken of the offer this report is on: a PC reports only on what it was offered)",
 }
 
 // member reads the value of member f of r.
@@ -438,6 +463,9 @@ func (d *decoder) member(r *Report, f int, ptr pointer, depth int) bool {
 	case fErrorCode:
 		d.length(ptr, name, v, 0, 64)
 		r.ErrorCode = v
+	case fReportToken:
+		d.length(ptr, name, v, 0, 64)
+		r.ReportToken = v
 	case fLabelID:
 		r.LabelID = v
 		switch id, ok := parseID(v); {

@@ -64,6 +64,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -336,6 +337,28 @@ func LoadSecret(path string) ([]byte, error) {
 // HMAC-SHA256(secret, deviceID), in lowercase hex.
 func Pseudonym(secret []byte, deviceID string) string {
 	return string(appendPseudonym(nil, newMAC(secret), deviceID))
+}
+
+// SourcePseudonym is what a spool stores of the network a report came from: the first 8
+// bytes of HMAC-SHA256(secret, "source " + prefix), in lowercase hex, where prefix is the
+// client address's /24 (IPv4) or /48 (IPv6) in its text form ("198.51.100.0/24").
+func SourcePseudonym(secret []byte, prefix netip.Prefix) string {
+	m := newMAC(secret)
+	io.WriteString(m, "source "+prefix.String())
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(m.Sum(sum[:0])[:8])
+}
+
+// SourcePrefix is the network of a client address that SourcePseudonym names: its /24 for
+// IPv4 (IPv4-mapped IPv6 included), its /48 for IPv6.
+func SourcePrefix(addr netip.Addr) netip.Prefix {
+	addr = addr.Unmap()
+	bits := 48
+	if addr.Is4() {
+		bits = 24
+	}
+	p, _ := addr.WithZone("").Prefix(bits)
+	return p
 }
 
 func newMAC(secret []byte) hash.Hash { return hmac.New(sha256.New, secret) }
@@ -1059,9 +1082,15 @@ func appendLine(b []byte, r *Report, received time.Time, m hash.Hash) []byte {
 		b = append(b, r.CHID...)
 		b = append(b, '"')
 	}
-	if r.Source != "" {
+	if r.Source != "" { // its pseudonym (SourcePseudonym), the message built in place
 		b = append(b, `,"source":"`...)
+		start := len(b)
+		b = append(b, "source "...)
 		b = append(b, r.Source...)
+		m.Reset()
+		m.Write(b[start:])
+		var sum [sha256.Size]byte
+		b = hex.AppendEncode(b[:start], m.Sum(sum[:0])[:8])
 		b = append(b, '"')
 	}
 	b = append(b, `,"received":"`...)

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/driveway/driveway/offer"
+	"github.com/driveway/driveway/rollout"
 )
 
 // reqState is what one POST /v1/offers needs, pooled: after warm-up a request allocates
@@ -21,6 +22,7 @@ type reqState struct {
 	req offer.Request
 	res offer.Result
 	buf []byte
+	tok []byte // the offers' report tokens
 }
 
 // Fixed error bodies (offer's error shape).
@@ -150,6 +152,15 @@ func (s *Server) offers(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.Set("Driveway-Stale", "release expired")
 	} else {
 		g.engine.Decide(&st.req, at, explain, &st.res)
+		if s.tokens != nil { // reports are bound to offers (rollout's report tokens)
+			st.tok = st.tok[:0]
+			for i := range st.res.Offers {
+				st.tok = s.tokens.Append(st.tok, st.req.DeviceID, st.res.Offers[i].Label, g.seq, wall)
+			}
+			for i := range st.res.Offers {
+				st.res.Offers[i].ReportToken = st.tok[i*rollout.TokenLen : (i+1)*rollout.TokenLen]
+			}
+		}
 	}
 	st.buf = offer.AppendResponse(st.buf[:0], &st.req, &st.res, g.engine.OS())
 	ctx.SetContentType(contentJSON)

@@ -160,7 +160,7 @@ var (
 	// routes are the request counter's path label values, in route order.
 	routes = [...]string{"/v1/offers", "/v1/release", "/healthz", "/readyz", "/metrics", "/v1/reports", "other"}
 	// statuses are the statuses the edge answers with; anything else counts as "other".
-	statuses = [...]int{200, 202, 400, 404, 405, 408, 413, 415, 431, 500, 503}
+	statuses = [...]int{200, 202, 400, 403, 404, 405, 408, 413, 415, 429, 431, 500, 503}
 	// refusalReasons are why a release was refused.
 	refusalReasons = [...]string{reasonSignature, reasonManifest, reasonExpired, reasonRollback, reasonShard, reasonIO, reasonTimestamp, reasonRoot, reasonCatalog, reasonTime}
 	// originReasons are why a fetch from the origin failed.
@@ -220,6 +220,8 @@ type metrics struct {
 // reportMetrics are the install-report families of an edge with a spool (POST /v1/reports).
 type reportMetrics struct {
 	invalid         *counterVec    // requests answered 400
+	forbidden       *counterVec    // requests answered 403 (a report without its offer's token)
+	limited         *counterVec    // reports answered 429, by the limit (device, source)
 	accepted        *counterVec    // reports answered 202 (stored)
 	refused         *counterVec    // reports answered 503, by reason (reportRefusals)
 	refusedRequests *counterVec    // requests answered 503, by reason
@@ -242,7 +244,11 @@ func (m *metrics) enableReports(stats func() rollout.SpoolStats) {
 		storageLabels[i] = `reason="` + r + `"`
 	}
 	m.reports = &reportMetrics{
-		invalid:  newCounterVec("driveway_edge_reports_invalid_total", "Requests to POST /v1/reports answered 400 (none of their reports was kept).", false, []string{""}),
+		invalid: newCounterVec("driveway_edge_reports_invalid_total", "Requests to POST /v1/reports answered 400 (none of their reports was kept).", false, []string{""}),
+		forbidden: newCounterVec("driveway_edge_reports_forbidden_total", "Requests to POST /v1/reports answered 403: a report without a valid token of an offer to that device "+
+			"(forged, for another device or label, or expired); none of their reports was kept.", false, []string{""}),
+		limited: newCounterVec("driveway_edge_reports_limited_total", "Install reports answered 429 (nothing of the request kept), by the limit that refused them: "+
+			"device (per device id) or source (per client network).", false, []string{`by="device"`, `by="source"`}),
 		accepted: newCounterVec("driveway_edge_reports_accepted_total", "Install reports answered 202: written and fsynced to the spool.", false, []string{""}),
 		refused: newCounterVec("driveway_edge_reports_refused_total", "Install reports answered 503 (the PC sends them again), by reason: queue, timeout, closed, "+
 			"missing (spool directory gone), read-only, disk-full, io, cap (spool size cap), reserve (free-disk reserve), no-release.", false, reasons),
@@ -350,6 +356,8 @@ func (m *metrics) appendTo(b []byte) []byte {
 	b = m.faults.appendTo(b)
 	if m.reports != nil {
 		b = m.reports.invalid.appendTo(b)
+		b = m.reports.forbidden.appendTo(b)
+		b = m.reports.limited.appendTo(b)
 		b = m.reports.accepted.appendTo(b)
 		b = m.reports.refused.appendTo(b)
 		b = m.reports.refusedRequests.appendTo(b)

@@ -6,7 +6,12 @@ package serve
 // an array of up to rollout.MaxBatch). The edge checks the body as strictly as an offer
 // request, against the release it serves (a labelId must be one of its labels) and its
 // clock (a report's time within Spool.Retention before it and Spool.MaxAhead after it),
-// stamps every report with "received" (its own clock), and hands it to the spool
+// checks that each report carries the reportToken of an offer of its label to its device
+// (rollout's report tokens: an edge with reports enabled puts one in every offer it
+// answers; 403 with code bad-token otherwise), counts it against the per-device and
+// per-network limits (429 with Retry-After past them: serve/limits.go), stamps every report
+// with "received" (its own clock) and the pseudonym of the client's network, and hands it
+// to the spool
 // (Config.Spool), which a log shipper collects. The answer is 202 once the spool's group
 // commit has written and fsynced the reports:
 //
@@ -25,6 +30,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -96,7 +103,7 @@ func (s *Server) reports(ctx *fasthttp.RequestCtx) {
 	}
 	now := s.cfg.Clock()
 	rs, err := rollout.DecodeReports(body, rollout.DecodeOptions{Now: now, MaxAge: s.cfg.Spool.Retention, MaxAhead: s.cfg.Spool.MaxAhead,
-		Label: g.engine.HasLabel})
+		Label: g.engine.HasLabel, Tokens: s.tokens})
 	g.release()
 	if err != nil {
 		e := &offer.Error{Code: offer.CodeBadJSON, Message: err.Error()}
@@ -104,9 +111,32 @@ func (s *Server) reports(ctx *fasthttp.RequestCtx) {
 		if errors.As(err, &re) {
 			e.Code, e.Message, e.Field = re.Code, re.Message, re.Field
 		}
+		if e.Code == rollout.CodeBadToken {
+			s.m.reports.forbidden.inc(0)
+			s.fail(ctx, routeReports, fasthttp.StatusForbidden, offer.AppendError(nil, e))
+			return
+		}
 		s.m.reports.invalid.inc(0)
 		s.fail(ctx, routeReports, fasthttp.StatusBadRequest, offer.AppendError(nil, e))
 		return
+	}
+	// Limits, per device and per client network (serve/limits.go), then the source.
+	devices := make([]string, len(rs))
+	for i := range rs {
+		devices[i] = rs[i].DeviceID
+	}
+	source := []string{rollout.SourcePrefix(s.clientAddr(ctx)).String()}
+	if ok, wait := s.deviceLimit.take(devices, 1, now); !ok {
+		s.limited(ctx, 0, len(rs), wait)
+		return
+	}
+	if ok, wait := s.sourceLimit.take(source, uint32(len(rs)), now); !ok {
+		s.deviceLimit.giveBack(devices, 1, now)
+		s.limited(ctx, 1, len(rs), wait)
+		return
+	}
+	for i := range rs {
+		rs[i].Source = source[0] // the spool stores its pseudonym
 	}
 	var c *rollout.Commit
 	if !s.spoolMu.TryRLock() { // Shutdown is closing the spool
@@ -132,6 +162,8 @@ func (s *Server) reports(ctx *fasthttp.RequestCtx) {
 		if i < 0 {
 			i = indexOf(rollout.SpoolReasons[:], rollout.ReasonIO)
 		}
+		s.deviceLimit.giveBack(devices, 1, now) // the PC sends them again
+		s.sourceLimit.giveBack(source, uint32(len(rs)), now)
 		s.refuse(ctx, reason, len(rs), refusalBodies[i])
 		return
 	}
@@ -144,6 +176,23 @@ func (s *Server) reports(ctx *fasthttp.RequestCtx) {
 	ctx.SetContentType(contentJSON)
 	ctx.SetBody(b)
 	s.m.request(routeReports, fasthttp.StatusAccepted)
+}
+
+// limitBodies are the 429 bodies: by device, by source.
+var limitBodies = [2]string{
+	"this device sent more reports than an edge takes from one device in %s; nothing of this request was kept: send it again after Retry-After seconds",
+	"this network sent more reports than an edge takes from one network in %s; nothing of this request was kept: send it again after Retry-After seconds",
+}
+
+// limited answers 429 with Retry-After (the rest of the limit's window).
+func (s *Server) limited(ctx *fasthttp.RequestCtx, by, reports int, wait time.Duration) {
+	s.m.reports.limited.add(by, uint64(reports))
+	window := s.cfg.ReportLimits.DeviceWindow
+	if by == 1 {
+		window = s.cfg.ReportLimits.SourceWindow
+	}
+	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.FormatInt(int64(max(1, (wait+time.Second-1)/time.Second)), 10))
+	s.fail(ctx, routeReports, fasthttp.StatusTooManyRequests, errorBody("rate-limit", fmt.Sprintf(limitBodies[by], strings.TrimSuffix(strings.TrimSuffix(window.String(), "0s"), "0m"))))
 }
 
 // refuse answers 503 with Retry-After and counts the refused reports by reason.

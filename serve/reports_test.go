@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,15 +71,32 @@ func reportsEdgeLog(t *testing.T, spool rollout.SpoolOptions, log *slog.Logger) 
 		spool = testSpoolOptions(spool)
 	}
 	srv, base := startServer(t, serve.Config{Catalog: filepath.Join(work, "catalog"), Keys: []*signing.Verifier{k.verifier},
-		Clock: clock.now, DisableInotify: true, Spool: spool, Logger: log})
+		Clock: clock.now, DisableInotify: true, Spool: spool, ReportLimits: noLimits, Logger: log})
 	return srv, base, clock, sc.Requests[1].Request
 }
 
 // reportLabel is a label of scenario 01, which reportsEdge serves.
 const reportLabel = "3001"
 
+// noLimits turns the per-device and per-network report limits off: the tests' reports all
+// come from 127.0.0.1 at one instant of a fixed clock (TestReportLimits tests the limits).
+var noLimits = serve.ReportLimits{PerDevice: -1, PerSource: -1}
+
+// reportTokens issues the tokens an edge with reportSecret hands out.
+var reportTokens, _ = rollout.NewReportTokens(reportSecret)
+
+// reportIssued is when the tests' tokens were issued: the reports' time.
+var reportIssued = time.Date(2026, 11, 21, 11, 0, 0, 0, time.UTC)
+
+// reportToken is the token of an offer of label to device, as the tests' edges issue it.
+func reportToken(device, label string) string {
+	id, _ := strconv.ParseUint(label, 10, 64)
+	return string(reportTokens.Append(nil, []byte(device), id, 1, reportIssued))
+}
+
 func reportJSON(device, result string) string {
-	return fmt.Sprintf(`{"deviceId":%q,"labelId":"`+reportLabel+`","instanceId":"PCI\\VEN_8086&DEV_15F3\\3&11583659&0&FE","result":%q,"time":"2026-11-21T11:00:00Z","build":22631,"chid":"8DC9B7C5-F5D5-5850-9AB3-BD6F0549D814"}`, device, result)
+	return fmt.Sprintf(`{"deviceId":%q,"labelId":"`+reportLabel+`","instanceId":"PCI\\VEN_8086&DEV_15F3\\3&11583659&0&FE","result":%q,"time":"2026-11-21T11:00:00Z","build":22631,"chid":"8DC9B7C5-F5D5-5850-9AB3-BD6F0549D814","reportToken":%q}`,
+		device, result, reportToken(device, reportLabel))
 }
 
 // reportBatch is a request of MaxBatch reports from devices prefix0, prefix1, ….
@@ -321,7 +339,7 @@ func TestReportsNoRelease(t *testing.T) {
 	k := newKey(t)
 	clock := newClock(mustTime(t, "2026-11-21T12:00:00Z"))
 	_, base := startServer(t, serve.Config{Catalog: t.TempDir(), Keys: []*signing.Verifier{k.verifier}, Clock: clock.now, DisableInotify: true,
-		Spool: testSpoolOptions(rollout.SpoolOptions{Dir: t.TempDir()})})
+		Spool: testSpoolOptions(rollout.SpoolOptions{Dir: t.TempDir()}), ReportLimits: noLimits})
 	a := postReports(t, base, []byte(reportJSON("pc-1", "installed")))
 	if a.code != 503 || a.retryAfter == "" || !strings.Contains(a.message, "no verified release") {
 		t.Errorf("a report before any release: %d Retry-After %q %s", a.code, a.retryAfter, a.body)
@@ -768,7 +786,7 @@ func TestReportsKilledEdge(t *testing.T) {
 	// The next edge on the same spool.
 	clock := newClock(now)
 	_, base2 := startServer(t, serve.Config{Catalog: catalog, Keys: []*signing.Verifier{k.verifier}, Clock: clock.now, DisableInotify: true,
-		Spool: testSpoolOptions(rollout.SpoolOptions{Dir: spool})})
+		Spool: testSpoolOptions(rollout.SpoolOptions{Dir: spool}), ReportLimits: noLimits})
 	if open, _ := filepath.Glob(filepath.Join(spool, "*.open")); len(open) != 0 || len(before) != 1 {
 		t.Errorf("open files: %d left by the kill, %d after the restart; want 1 and 0", len(before), len(open))
 	}
@@ -805,7 +823,7 @@ func childEdge() {
 	}
 	now, _ := time.Parse(time.RFC3339, os.Getenv("CHILD_NOW"))
 	srv, err := serve.New(serve.Config{Catalog: os.Getenv("CHILD_CATALOG"), Keys: []*signing.Verifier{v}, Clock: func() time.Time { return now },
-		DisableInotify: true, Spool: testSpoolOptions(rollout.SpoolOptions{Dir: os.Getenv("CHILD_SPOOL")})})
+		DisableInotify: true, Spool: testSpoolOptions(rollout.SpoolOptions{Dir: os.Getenv("CHILD_SPOOL")}), ReportLimits: noLimits})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
@@ -859,7 +877,7 @@ func TestReportsFloodKeepsRoomForReleases(t *testing.T) {
 	}
 	clock := newClock(now)
 	_, base := startServer(t, serve.Config{Origin: origin.URL, Cache: cache, Keys: []*signing.Verifier{k.verifier}, Clock: clock.now,
-		Poll: 20 * time.Millisecond, Spool: testSpoolOptions(rollout.SpoolOptions{Dir: spool, Statfs: statfs, MinFreeBytes: reserve, MinFreePercent: -1})})
+		Poll: 20 * time.Millisecond, Spool: testSpoolOptions(rollout.SpoolOptions{Dir: spool, Statfs: statfs, MinFreeBytes: reserve, MinFreePercent: -1}), ReportLimits: noLimits})
 	waitFor(t, 10*time.Second, "release 1", func() bool { return releaseSeq(t, base) == 1 })
 	capacity.Store(du(disk) + 2<<20) // 2 MiB left on the disk
 	byStatus := map[int]int{}
@@ -944,7 +962,7 @@ func TestReportsPrivacy(t *testing.T) {
 			all = append(all, data...)
 		}
 	}
-	for _, kept := range []string{device, "3&11583659&0&FE", "VEN_8086", "0x0000009F"} {
+	for _, kept := range []string{device, "3&11583659&0&FE", "VEN_8086", "0x0000009F", reportToken(device, reportLabel), "127.0.0"} {
 		if bytes.Contains(all, []byte(kept)) {
 			t.Errorf("the spool keeps %q:\n%s", kept, all)
 		}

@@ -55,7 +55,7 @@ func BenchmarkReports(b *testing.B) {
 			spool := b.TempDir()
 			srv, err := serve.New(serve.Config{Catalog: filepath.Join(work, "catalog"), Keys: []*signing.Verifier{k.verifier}, Clock: clock.now,
 				DisableInotify: true, Poll: time.Hour, MaxConns: 1 << 16,
-				Spool: testSpoolOptions(rollout.SpoolOptions{Dir: spool, SyncEvery: c.window, MaxWaiting: 1 << 16})})
+				Spool: testSpoolOptions(rollout.SpoolOptions{Dir: spool, SyncEvery: c.window, MaxWaiting: 1 << 16}), ReportLimits: noLimits})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -48,6 +48,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -142,6 +143,16 @@ type Config struct {
 	// the directory, refuse below 1 GiB or 5% free, keep 30 days); a zero Spool.Clock is
 	// Clock, a nil Spool.Logger is Logger. Without Spool.Dir, POST /v1/reports is a 404.
 	Spool rollout.SpoolOptions
+	// ReportLimits bound the reports one device and one client network may send (429 past
+	// them; see serve/limits.go). ReportTokenTTL is how long after an offer a report on it
+	// is taken (the offer's reportToken); default Spool.Retention, else
+	// rollout.DefaultTokenTTL.
+	ReportLimits   ReportLimits
+	ReportTokenTTL time.Duration
+	// TrustedProxies are the networks of the load balancers in front of the edge: for a
+	// request from one of them, the client is the nearest address of X-Forwarded-For that is
+	// not in them (report sources and limits). Empty: the peer address is the client.
+	TrustedProxies []netip.Prefix
 
 	// Clock is the time source for answers, release expiry and report stamps. Required:
 	// the edge never reads the system clock on its own (the command passes time.Now, tests
@@ -241,8 +252,11 @@ type Server struct {
 	shutdown  sync.Once
 	fixedBody []byte
 
-	spool       *rollout.Spool // nil: no POST /v1/reports
-	spoolMu     sync.RWMutex   // read-held while appending; Shutdown takes it to close the spool
+	spool       *rollout.Spool        // nil: no POST /v1/reports
+	tokens      *rollout.ReportTokens // with a spool: every offer carries a report token
+	deviceLimit *windowLimiter        // nil: no limit
+	sourceLimit *windowLimiter
+	spoolMu     sync.RWMutex // read-held while appending; Shutdown takes it to close the spool
 	spoolClosed bool
 }
 
@@ -290,6 +304,18 @@ func New(cfg Config) (*Server, error) {
 		if s.spool, err = rollout.OpenSpool(cfg.Spool); err != nil {
 			return nil, fmt.Errorf("serve: %w", err)
 		}
+		if s.tokens, err = rollout.NewReportTokens(cfg.Spool.Secret); err != nil {
+			s.spool.Close()
+			return nil, fmt.Errorf("serve: %w", err)
+		}
+		s.tokens.TTL = cfg.ReportTokenTTL
+		if s.tokens.TTL <= 0 {
+			s.tokens.TTL = cfg.Spool.Retention
+		}
+		s.cfg.ReportLimits.setDefaults()
+		l := s.cfg.ReportLimits
+		s.deviceLimit = newWindowLimiter(l.PerDevice, l.DeviceWindow, 18)
+		s.sourceLimit = newWindowLimiter(l.PerSource, l.SourceWindow, 14)
 		s.m.enableReports(s.spool.Stats)
 	}
 	s.m.gauges = s.gauges()

@@ -1,6 +1,7 @@
 package serve_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 
+	"github.com/driveway/driveway/rollout"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
 )
@@ -43,6 +45,12 @@ func benchEdge(tb testing.TB) (srv *serve.Server, req1, req20 []byte) {
 		tb.Cleanup(func() { srv.Shutdown(context.Background()) })
 		return srv, req1, req20
 	}
+	return scenarioEdge(tb, serve.Config{})
+}
+
+// scenarioEdge is benchEdge's default: conformance scenario 01 served with cfg's other fields.
+func scenarioEdge(tb testing.TB, cfg serve.Config) (srv *serve.Server, req1, req20 []byte) {
+	tb.Helper()
 	k := newKey(tb)
 	sc := loadScenario(tb, "01-forward-and-floor.json")
 	work := tb.TempDir()
@@ -50,8 +58,8 @@ func benchEdge(tb testing.TB) (srv *serve.Server, req1, req20 []byte) {
 	now := mustTime(tb, sc.Now)
 	buildRelease(tb, filepath.Join(work, "labels"), filepath.Join(work, "catalog"), k, now, 0)
 	clock := newClock(now)
-	srv, err := serve.New(serve.Config{Catalog: filepath.Join(work, "catalog"), Keys: []*signing.Verifier{k.verifier}, Clock: clock.now,
-		DisableInotify: true, Poll: time.Hour})
+	cfg.Catalog, cfg.Keys, cfg.Clock, cfg.DisableInotify, cfg.Poll = filepath.Join(work, "catalog"), []*signing.Verifier{k.verifier}, clock.now, true, time.Hour
+	srv, err := serve.New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -97,11 +105,14 @@ func TestOffersAllocs(t *testing.T) {
 		t.Skip("sync.Pool drops items under the race detector")
 	}
 	srv, req1, req20 := benchEdge(t)
-	h := srv.Handler()
+	// An edge with install reports adds a report token to every offer.
+	withReports, _, _ := scenarioEdge(t, serve.Config{Spool: testSpoolOptions(rollout.SpoolOptions{Dir: t.TempDir()})})
 	for _, c := range []struct {
 		name string
+		srv  *serve.Server
 		body []byte
-	}{{"1 device", req1}, {"20 devices", req20}} {
+	}{{"1 device", srv, req1}, {"20 devices", srv, req20}, {"20 devices, report tokens", withReports, req20}} {
+		h := c.srv.Handler()
 		ctx := offersCtx(c.body)
 		// Warm up: pools, decoder arena, block cache, and fasthttp's body buffers, which
 		// bytebufferpool keeps only up to a size it recalibrates every 42,000 returns from
@@ -113,6 +124,9 @@ func TestOffersAllocs(t *testing.T) {
 		}
 		if ctx.Response.StatusCode() != 200 {
 			t.Fatalf("%s: %d %s", c.name, ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+		if tokens := bytes.Count(ctx.Response.Body(), []byte(`"reportToken":"`)); (c.srv == withReports) != (tokens > 0) {
+			t.Fatalf("%s: %d report tokens in %s", c.name, tokens, ctx.Response.Body())
 		}
 		n := testing.AllocsPerRun(1000, func() {
 			ctx.Response.Reset()

@@ -31,7 +31,16 @@ answered 200 (exit status 1 otherwise).
 
 The policy is the built-in one (or --policy FILE) with its minimum populations scaled down
 to the simulated population: the smallest label's expected machines at the first stage are
-twice the label minimum. Everything follows from --seed.`)
+twice the label minimum. Everything follows from --seed.
+
+PCs reach the edge through a trusted proxy (loopback) and name their own network in
+X-Forwarded-For, so the spool records where each report came from. --forged-reports N adds
+the forged-report attack: on day 1 an attacker on one network sends N crash reports with
+made-up report tokens (all refused), then makes up N devices, gets offers of a good driver
+for them and reports each as a kernel crash with its offer's token. The summary shows what
+the edge refused and took, and that the controller held the good driver as uncorroborated
+instead of pausing or cancelling it, while the bad driver is still stopped at its first
+stage.`)
 	pcs := fs.Int("pcs", 20000, "simulated PCs")
 	days := fs.Int("days", 30, "simulated days")
 	rate := fs.Float64("bad-failure-rate", 0.08, "share of the bad driver's installs that fail (0 to 1)")
@@ -40,13 +49,17 @@ twice the label minimum. Everything follows from --seed.`)
 	policyFile := fs.String("policy", "", "policy `FILE` (default: the built-in policy, 1% to 100%)")
 	asJSON := fs.Bool("json", false, "print the result as JSON (every decision, every plotted point)")
 	all := fs.Bool("all", false, "print every decision, not only changes")
+	forged := fs.Int("forged-reports", 0, "add the forged-report attack with `N` made-up devices (see above)")
 	if code, ok := e.parse(fs, args); !ok {
 		return code
 	}
 	if *rate <= 0 || *rate > 1 {
 		return e.usageError("bench", "--bad-failure-rate must be above 0 and at most 1")
 	}
-	opts := bench.SimOptions{PCs: *pcs, Days: *days, BadFailureRate: *rate, Seed: *seed, Edge: simEdge(e)}
+	if *forged < 0 {
+		return e.usageError("bench", "--forged-reports must be 0 or more")
+	}
+	opts := bench.SimOptions{PCs: *pcs, Days: *days, BadFailureRate: *rate, Seed: *seed, Edge: simEdge(e), ForgedReports: *forged}
 	if *policyFile != "" {
 		p, err := rollout.LoadPolicy(*policyFile)
 		if err != nil {
@@ -87,7 +100,7 @@ twice the label minimum. Everything follows from --seed.`)
 func simEdge(e *env) bench.EdgeFunc {
 	return func(cfg bench.EdgeConfig) (string, func() error, error) {
 		log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		srv, err := serve.New(serve.Config{Catalog: cfg.Catalog, Keys: cfg.Keys, Spool: cfg.Spool, Clock: cfg.Clock,
+		srv, err := serve.New(serve.Config{Catalog: cfg.Catalog, Keys: cfg.Keys, Spool: cfg.Spool, Clock: cfg.Clock, TrustedProxies: cfg.TrustedProxies,
 			AllowTimeOverride: true, Poll: 50 * time.Millisecond, Logger: log})
 		if err != nil {
 			return "", nil, err

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -76,6 +79,10 @@ flight finish (at most --shutdown-timeout).`)
 	reportSecret := fs.String("report-secret-file", "", "with --spool: the fleet's report secret (`FILE`, at least 32 bytes, the same on every edge): device ids are stored as HMAC-SHA256 pseudonyms keyed with it")
 	reportRetention := fs.Duration("report-retention", rollout.DefaultRetention, "keep reports this long: older ones are refused, and closed spool files past it that no shipper took are deleted")
 	reportMaxAhead := fs.Duration("report-max-ahead", rollout.DefaultMaxAhead, "refuse reports dated further than this ahead of the edge's clock")
+	reportTokenTTL := fs.Duration("report-token-ttl", 0, "take a report this long after the offer it is on (its reportToken; default --report-retention)")
+	limitDevice := fs.String("report-limit-device", fmt.Sprintf("%d/1h", serve.DefaultReportsPerDevice), "reports one device id may send this edge, as `N/DURATION` (past it: 429; off: none)")
+	limitSource := fs.String("report-limit-source", fmt.Sprintf("%d/1m", serve.DefaultReportsPerSource), "reports one client network (/24 or /48) may send this edge, as `N/DURATION` (past it: 429; off: none)")
+	trustedProxies := fs.StringSlice("trusted-proxy", nil, "a `CIDR` of the load balancers in front of this edge (repeatable): for their requests the client is the nearest X-Forwarded-For address outside them")
 	blockCache := fs.Int64("block-cache", serve.DefaultBlockCache, "budget in `BYTES` for decoded shard blocks (0: none)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long requests in flight may take to finish at shutdown")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -116,6 +123,36 @@ flight finish (at most --shutdown-timeout).`)
 	if statePath == "" && *fixed <= 0 {
 		log.Warn("no --state: what this edge has seen is kept in memory only, so after a restart it could be shown an older release while that release's timestamp is unexpired")
 	}
+	limits := serve.ReportLimits{}
+	for _, l := range []struct {
+		flag, v string
+		n       *int
+		window  *time.Duration
+	}{{"--report-limit-device", *limitDevice, &limits.PerDevice, &limits.DeviceWindow}, {"--report-limit-source", *limitSource, &limits.PerSource, &limits.SourceWindow}} {
+		if l.v == "off" {
+			*l.n = -1
+			continue
+		}
+		count, per, ok := strings.Cut(l.v, "/")
+		n, err := strconv.Atoi(count)
+		d, derr := time.ParseDuration(per)
+		if !ok || err != nil || derr != nil || n < 1 || d <= 0 {
+			return e.usageError("serve", fmt.Sprintf("%s %q: want N/DURATION, such as 120/1h, or off", l.flag, l.v))
+		}
+		*l.n, *l.window = n, d
+	}
+	var proxies []netip.Prefix
+	for _, c := range *trustedProxies {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			a, aerr := netip.ParseAddr(c)
+			if aerr != nil {
+				return e.usageError("serve", fmt.Sprintf("--trusted-proxy %q: want a CIDR such as 10.0.0.0/8 or an address", c))
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		proxies = append(proxies, p.Masked())
+	}
 	var secret []byte
 	if *spool != "" && *fixed <= 0 {
 		if *reportSecret == "" {
@@ -135,6 +172,7 @@ flight finish (at most --shutdown-timeout).`)
 		State: statePath, CatalogName: *catalogName,
 		Spool: rollout.SpoolOptions{Dir: *spool, Secret: secret, MaxFileBytes: *spoolMaxBytes, MaxFileAge: *spoolMaxAge, SyncEvery: *spoolSync, Queue: *spoolQueue,
 			MaxTotalBytes: *spoolMaxTotal, MinFreeBytes: *spoolMinFree, MinFreePercent: *spoolMinFreePct, Retention: *reportRetention, MaxAhead: *reportMaxAhead},
+		ReportLimits: limits, ReportTokenTTL: *reportTokenTTL, TrustedProxies: proxies,
 	})
 	if err != nil {
 		return e.fail("serve", err)
