@@ -6,6 +6,7 @@
 //
 //	driveway <command> [flags]
 //	driveway help [command]
+//	driveway version [--json]      (or driveway --version)
 //
 // Every command takes --help. Exit status: 0 success, 1 failure (invalid labels, a release
 // that does not verify, …), 2 misuse (unknown command or flag). Errors go to stderr, one
@@ -58,6 +59,7 @@ func commands() []command {
 		{"offer", "answer an offer request from a release", "--catalog DIR [--key PREFIX.pub] [--now RFC3339] [--explain] < request.json", cmdOffer},
 		{"serve", "run an edge: answer offer requests over HTTP from the newest verified release", "--catalog DIR | --origin URL --cache DIR --key PREFIX.pub [--listen ADDR] […]", cmdServe},
 		{"chid", "compute the 15 computer hardware IDs of a machine", "[--smbios FILE | --manufacturer M --family F …] [--json]", cmdCHID},
+		{"version", "print driveway's version and build information", "[--json]", cmdVersion},
 	}
 }
 
@@ -91,6 +93,8 @@ func runAt(now func() time.Time, args []string, stdin io.Reader, stdout, stderr 
 		}
 		usage(stdout)
 		return exitOK
+	case "--version":
+		return cmdVersion(e, args[1:])
 	}
 	c, ok := lookup(name)
 	if !ok {

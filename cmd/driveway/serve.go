@@ -182,7 +182,7 @@ flight finish (at most --shutdown-timeout).`)
 		srv.Shutdown(context.Background())
 		return e.fail("serve", err)
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "pid", os.Getpid())
+	log.Info("listening", "addr", ln.Addr().String(), "pid", os.Getpid(), "version", readVersion().Version)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	served := make(chan error, 1)
