@@ -138,7 +138,9 @@ func (t *ReportTokens) Check(token string, deviceID string, label uint64, now ti
 		return Token{}, fmt.Errorf("is %d characters; a report token is %d: send the reportToken of the offer you report on, as it came", len(token), TokenLen)
 	}
 	raw := m.raw[:]
-	if n, err := base64.RawURLEncoding.Decode(raw, []byte(token)); err != nil || n != TokenBytes {
+	// Strict: the last character's two spare bits must be zero, so that each token has one
+	// spelling (FuzzReportToken found the four).
+	if n, err := base64.RawURLEncoding.Strict().Decode(raw, []byte(token)); err != nil || n != TokenBytes {
 		return Token{}, fmt.Errorf("is not a report token (unpadded base64url of %d bytes): send the reportToken of the offer you report on, as it came", TokenBytes)
 	}
 	if raw[0] != tokenVersion {

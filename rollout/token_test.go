@@ -180,3 +180,25 @@ func TestDecodeReportsTokens(t *testing.T) {
 		t.Errorf("without Tokens: %v", err)
 	}
 }
+
+// FuzzReportToken: no string makes Check panic, and one that checks is exactly the token
+// Append issues for that device, label, release and minute (nothing else verifies).
+func FuzzReportToken(f *testing.F) {
+	tk := testTokens(f)
+	f.Add(string(tk.Append(nil, []byte("pc-1"), 3009, 42, t0)), "pc-1", uint64(3009))
+	f.Add("AQHIjxAAAAAAAAAAKjs0I3s68ZLUKHOihMqXohw", "b7e1c0de-5d1e-4c0a-9f55-6a3e2f0d9b11", uint64(1152921504606978422))
+	f.Add(strings.Repeat("A", TokenLen), "", uint64(0))
+	f.Add("", "pc", uint64(1))
+	f.Fuzz(func(t *testing.T, token, device string, label uint64) {
+		tok, err := tk.Check(token, device, label, t0)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("an error without a message")
+			}
+			return
+		}
+		if again := string(tk.Append(nil, []byte(device), label, tok.Release, tok.Issued)); again != token {
+			t.Fatalf("%q checked for %q/%d but the token of that offer is %q", token, device, label, again)
+		}
+	})
+}

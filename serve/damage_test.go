@@ -2,6 +2,7 @@ package serve_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/driveway/driveway/bench"
 	"github.com/driveway/driveway/index"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
@@ -64,6 +66,25 @@ func startHammer(t *testing.T, base string, req, want []byte) *hammer {
 		})
 	}
 	return h
+}
+
+// benchLoad runs `driveway bench load`'s generator (bench.Load: a closed loop of 8
+// connections) against base until the returned function is called (bounded: a minute).
+func benchLoad(t *testing.T, base string, req []byte) func() *bench.LoadResult {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan *bench.LoadResult, 1)
+	go func() {
+		res, err := bench.Load(ctx, bench.LoadOptions{URL: base + "/v1/offers", Bodies: [][]byte{req}, Concurrency: 8, Duration: time.Minute,
+			Engine: bench.EngineFasthttp})
+		if err != nil {
+			t.Errorf("bench load: %v", err)
+		}
+		done <- &res
+	}()
+	return func() *bench.LoadResult {
+		cancel()
+		return <-done
+	}
 }
 
 func (h *hammer) finish() map[int]int64 {
@@ -157,6 +178,7 @@ func testShardsChanged(t *testing.T, ownCopy bool) {
 			}
 			withdraw := tc.withdraw && ownCopy
 			h := startHammer(t, base, req, want)
+			stopLoad := benchLoad(t, base, req)
 			waitFor(t, 5*time.Second, "answers before the damage", func() bool { return h.total.Load() > 200 })
 			for i, p := range paths {
 				tc.damage(t, p, goods[i])
@@ -190,7 +212,19 @@ func testShardsChanged(t *testing.T, ownCopy bool) {
 				t.Errorf("%d wrong answers after the edge had seen the change", n)
 			}
 			counts := h.finish()
+			load := stopLoad()
 			faults := metric(t, base, "driveway_edge_faults_total")
+			if load == nil || load.Requests == 0 {
+				t.Fatalf("bench load sent nothing: %+v", load)
+			}
+			t.Logf("bench load: %d requests, by status %v, errors %v", load.Requests, load.Statuses, load.Errors)
+			for code, n := range load.Statuses {
+				counts[code] += n // judged with the hammer's answers below
+			}
+			if !ownCopy && (load.OK != load.Requests || len(load.Errors) != 0) {
+				t.Errorf("the catalog's files changed: bench load had %d of %d requests answered with an offer response, errors %v; want all",
+					load.OK, load.Requests, load.Errors)
+			}
 			t.Logf("answers by status %v; wrong 200s %d; faults %v", counts, h.wrong.Load(), faults)
 			for code, n := range counts {
 				switch {
@@ -203,7 +237,7 @@ func testShardsChanged(t *testing.T, ownCopy bool) {
 					t.Errorf("%d answers with status %d", n, code)
 				}
 			}
-			if !ownCopy && (h.wrong.Load() > 0 || counts[200] != h.total.Load()) {
+			if !ownCopy && (h.wrong.Load() > 0 || counts[200] != h.total.Load()+load.Statuses[200]) {
 				t.Errorf("the catalog's files changed: %d wrong answers (first: %v), %d of %d answers 200; want every answer right",
 					h.wrong.Load(), h.firstWrongMsg.Load(), counts[200], h.total.Load())
 			}
