@@ -110,8 +110,8 @@ func TestBadInput(t *testing.T) {
 		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 		if err != nil || resp.StatusCode != 413 {
 			t.Errorf("Content-Length %d: %v %v, want 413", n, err, resp)
-		} else if body, _ := io.ReadAll(resp.Body); errorCode(t, body) != "limit" {
-			t.Errorf("Content-Length %d: %s", n, body)
+		} else if body, _ := io.ReadAll(resp.Body); errorCode(t, body) != "limit" || !bytes.Contains(body, []byte("over 262144 bytes")) {
+			t.Errorf("Content-Length %d: %s; want the limit named", n, body)
 		}
 		conn.Close()
 	}

@@ -35,7 +35,6 @@ var (
 	errNowRefused  = errorBody(offer.CodeBadValue, "the now parameter is accepted only by an edge started with --allow-time-override")
 	errNowBad      = errorBody(offer.CodeBadValue, "now must be an RFC 3339 time, such as 2026-11-21T12:00:00Z")
 	errExplainBad  = errorBody(offer.CodeBadValue, "explain must be 1, true, 0 or false")
-	errTooLarge    = errorBody(offer.CodeLimit, "the body is over the size limit")
 	errTimeout     = errorBody("timeout", "the request was not received in time")
 	errHeaderLarge = errorBody(offer.CodeLimit, "the request headers are too large")
 	errBadRequest  = errorBody("bad-request", "the HTTP request could not be parsed")
@@ -343,7 +342,7 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	var ne net.Error
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		s.fail(ctx, route, fasthttp.StatusRequestEntityTooLarge, errTooLarge)
+		s.fail(ctx, route, fasthttp.StatusRequestEntityTooLarge, s.tooLarge)
 	case errors.As(err, &small):
 		s.fail(ctx, route, fasthttp.StatusRequestHeaderFieldsTooLarge, errHeaderLarge)
 	case errors.As(err, &ne) && ne.Timeout():

@@ -40,7 +40,7 @@ import (
 )
 
 var (
-	errNoSpool         = errorBody("not-found", "install reports are not enabled on this edge: start it with --spool DIR (Config.Spool); see docs/deployment.md, Install reports")
+	errNoSpool         = errorBody("not-found", "install reports are not enabled on this edge: the operator starts it with --spool DIR and --report-secret-file FILE (see docs/deployment.md, Install reports); nothing to retry until then")
 	errReportsTooLarge = errorBody(offer.CodeLimit, "the body is over "+strconv.Itoa(rollout.MaxBodySize)+" bytes; send at most "+strconv.Itoa(rollout.MaxBatch)+" reports a request")
 	errNoReleaseYet    = errorBody("unavailable", "no verified release is loaded yet to check reports against; nothing of this request was kept: send it again after Retry-After seconds")
 	acceptedBodyPrefix = []byte(`{"accepted":`)

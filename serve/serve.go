@@ -251,6 +251,7 @@ type Server struct {
 	loadMu    sync.Mutex // one load at a time
 	shutdown  sync.Once
 	fixedBody []byte
+	tooLarge  []byte // the 413 body, naming the limit
 
 	spool       *rollout.Spool        // nil: no POST /v1/reports
 	tokens      *rollout.ReportTokens // with a spool: every offer carries a report token
@@ -318,6 +319,7 @@ func New(cfg Config) (*Server, error) {
 		s.sourceLimit = newWindowLimiter(l.PerSource, l.SourceWindow, 14)
 		s.m.enableReports(s.spool.Stats)
 	}
+	s.tooLarge = errorBody(offer.CodeLimit, fmt.Sprintf("the body is over %d bytes, the most this edge reads (its --max-body); send fewer devices a request", cfg.Limits.MaxBody))
 	s.m.gauges = s.gauges()
 	lim := cfg.Limits
 	s.states.New = func() any { return &reqState{dec: offer.NewDecoder(lim)} }
