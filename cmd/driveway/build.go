@@ -12,6 +12,7 @@ import (
 
 	"github.com/driveway/driveway/build"
 	"github.com/driveway/driveway/catalogs/ostable"
+	"github.com/driveway/driveway/diff"
 	"github.com/driveway/driveway/index"
 	"github.com/driveway/driveway/signing"
 )
@@ -37,6 +38,11 @@ all (a first build too), unless --allow-shrink; and one whose catalog name (cata
 "name", else the tree's directory name) differs from that release's, unless
 --allow-catalog-change.
 
+With --population FILE (offer requests, one per line), build first builds the release into a
+temporary directory, replays those PCs against it and the newest release in --out, and
+refuses, writing nothing, a release that changes the offers of more PCs than --max-changed
+(5%), unless --allow-change (docs/diff.md; driveway diff shows which PCs and why).
+
 --control-only publishes a new manifest over the shards of the newest release in --out,
 reading only the files of the labels given with --label (whose rollout, flight or cancel
 state changed) and the catalog-wide files (blocks, audiences): well under a second for a
@@ -61,6 +67,9 @@ release's labels and catalog name, and refuses a tree whose catalog.json names a
 	allowShrink := fs.Bool("allow-shrink", false, "publish a release that drops more than --max-drop of the previous release's labels, or holds none")
 	maxDrop := fs.String("max-drop", "10%", "the share of the previous release's labels, in `PERCENT` (0% to 100%), a release may drop without --allow-shrink")
 	allowCatalogChange := fs.Bool("allow-catalog-change", false, "publish a release whose catalog name differs from the previous release's")
+	population := fs.String("population", "", "before publishing, replay the PCs of `FILE` (offer requests, one per line) against the newest release and this one (docs/diff.md)")
+	maxChanged := fs.String("max-changed", "5%", "with --population: the most PCs the release may change, a `LIMIT` in percent of the population (5%) or PCs (500)")
+	allowChange := fs.Bool("allow-change", false, "with --population: publish a release that changes more PCs than --max-changed")
 	if code, ok := e.parse(fs, args); !ok {
 		return code
 	}
@@ -82,6 +91,13 @@ release's labels and catalog name, and refuses a tree whose catalog.json names a
 	if *controlOnly && (*allowShrink || *allowCatalogChange || fs.Changed("max-drop")) {
 		return e.usageError("build", "--allow-shrink, --max-drop and --allow-catalog-change go with a full build, not --control-only (which keeps the labels and the catalog name)")
 	}
+	changeLimit, err := diff.ParseLimit(*maxChanged)
+	if err != nil {
+		return e.usageError("build", "--max-changed "+err.Error())
+	}
+	if *population == "" && (fs.Changed("max-changed") || *allowChange) {
+		return e.usageError("build", "--max-changed and --allow-change go with --population")
+	}
 	var tab *ostable.Table
 	if *osTable != "" {
 		if tab, err = ostable.Load(*osTable); err != nil {
@@ -97,8 +113,14 @@ release's labels and catalog name, and refuses a tree whose catalog.json names a
 		signers = append(signers, s)
 	}
 	if *controlOnly {
-		rep, err := build.Control(context.Background(), build.ControlOptions{Labels: *labels, Out: *out, Signers: signers, Now: now,
-			LabelIDs: *changed, ExpiresAfter: *expires, Keep: *keep})
+		copts := build.ControlOptions{Labels: *labels, Out: *out, Signers: signers, Now: now,
+			LabelIDs: *changed, ExpiresAfter: *expires, Keep: *keep}
+		if *population != "" {
+			if code, ok := e.populationGuard(nil, &copts, *population, changeLimit, *allowChange, *quiet); !ok {
+				return code
+			}
+		}
+		rep, err := build.Control(context.Background(), copts)
 		return e.reportBuild(rep, err, *report, *quiet)
 	} else if len(*changed) > 0 {
 		return e.usageError("build", "--label goes with --control-only")
@@ -107,6 +129,11 @@ release's labels and catalog name, and refuses a tree whose catalog.json names a
 		Labels: *labels, Out: *out, Signers: signers, Now: now, SkipInvalid: *skipInvalid, RequireFlight: *requireFlight,
 		OSTable: tab, HWIDShards: *hwidShards, LabelShards: *labelShards, ExpiresAfter: *expires, Keep: *keep,
 		AllowShrink: *allowShrink, MaxDropPercent: maxDropPercent, AllowCatalogChange: *allowCatalogChange,
+	}
+	if *population != "" {
+		if code, ok := e.populationGuard(&opts, nil, *population, changeLimit, *allowChange, *quiet); !ok {
+			return code
+		}
 	}
 	var bar *progressBar
 	if !*quiet && isTerminal(e.stderr) {

@@ -25,6 +25,7 @@ func TestImportGraph(t *testing.T) {
 		"build":    {"offer", "serve", "bench", "cmd"},
 		"serve":    {"build", "bench", "cmd"},
 		"bench":    {"serve", "cmd"},
+		"diff":     {"build", "serve", "bench", "cmd", "rollout", "signing"},
 		"cmd":      {},
 	}
 	checked := 0

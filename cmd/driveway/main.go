@@ -56,6 +56,7 @@ func commands() []command {
 		{"inspect", "show what a release holds", "--catalog DIR [--hwid ID | --label ID] [--json]", cmdInspect},
 		{"bench", "generate workloads and measure driveway", "<command> [flags]", cmdBench},
 		{"rollout", "measure install reports and step gradual rollouts", "measure|step [flags]", cmdRollout},
+		{"diff", "replay a population of PCs against two releases and report what changes", "--from CATALOG (--to CATALOG | --labels DIR) --population FILE [--json] [--max-changed 5%] [--allow-label ID …]", cmdDiff},
 		{"offer", "answer an offer request from a release", "--catalog DIR [--key PREFIX.pub] [--now RFC3339] [--explain] < request.json", cmdOffer},
 		{"serve", "run an edge: answer offer requests over HTTP from the newest verified release", "--catalog DIR | --origin URL --cache DIR --key PREFIX.pub [--listen ADDR] […]", cmdServe},
 		{"chid", "compute the 15 computer hardware IDs of a machine", "[--smbios FILE | --manufacturer M --family F …] [--json]", cmdCHID},
