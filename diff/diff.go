@@ -9,7 +9,8 @@
 // # Use
 //
 //	rep, err := diff.Run(fromEngine, toEngine, population, &diff.Options{Now: now, Name: "pcs.ndjson"})
-//	if reasons := rep.Check(diff.Gate{MaxPercent: 5}); len(reasons) > 0 { … refuse … }
+//	limit, _ := diff.ParseLimit("5%")
+//	if reasons := rep.Check(diff.Gate{Limited: true, MaxChanged: limit}); len(reasons) > 0 { … refuse … }
 //	rep.WriteText(os.Stdout)
 //
 // Both releases are decided at Options.Now: the package never reads a clock. Replay runs on
