@@ -81,7 +81,11 @@ type testEdge struct {
 	one, all, bad [][]byte // 1-device requests, whole PCs, requests the edge answers 400
 }
 
-func startTestEdge(t *testing.T) *testEdge {
+func startTestEdge(t *testing.T) *testEdge { return startTestEdgeWith(t, nil) }
+
+// startTestEdgeWith is startTestEdge with the edge's configuration changed by config (nil:
+// none), given the test's temporary directory.
+func startTestEdgeWith(t *testing.T, config func(cfg *serve.Config, dir string)) *testEdge {
 	t.Helper()
 	dir := t.TempDir()
 	tree := filepath.Join(dir, "labels")
@@ -109,8 +113,12 @@ func startTestEdge(t *testing.T) *testEdge {
 		Now: WorldNow()}); err != nil { // the generated world's clock: its dates are absolute
 		t.Fatal(err)
 	}
-	srv, err := serve.New(serve.Config{Catalog: catalog, Keys: []*signing.Verifier{verifier}, DisableInotify: true, Poll: time.Hour,
-		Clock: WorldNow})
+	cfg := serve.Config{Catalog: catalog, Keys: []*signing.Verifier{verifier}, DisableInotify: true, Poll: time.Hour,
+		Clock: WorldNow}
+	if config != nil {
+		config(&cfg, dir)
+	}
+	srv, err := serve.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -158,6 +158,8 @@ type ReportResult struct {
 	Edge     *EdgeFigures   `json:"edge"`
 	Release  int            `json:"release"` // labels of the release the lookup, decide and edge figures are of
 	Files    []string       `json:"files"`   // what Report wrote into Out
+	// Reports: install reports with durable acks, against a second edge with a spool.
+	Reports *ReportsFigures `json:"reports,omitempty"`
 }
 
 // Report runs the benchmark suite and writes Out/REPORT.md and its plots. It fails only when
@@ -470,12 +472,13 @@ func (r *reporter) reserveAfterBuild(n int) time.Duration {
 	return r.reserveEdge()
 }
 
-// reserveEdge is the time kept for the release's stages (decide, lookups, the edge).
+// reserveEdge is the time kept for the release's stages (decide, lookups, the edge, the
+// install reports).
 func (r *reporter) reserveEdge() time.Duration {
 	if r.o.Quick {
-		return 60 * time.Second
+		return 90 * time.Second
 	}
-	return 5 * time.Minute
+	return 6 * time.Minute
 }
 
 // cmd formats a driveway command line, as the report prints it.

@@ -104,6 +104,7 @@ func (r *reporter) measureRelease(ctx context.Context, n int) {
 		})
 
 	r.edge(ctx, cat, tree, pcsFile, one, twenty, p)
+	r.reports(ctx, cat, pcsFile, one, p) // after the first edge has stopped: not beside it
 }
 
 // decide measures decode + decide + encode in this process over the release in cat: one

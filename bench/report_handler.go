@@ -90,6 +90,25 @@ func (h bucketCounts) since(before bucketCounts) (bucketCounts, error) {
 	return d, nil
 }
 
+// plus is the histogram of the observations of both h and o (the same buckets; an empty h
+// takes o's).
+func (h bucketCounts) plus(o bucketCounts) (bucketCounts, error) {
+	if len(h.bounds) == 0 {
+		return o, nil
+	}
+	if len(o.bounds) != len(h.bounds) {
+		return bucketCounts{}, fmt.Errorf("metrics: the histogram changed buckets (%d, then %d)", len(h.bounds), len(o.bounds))
+	}
+	d := bucketCounts{bounds: h.bounds, counts: make([]uint64, len(h.counts))}
+	for i := range h.counts {
+		if h.bounds[i] != o.bounds[i] {
+			return bucketCounts{}, fmt.Errorf("metrics: the histogram changed buckets (le=%g, then le=%g)", h.bounds[i], o.bounds[i])
+		}
+		d.counts[i] = h.counts[i] + o.counts[i]
+	}
+	return d, nil
+}
+
 // quantile is the upper bound, in seconds, of the bucket holding the q quantile.
 func (h bucketCounts) quantile(q float64) float64 {
 	total := h.counts[len(h.counts)-1]

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	ro "github.com/driveway/driveway/rollout"
 )
 
 // write writes REPORT.md and the plots into Out.
@@ -347,6 +349,7 @@ func (res *ReportResult) Markdown(plots map[string][]byte) []byte {
 	res.writeBuilds(&b, plots)
 	res.writeInProcess(&b)
 	res.writeEdge(&b, plots)
+	res.writeReports(&b)
 	res.writeMachine(&b)
 	return b.Bytes()
 }
@@ -380,6 +383,14 @@ func (res *ReportResult) writeHeadline(b *bytes.Buffer) {
 	}
 	if bf := res.build(e.Labels); bf != nil && bf.Seconds > 0 {
 		p("- Build: %.1f s, peak RSS %s; %s of shards and a %s manifest.\n", bf.Seconds, gib(bf.PeakRSS), mibf(bf.ShardBytes), mibf(bf.ManifestBytes))
+	}
+	if f := res.Reports; f != nil {
+		single, batch, base := f.row(reportsSingle), f.row(reportsBatch), f.row(reportsOffers)
+		if single != nil && batch != nil && base != nil {
+			p("- Install reports with durable acks (202 after fsync): %s reports/s in %d-report batches (%.0f per fsync), %s reports/s one to a request; beside them the offers' p99 was %.3f and %.3f ms (%.3f ms alone, at %s req/s).\n",
+				groupInt(int64(batch.ReportsPerSecond())), f.Batch, batch.PerFsync(), groupInt(int64(single.ReportsPerSecond())),
+				batch.OfferLatency.P99, single.OfferLatency.P99, base.OfferLatency.P99, groupInt(int64(f.OfferRate)))
+		}
 	}
 	if e.OpenSeconds > 0 {
 		p("- Edge open: %.2f s from process start to `/readyz` 200 (its own load and verification of the release: %.0f ms); RSS %s after the load runs.\n",
@@ -593,6 +604,129 @@ func (res *ReportResult) writeEdge(b *bytes.Buffer, plots map[string][]byte) {
 			e.ControlSec, e.SwapMs, e.SwapExitMs, e.SwapLoadMs)
 	}
 	p("\nnginx's configuration (PREFIX is its directory in WORK):\n\n```nginx\n%s```\n\n", fmt.Sprintf(nginxConf, "PREFIX", "user root root;  # when run as root", "127.0.0.1:PORT"))
+}
+
+// reportsWhat names the rows of the install-reports table.
+func (f *ReportsFigures) reportsWhat(r *ReportsRow) string {
+	switch r.Kind {
+	case reportsOffers:
+		return fmt.Sprintf("offers alone (baseline), %s req/s", groupInt(int64(f.OfferRate)))
+	case reportsSingle:
+		return fmt.Sprintf("single reports, %d workers, + offers", f.Concurrency)
+	case reportsBatch:
+		return fmt.Sprintf("%d-report batches, %d workers, + offers", r.PerBody, f.Concurrency)
+	}
+	return r.Kind
+}
+
+func (res *ReportResult) writeReports(b *bytes.Buffer) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	f := res.Reports
+	if f == nil || len(f.Rows) == 0 {
+		return
+	}
+	dash := func(ok bool, s string) string {
+		if ok {
+			return s
+		}
+		return "—"
+	}
+	p("## Install reports with durable acks (%s-label release)\n\n", groupInt(int64(f.Labels)))
+	p("A 202 from `POST /v1/reports` means stored: the edge answers it only after the spool's group commit has written the request's reports to the spool file and fsynced it, so an acknowledged report survives a crash of the edge or of its machine (until the 202 the PC keeps the report, and sends it again after a 503).\n\n")
+	fs := ""
+	if f.SpoolFS != "" {
+		fs = ", on " + f.SpoolFS
+	}
+	p("The edge here is a second `driveway serve` over the same release, with a spool in WORK%s (its command is in Stages; the group commit at its default window of %s; the per-device and per-network limits off, since the whole load comes from one loopback address and %s devices). ",
+		fs, ro.DefaultSyncEvery, groupInt(int64(f.Devices)))
+	if f.SpoolFS == "tmpfs" || f.SpoolFS == "ramfs" {
+		p("**The spool is in memory (%s): its fsyncs cost nothing, so these are not the figures of a disk.** ", f.SpoolFS)
+	}
+	p("The reports are made the way a PC makes them: the %s 1-device requests were POSTed to its `/v1/offers`, and each of the %s offers that came back with a `reportToken` gave an `installed` report (the request's deviceId, the offer's labelId, instanceId and reportToken, the OS build, the time now), sent alone (%s bodies) or %d to a request (%s bodies of about %s KiB, each mixing devices, every report with its own device's token).\n\n",
+		groupInt(int64(f.Requests)), groupInt(int64(f.Tokens)), groupInt(int64(f.Bodies1)), f.Batch, groupInt(int64(f.Bodies64)), fmt.Sprintf("%.1f", float64(f.BatchSize)/1024))
+	p("Each row is %d runs of %s, interleaved with the other rows' (round after round: offers alone, single reports, batches). In every run an open loop sends 1-device offer requests at %s req/s (at most %d in flight; latency from the intended send times); beside it, in the report rows, a closed loop of %d workers sends report requests back to back. *Reports/s* counts the reports answered 202; *reports per fsync* is the edge's `%s` over its `%s`; *edge CPU* is the edge process's user + system time (`/proc/PID/stat`) over the runs' wall time; *reports/s per core* divides reports/s by the cores the reports added to the baseline's (the edge CPU of the row less that of the offers alone). After each run the closed spool files are removed, as a log shipper does, so that the spool never reaches its size cap.\n\n",
+		f.Rounds, time.Duration(f.RunSecs*float64(time.Second)), groupInt(int64(f.OfferRate)), f.InFlight, f.Concurrency, metricWritten, metricCommits)
+	most := 0.0
+	for i := range f.Rows {
+		most = max(most, f.Rows[i].Cores())
+	}
+	if most > 0 && res.Machine.CPUs > 0 {
+		p("The load generator (this process: the report and offer loops) shares the machine's %d logical CPUs with the edge, which used at most %.2f cores in these runs: reports/s is what the machine did with both on it, where reports/s per core is the edge's own cost.\n\n",
+			res.Machine.CPUs, most)
+	}
+	p("| what | reports/s | reports per fsync | edge CPU | reports/s per core | offer p50 ms | offer p99 ms |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, kind := range []string{reportsOffers, reportsSingle, reportsBatch} {
+		r := f.row(kind)
+		if r == nil {
+			continue
+		}
+		reports := r.PerBody > 0
+		p("| %s | %s | %s | %s | %s | %s | %s |\n", f.reportsWhat(r), dash(reports, groupInt(int64(r.ReportsPerSecond()))),
+			dash(reports && r.Commits > 0, fmt.Sprintf("%.1f", r.PerFsync())), dash(r.Cores() > 0, fmt.Sprintf("%.2f cores", r.Cores())),
+			dash(f.PerCore(r) > 0, groupInt(int64(f.PerCore(r)))), ms(r.OfferLatency.P50), ms(r.OfferLatency.P99))
+	}
+	p("\n")
+	for _, kind := range []string{reportsOffers, reportsSingle, reportsBatch} {
+		r := f.row(kind)
+		if r == nil {
+			continue
+		}
+		p("- %s: offers: %s requests, %s answered with an offer response, %s sent late, errors %s", f.reportsWhat(r), groupInt(r.OfferRequests), groupInt(r.OfferOK),
+			groupInt(r.OfferLate), offerErrorsText(r.OfferErrors))
+		if h := r.OfferHandler; h != nil && h.Requests > 0 {
+			p("; the edge's own time to answer them (`%s`) p50 ≤ %s ms, p99 ≤ %s ms", handlerMetric, boundMs(h.P50Ms), boundMs(h.P99Ms))
+		}
+		p(".")
+		if r.OfferRequests > 0 && float64(r.OfferLate) > 0.01*float64(r.OfferRequests) {
+			p(" %.1f%% of the offer requests went out late (the generator, sharing the cores, did not keep the schedule); their latency still counts from their intended time.",
+				100*float64(r.OfferLate)/float64(r.OfferRequests))
+		}
+		if r.PerBody > 0 {
+			var others []string
+			for _, code := range sortedInts(r.ReportStatuses) {
+				if code != 202 {
+					others = append(others, fmt.Sprintf("%d × %d", r.ReportStatuses[code], code))
+				}
+			}
+			if r.ReportErrors > 0 {
+				others = append(others, fmt.Sprintf("%d without an answer", r.ReportErrors))
+			}
+			other := "no other answer"
+			if len(others) > 0 {
+				other = "**other answers: " + strings.Join(others, ", ") + "**"
+			}
+			p(" Reports: %s requests in %.1f s, %s answered 202 (%s reports; %s); the edge counted %s reports accepted, and its spool wrote %s in %s commits. A report request waited for its 202 %.3f ms at p50, %.3f ms at p99.",
+				groupInt(r.ReportRequests), r.ReportSeconds, groupInt(r.ReportStatuses[202]), groupInt(r.Accepted), other, groupInt(r.EdgeAccepted), groupInt(r.Written), groupInt(r.Commits),
+				r.ReportLatency.P50, r.ReportLatency.P99)
+		}
+		if cmd := f.Commands[kind]; cmd != "" {
+			p(" Reproduce: `%s`", cmd)
+		}
+		p("\n")
+	}
+	p("\nThe report bodies (`WORK/reports-1.ndjson`, `WORK/reports-64.ndjson`: one request body a line) carry tokens of this run's edge and secret, good for %.0f days: to run a row again, keep the run's data (`--keep-work`) and start the same edge. `bench load` counts a 202 as a *bad body* (it is not an offer response); its status counts are the 202s.\n\n",
+		ro.DefaultTokenTTL.Hours()/24)
+}
+
+// offerErrorsText lists errors by kind, or "0".
+func offerErrorsText(errs map[string]int64) string {
+	if len(errs) == 0 {
+		return "0"
+	}
+	var parts []string
+	for _, k := range sortedKeys(errs) {
+		parts = append(parts, fmt.Sprintf("%s: %d", k, errs[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func sortedInts[V any](m map[int]V) []int {
+	keys := make([]int, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	return keys
 }
 
 func (res *ReportResult) writeMachine(b *bytes.Buffer) {

@@ -1,16 +1,22 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	ro "github.com/driveway/driveway/rollout"
+	"github.com/driveway/driveway/serve"
 )
 
 // fakeResult is a full run's result in which the 1M build was stopped for memory and nginx
@@ -53,6 +59,7 @@ func fakeResult() *ReportResult {
 			Missing: map[string]string{"nginx": "nginx is not installed"}},
 	}
 	res.Validate = res.Stages[1]
+	res.Reports = fakeReports()
 	for _, c := range []int{16, 64} {
 		res.Edge.Closed = append(res.Edge.Closed,
 			LoadPoint{Target: "edge-1", Result: load(c, 40804*float64(c)/64, 0, time.Millisecond)},
@@ -65,6 +72,33 @@ func fakeResult() *ReportResult {
 		{Target: "fixed", Result: load(64, 32000, 32207, 200*time.Microsecond)},
 	}
 	return res
+}
+
+// fakeReports are install-report figures whose counts add up: 3 rounds of 4 s; the edge at
+// 0.2 cores for the offers alone, 1.2 with single reports (10,000/s), 1.0 with batches
+// (32,000/s).
+func fakeReports() *ReportsFigures {
+	lat := func(p50, p99 float64) LatencySummary {
+		return LatencySummary{P50: p50, P90: p50 * 2, P99: p99, P999: p99 * 2, Max: p99 * 4, Mean: p50}
+	}
+	return &ReportsFigures{Labels: 100_000, URL: "http://127.0.0.1:4000/v1/reports", SpoolFS: "ext4", Requests: 2000, Tokens: 720, Devices: 700,
+		Bodies1: 720, Bodies64: 16, Batch: 64, BatchSize: 20 << 10, OfferRate: 2000, InFlight: 64, Rounds: 3, RunSecs: 4, Concurrency: 64,
+		Commands: map[string]string{
+			reportsOffers: "driveway bench load --url http://127.0.0.1:4000/v1/offers --population PCS --devices 1 --rate 2000 --concurrency 64 --duration 4s",
+			reportsSingle: "driveway bench load --url http://127.0.0.1:4000/v1/reports --population WORK/reports-1.ndjson --concurrency 64 --duration 4s & OFFERS",
+			reportsBatch:  "driveway bench load --url http://127.0.0.1:4000/v1/reports --population WORK/reports-64.ndjson --concurrency 64 --duration 4s & OFFERS",
+		},
+		Rows: []ReportsRow{
+			{Kind: reportsOffers, Runs: 3, Window: 12, EdgeCPU: 2.4, OfferRequests: 24000, OfferOK: 24000, OfferLatency: lat(0.2, 0.9)},
+			{Kind: reportsSingle, PerBody: 1, Runs: 3, Window: 12, EdgeCPU: 14.4, OfferRequests: 24000, OfferOK: 24000, OfferLatency: lat(0.3, 2.5),
+				ReportRequests: 120000, ReportStatuses: map[int]int64{202: 120000}, ReportSeconds: 12, ReportLatency: lat(4, 9),
+				Accepted: 120000, EdgeAccepted: 120000, Written: 120000, Commits: 4000},
+			{Kind: reportsBatch, PerBody: 64, Runs: 3, Window: 12, EdgeCPU: 12, OfferRequests: 24000, OfferOK: 23990, OfferLate: 30,
+				OfferErrors: map[string]int64{"timeout": 10}, OfferLatency: lat(0.4, 3.1), OfferHandler: &HandlerLatency{Requests: 23990, P50Ms: 0.05, P99Ms: 0.5, P999Ms: 1},
+				ReportRequests: 6001, ReportStatuses: map[int]int64{202: 6000}, ReportErrors: 1, ReportSeconds: 12, ReportLatency: lat(100, 200),
+				Accepted: 384000, EdgeAccepted: 384000, Written: 384000, Commits: 3000},
+		},
+	}
 }
 
 func TestReportTargets(t *testing.T) {
@@ -155,6 +189,17 @@ func TestReportMarkdown(t *testing.T) {
 		"- Stalls (the `machine stalls` stage: 2 threads, one per CPU, each reading the clock for 5 s): busy threads were stopped 40 times for more than 0.5 ms, 14 times for more than 2 ms and 9 times for more than 5 ms (worst 12.7 ms, 126 ms lost in all, about 1.26% of their time).",
 		"- The machine itself, just before these runs (the `machine stalls` stage",
 		"./driveway bench report\n",
+		"## Install reports with durable acks (100,000-label release)",
+		"A 202 from `POST /v1/reports` means stored: the edge answers it only after the spool's group commit has written the request's reports to the spool file and fsynced it",
+		"| what | reports/s | reports per fsync | edge CPU | reports/s per core | offer p50 ms | offer p99 ms |",
+		"| offers alone (baseline), 2,000 req/s | — | — | 0.20 cores | — | 0.200 | 0.900 |",
+		"| single reports, 64 workers, + offers | 10,000 | 30.0 | 1.20 cores | 10,000 | 0.300 | 2.500 |",
+		"| 64-report batches, 64 workers, + offers | 32,000 | 128.0 | 1.00 cores | 40,000 | 0.400 | 3.100 |",
+		"6,000 answered 202 (384,000 reports; **other answers: 1 without an answer**); the edge counted 384,000 reports accepted, and its spool wrote 384,000 in 3,000 commits",
+		"errors timeout: 10; the edge's own time to answer them (`driveway_edge_offer_duration_seconds`) p50 ≤ 0.05 ms, p99 ≤ 0.5 ms.",
+		"which used at most 1.20 cores in these runs",
+		"Reproduce: `driveway bench load --url http://127.0.0.1:4000/v1/reports --population WORK/reports-64.ndjson --concurrency 64 --duration 4s & OFFERS`",
+		"- Install reports with durable acks (202 after fsync): 32,000 reports/s in 64-report batches (128 per fsync), 10,000 reports/s one to a request; beside them the offers' p99 was 3.100 and 2.500 ms (0.900 ms alone, at 2,000 req/s).",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("REPORT.md lacks %q", want)
@@ -280,6 +325,9 @@ func TestHandlerHistogram(t *testing.T) {
 	if want := (HandlerLatency{Requests: 1000, P50Ms: 0.05, P99Ms: 0.1, P999Ms: 0.25}); got != want {
 		t.Errorf("latency = %+v; want %+v", got, want)
 	}
+	if both, err := run.plus(run); err != nil || both.latency().Requests != 2000 || both.latency().P99Ms != 0.1 {
+		t.Errorf("a run's histogram plus itself: %+v, %v; want 2000 requests, the same percentiles", both.latency(), err)
+	}
 	if q := run.quantile(1); !math.IsInf(q, 1) {
 		t.Errorf("p100 = %g; want +Inf (one observation over the last finite bound)", q)
 	}
@@ -308,5 +356,190 @@ func TestProbeStalls(t *testing.T) {
 	}
 	if sp.Over05 == 0 || sp.LostMs < 0.5*float64(sp.Over05) || sp.WorstMs <= 0.5 {
 		t.Errorf("probe %+v: want the threads taking turns to show gaps over 0.5 ms", sp)
+	}
+}
+
+// TestReportsFiguresCheck: the figures of the install-report runs add up, and a figure that
+// does not is caught.
+func TestReportsFiguresCheck(t *testing.T) {
+	f := fakeReports()
+	if err := f.check(); err != nil {
+		t.Fatalf("consistent figures: %v", err)
+	}
+	if got := f.row(reportsSingle).ReportsPerSecond(); got != 10000 {
+		t.Errorf("single reports/s = %g; want 10000", got)
+	}
+	if got := f.PerCore(f.row(reportsBatch)); got != 40000 {
+		t.Errorf("batch reports/s per core = %g; want 40000 (32,000/s over the 0.8 cores the reports added)", got)
+	}
+	if got := f.PerCore(f.row(reportsOffers)); got != 0 {
+		t.Errorf("the baseline's reports/s per core = %g; want none", got)
+	}
+	for name, spoil := range map[string]func(f *ReportsFigures){
+		"no baseline":               func(f *ReportsFigures) { f.Rows = f.Rows[1:] },
+		"accepted not 202 × 64":     func(f *ReportsFigures) { f.row(reportsBatch).Accepted-- },
+		"the edge counted others":   func(f *ReportsFigures) { f.row(reportsSingle).EdgeAccepted++ },
+		"written below acked":       func(f *ReportsFigures) { f.row(reportsSingle).Written = 100 },
+		"more commits than lines":   func(f *ReportsFigures) { f.row(reportsSingle).Commits = 200000 },
+		"answers beyond requests":   func(f *ReportsFigures) { f.row(reportsBatch).ReportRequests = 5000 },
+		"the edge saw other offers": func(f *ReportsFigures) { f.row(reportsBatch).OfferHandler.Requests++ },
+	} {
+		g := fakeReports()
+		spoil(g)
+		if err := g.check(); err == nil {
+			t.Errorf("%s: check passed", name)
+		}
+	}
+	// Without CPU readings the table says so rather than dividing by nothing.
+	g := fakeReports()
+	for i := range g.Rows {
+		g.Rows[i].EdgeCPU = 0
+	}
+	res := fakeResult()
+	res.Reports = g
+	md := string(res.Markdown(nil))
+	if want := "| single reports, 64 workers, + offers | 10,000 | 30.0 | — | — | 0.300 | 2.500 |"; !strings.Contains(md, want) {
+		t.Errorf("REPORT.md without CPU readings lacks %q", want)
+	}
+	if strings.Contains(md, "NaN") || strings.Contains(md, "Inf") || strings.Contains(md, "%!") {
+		t.Errorf("REPORT.md has a formatting fault")
+	}
+}
+
+// TestReportsMeasure runs the install-report stages' measurement against an edge with a
+// spool: tokens got from its offers, report bodies the edge takes (each checked here too),
+// and runs whose counts agree with the edge's and with the lines on disk. Durations are
+// short and nothing is asserted on speed.
+func TestReportsMeasure(t *testing.T) {
+	secret := bytes.Repeat([]byte("s"), ro.MinSecretBytes)
+	var spool string
+	e := startTestEdgeWith(t, func(cfg *serve.Config, dir string) {
+		spool = filepath.Join(dir, "spool")
+		cfg.Spool = ro.SpoolOptions{Dir: spool, Secret: secret, Clock: WorldNow, MinFreeBytes: -1, MinFreePercent: -1}
+		cfg.ReportLimits = serve.ReportLimits{PerDevice: -1, PerSource: -1}
+	})
+	ctx := context.Background()
+	offers, err := collectTokens(ctx, e.url+"/v1/offers", e.one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(offers) == 0 {
+		t.Fatal("no offer with a report token")
+	}
+	singles, batches, err := reportBodies(offers, WorldNow(), ro.MaxBatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(singles) != len(offers) || len(batches) < 16 || len(batches)*ro.MaxBatch < len(offers) {
+		t.Fatalf("%d single bodies and %d batches for %d offers", len(singles), len(batches), len(offers))
+	}
+	tokens, err := ro.NewReportTokens(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range append(append([][]byte{}, singles...), batches...) {
+		rs, err := ro.DecodeReports(b, ro.DecodeOptions{Now: WorldNow(), Tokens: tokens})
+		if err != nil {
+			t.Fatalf("body %d does not decode as the edge decodes it: %v\n%s", i, err, b)
+		}
+		if want := map[bool]int{true: 1, false: ro.MaxBatch}[i < len(singles)]; len(rs) != want || rs[0].Result != "installed" {
+			t.Fatalf("body %d: %d reports (%+v); want %d installed", i, len(rs), rs[0], want)
+		}
+	}
+
+	f := &ReportsFigures{Batch: ro.MaxBatch}
+	edge := reportsEdge{addr: strings.TrimPrefix(e.url, "http://"), cpu: func() (time.Duration, bool) { return procCPU(os.Getpid()) }}
+	pl := reportsPlan{rounds: 2, run: 250 * time.Millisecond, offerRate: 400, inFlight: 8, concurrency: 4}
+	if err := measureReports(ctx, edge, f, e.one, singles, batches, pl, t.Logf); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.check(); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Rows) != 3 {
+		t.Fatalf("%d rows; want the baseline, single reports and batches", len(f.Rows))
+	}
+	var written int64
+	for _, r := range f.Rows {
+		if r.OfferHandler == nil || int64(r.OfferHandler.Requests) != r.OfferOK {
+			t.Errorf("%s: the edge's handler histogram %+v; want the %d offers answered", r.Kind, r.OfferHandler, r.OfferOK)
+		}
+		if r.Runs != pl.rounds || r.OfferRequests == 0 || r.OfferOK != r.OfferRequests || r.OfferLatency.P50 <= 0 {
+			t.Errorf("%s: %d runs, offers %d of %d answered, p50 %g ms; want %d runs, every offer answered", r.Kind, r.Runs, r.OfferOK, r.OfferRequests, r.OfferLatency.P50, pl.rounds)
+		}
+		if _, ok := procCPU(os.Getpid()); ok && r.EdgeCPU <= 0 {
+			t.Errorf("%s: no CPU time read", r.Kind)
+		}
+		if r.PerBody == 0 {
+			if r.Accepted != 0 || r.Written != 0 || r.ReportRequests != 0 {
+				t.Errorf("offers alone: %+v; want no reports", r)
+			}
+			continue
+		}
+		if r.Accepted == 0 || r.ReportStatuses[202] != r.ReportRequests || r.Written != r.Accepted || r.Commits == 0 || r.PerFsync() < 1 {
+			t.Errorf("%s: %d requests, statuses %v, %d accepted, %d written in %d commits; want every request 202, each report written", r.Kind,
+				r.ReportRequests, r.ReportStatuses, r.Accepted, r.Written, r.Commits)
+		}
+		written += r.Written
+	}
+	// What the edge said it wrote is on disk, one line a report.
+	var lines, size int64
+	entries, err := os.ReadDir(spool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range entries {
+		b, err := os.ReadFile(filepath.Join(spool, d.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines += int64(bytes.Count(b, []byte("\n")))
+		size += int64(len(b))
+	}
+	t.Logf("the spool: %d lines, %d bytes", lines, size)
+	if lines != written {
+		t.Errorf("the spool holds %d lines; the runs wrote %d reports", lines, written)
+	}
+	res := fakeResult()
+	res.Reports = f
+	md := string(res.Markdown(nil))
+	for _, want := range []string{"## Install reports with durable acks", "| offers alone (baseline), 400 req/s | — | — |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("REPORT.md lacks %q", want)
+		}
+	}
+}
+
+func TestReportsHelpers(t *testing.T) {
+	stat := []byte("4242 (driveway (x) y) S 1 4242 4242 0 -1 4194560 1234 0 0 0 250 75 0 0 20 0 9 0 100 1000000 2000 18446744073709551615\n")
+	if d, ok := parseProcCPU(stat); !ok || d != 3250*time.Millisecond {
+		t.Errorf("parseProcCPU = %s, %v; want 3.25s (250 + 75 ticks)", d, ok)
+	}
+	if _, ok := parseProcCPU([]byte("garbage")); ok {
+		t.Error("parseProcCPU of garbage succeeded")
+	}
+	text := []byte("# HELP driveway_edge_reports_written_total x\ndriveway_edge_reports_written_total 1.2e+06\ndriveway_edge_spool_commits_total 300\n" +
+		"driveway_edge_reports_limited_total{by=\"device\"} 5\n")
+	got, err := parseCounters(text, metricWritten, metricCommits)
+	if err != nil || got[metricWritten] != 1_200_000 || got[metricCommits] != 300 {
+		t.Errorf("parseCounters = %v, %v", got, err)
+	}
+	if _, err := parseCounters(text, metricAccepted); err == nil {
+		t.Error("parseCounters of a missing counter: no error")
+	}
+	if _, _, err := reportBodies(nil, WorldNow(), 64); err == nil {
+		t.Error("reportBodies without offers: no error")
+	}
+	dir := t.TempDir()
+	for _, name := range []string{"reports-1.ndjson", "reports-2.ndjson", "reports-3.ndjson.open"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("{}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := shipSpool(dir); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 1 || filepath.Base(left[0]) != "reports-3.ndjson.open" {
+		t.Errorf("after shipSpool: %v; want the open file only", left)
 	}
 }
