@@ -20,7 +20,10 @@ generated and built (time, peak RSS, bytes), validation, a control-only release,
 lookups, in-process decide throughput, and the edge under load on loopback beside the
 fixed-answer fasthttp baseline and nginx serving a static file of the same size (closed
 loops at several concurrencies for the maximum, then an open loop at half of it for the
-latency), the edge's open time, memory and swap delay. Each stage is bounded in time and
+latency), the edge's open time, memory and swap delay, and install reports with durable
+acks (an edge with a spool taking single reports and batches of 64 while it answers offers:
+reports/s, reports per fsync, the edge's CPU, offer latency beside them, against offers
+alone in the same run). Each stage is bounded in time and
 records the command that reproduces it; a stage that fails or cannot run (the 1M tree needs
 about 20 GB of disk, and a build that would exhaust memory is stopped) is reported as such.
 
