@@ -11,6 +11,8 @@ package rollout
 //	  "window": "720h",                       // reports older than this are not counted
 //	  "minLabelMachines": 100,                // below this: not enough data (no advance)
 //	  "minCohortMachines": 500,
+//	  "minFailureSources": 3,                 // networks the failures must come from to stop a driver
+//	  "confidence": 0.95,                     // of the stop gates (stats.go); 0.5: raw percentages
 //	  "advance": {"minSuccessPercent": 99.0, "maxKernelCrashRate": 0.1, "maxPnPErrorRate": 0.5},
 //	  "pause":   {"minSuccessPercent": 97.0, "maxKernelCrashRate": 0.5, "maxPnPErrorRate": 2.0},
 //	  "cancel":  {"minSuccessPercent": 90.0, "maxKernelCrashRate": 2.0, "maxPnPErrorRate": 5.0, "rollback": true},
@@ -18,15 +20,20 @@ package rollout
 //	}
 //
 // Rates are percentages of machines. A rollout advances only when its label has enough data
-// and meets every "advance" bound; it is paused when the label, or any cohort with enough
-// data, breaks a "pause" bound; cancelled (with rollback if set) when it breaks a "cancel"
-// bound. Omitted fields take the defaults, modelled on the dashboard's gradual rollout (1% to
+// (minLabelMachines) and meets every "advance" bound. It is paused when the label, or any of
+// its cohorts, is shown at the policy's confidence to break a "pause" bound (the lower end of
+// the rate's Wilson interval is past it: stats.go; no minimum population, since a small
+// sample proves nothing), and cancelled (with rollback if set) when shown to break a
+// "cancel" bound; a breach the data do not yet show holds the rollout ("not enough data to
+// pause"). With "confidence": 0.5 the bounds are judged on the raw percentages of labels and
+// cohorts with minLabelMachines and minCohortMachines, as before confidence bounds. Omitted fields take the defaults, modelled on the dashboard's gradual rollout (1% to
 // 100% over a 30-day monitoring window). Unknown fields are errors.
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -52,11 +59,14 @@ type Policy struct {
 	// failures that appear from fewer are held as uncorroborated (forged reports from one
 	// place cannot stop a good driver). Failures reported through edges that record no
 	// source count as corroborated.
-	MinFailureSources int                `json:"minFailureSources,omitempty"`
-	Advance           *Thresholds        `json:"advance,omitempty"`
-	Pause             *Thresholds        `json:"pause,omitempty"`
-	Cancel            *Thresholds        `json:"cancel,omitempty"`
-	Classes           map[string]*Policy `json:"classes,omitempty"`
+	MinFailureSources int `json:"minFailureSources,omitempty"`
+	// Confidence is the one-sided confidence at which the pause and cancel gates must show a
+	// bound broken (default 0.95); 0.5 judges raw percentages.
+	Confidence float64            `json:"confidence,omitempty"`
+	Advance    *Thresholds        `json:"advance,omitempty"`
+	Pause      *Thresholds        `json:"pause,omitempty"`
+	Cancel     *Thresholds        `json:"cancel,omitempty"`
+	Classes    map[string]*Policy `json:"classes,omitempty"`
 }
 
 // Duration is a time.Duration written as "72h" in JSON.
@@ -87,6 +97,7 @@ var DefaultPolicy = Policy{
 	MinLabelMachines:  100,
 	MinCohortMachines: 500,
 	MinFailureSources: 3,
+	Confidence:        0.95,
 	Advance:           &Thresholds{MinSuccessPercent: 99, MaxKernelCrashRate: 0.1, MaxPnPErrorRate: 0.5},
 	Pause:             &Thresholds{MinSuccessPercent: 97, MaxKernelCrashRate: 0.5, MaxPnPErrorRate: 2},
 	Cancel:            &Thresholds{MinSuccessPercent: 90, MaxKernelCrashRate: 2, MaxPnPErrorRate: 5, Rollback: true},
@@ -156,6 +167,9 @@ func (p *Policy) withDefaults(d *Policy) *Policy {
 	if out.MinFailureSources == 0 {
 		out.MinFailureSources = d.MinFailureSources
 	}
+	if out.Confidence == 0 {
+		out.Confidence = d.Confidence
+	}
 	if out.Advance == nil {
 		out.Advance = d.Advance
 	}
@@ -180,6 +194,9 @@ func (p *Policy) check(where string) error {
 	if prev != 100 {
 		return fmt.Errorf("%s: ladder %v must end at 100", where, p.Ladder)
 	}
+	if p.Confidence < 0.5 || p.Confidence >= 1 {
+		return fmt.Errorf("%s: confidence %v must be at least 0.5 (raw percentages) and below 1, such as 0.95", where, p.Confidence)
+	}
 	return nil
 }
 
@@ -189,6 +206,46 @@ func (p *Policy) For(class string) *Policy {
 		return c
 	}
 	return p
+}
+
+// shown reports the first bound a measure is shown to break at z (the lower end of its
+// rate's Wilson interval past the bound, over at least minFailed failed machines: one
+// unlucky crash in a small cohort is not a pattern; with z 0, the raw rate of a measure of
+// at least min machines), as text, or "".
+func (t *Thresholds) shown(m *Measure, z float64, min, minFailed int) string {
+	if t == nil || m.Machines == 0 || (z == 0 && m.Machines < min) {
+		return ""
+	}
+	past := func(what string, k int, bound float64, rate float64) string {
+		lo, hi := wilson(k, m.Machines, z)
+		if lo*100 <= bound || (z > 0 && k < minFailed) {
+			return ""
+		}
+		if z == 0 {
+			return fmt.Sprintf("%s %.2f%% > %.2f%%", what, rate, bound)
+		}
+		return fmt.Sprintf("%s %.2f%% > %.2f%% (%.2f–%.2f%% at %s confidence)", what, rate, bound, 100*lo, 100*hi, t.confidence(z))
+	}
+	if t.MinSuccessPercent > 0 {
+		if why := past("failure rate", m.Failed, 100-t.MinSuccessPercent, 100-m.SuccessPercent); why != "" {
+			return fmt.Sprintf("success %.2f%% < %.2f%%: %s", m.SuccessPercent, t.MinSuccessPercent, why)
+		}
+	}
+	if t.MaxKernelCrashRate > 0 {
+		if why := past("kernel crashes", m.KernelCrash, t.MaxKernelCrashRate, m.KernelCrashRate); why != "" {
+			return why
+		}
+	}
+	if t.MaxPnPErrorRate > 0 {
+		if why := past("PnP errors", m.PnPError, t.MaxPnPErrorRate, m.PnPErrorRate); why != "" {
+			return why
+		}
+	}
+	return ""
+}
+
+func (*Thresholds) confidence(z float64) string {
+	return fmt.Sprintf("%.4g%%", 100*(0.5+0.5*math.Erf(z/math.Sqrt2)))
 }
 
 // breaks reports the first bound a measure of at least min machines breaks, as text, or "".

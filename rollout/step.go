@@ -69,17 +69,27 @@ func Step(tree *catalogs.Tree, measures *Measures, policy *Policy, now time.Time
 		if m, ok := measures.Label(l.ID); ok {
 			lm, cohorts = m.Measure, m.Cohorts
 		}
-		breach := func(t *Thresholds) string {
-			if why := t.breaks(&lm, p.MinLabelMachines); why != "" {
+		z := 0.0
+		if p.Confidence > 0.5 {
+			z = zFor(p.Confidence)
+		}
+		// breach: a bound the label or a cohort is shown to break (stop gates); suspect: one
+		// its raw percentages break, of a label or cohort with enough machines.
+		judge := func(t *Thresholds, f func(t *Thresholds, m *Measure, min int) string) string {
+			if why := f(t, &lm, p.MinLabelMachines); why != "" {
 				return fmt.Sprintf("%s over %d machines", why, lm.Machines)
 			}
 			for i := range cohorts {
-				if why := t.breaks(&cohorts[i].Measure, p.MinCohortMachines); why != "" {
+				if why := f(t, &cohorts[i].Measure, p.MinCohortMachines); why != "" {
 					return fmt.Sprintf("%s over %d machines of cohort %s/%s", why, cohorts[i].Machines, cohorts[i].Release, cohorts[i].CHID)
 				}
 			}
 			return ""
 		}
+		breach := func(t *Thresholds) string {
+			return judge(t, func(t *Thresholds, m *Measure, min int) string { return t.shown(m, z, min, p.MinFailureSources) })
+		}
+		suspect := func(t *Thresholds) string { return judge(t, (*Thresholds).breaks) }
 		next := cloneDistribution(dist)
 		uncorroborated := lm.FailedUnsourced == 0 && lm.FailureSources < p.MinFailureSources
 		switch why := breach(p.Cancel); {
@@ -100,6 +110,11 @@ func Step(tree *catalogs.Tree, measures *Measures, policy *Policy, now time.Time
 					d.Action, d.Reason = PauseIt, why
 					next.Rollout.Paused = true
 				}
+				break
+			}
+			if why := suspect(p.Pause); why != "" && z > 0 && !r.Paused {
+				d.Action, d.Reason = Hold, fmt.Sprintf("not enough data to pause: %s, but not shown at %s confidence (the interval reaches below the bound)",
+					why, p.Pause.confidence(z))
 				break
 			}
 			switch {
