@@ -25,6 +25,7 @@ type Decision struct {
 	From   int    `json:"fromBasisPoints"` // the scheduled percent now
 	To     int    `json:"toBasisPoints"`   // after the step (advance)
 	Reason string `json:"reason"`
+	By     string `json:"by,omitempty"` // who, for an operator's decision (Expedite)
 
 	dist catalogs.Distribution // the label's distribution after the step
 	file string                // the label file, relative to the tree
@@ -36,8 +37,11 @@ func (d *Decision) Changed() bool { return d.Action != Hold }
 // String is the one-line explanation: "3009 advance 5% -> 25%: success 99.80% over 812 machines".
 func (d Decision) String() string {
 	s := fmt.Sprintf("%s %s %s%%", d.Label, d.Action, catalogs.FormatBasisPoints(d.From))
-	if d.Action == Advance {
+	if d.Action == Advance || d.Action == Expedited {
 		s += " -> " + catalogs.FormatBasisPoints(d.To) + "%"
+	}
+	if d.By != "" {
+		s += " by " + d.By
 	}
 	return s + ": " + d.Reason
 }
@@ -49,102 +53,116 @@ func (d Decision) String() string {
 func Step(tree *catalogs.Tree, measures *Measures, policy *Policy, now time.Time) []Decision {
 	var out []Decision
 	for _, l := range tree.Labels() {
-		dist := l.Distribution
-		r := dist.Rollout
-		if l.Destination != "windowsUpdate" || r == nil || len(r.Stages) == 0 {
-			continue
+		if d, ok := stepLabel(l, measures, policy.For(labelClass(l)), now, false); ok {
+			out = append(out, d)
 		}
-		if c := dist.Cancelled; c != nil && !now.Before(c.At) {
-			continue
-		}
-		cur := scheduled(r, now)
-		last := r.Stages[len(r.Stages)-1]
-		if cur >= 10000 && !r.Paused && !now.Before(last.At) {
-			continue // finished
-		}
-		p := policy.For(labelClass(l))
-		d := Decision{Label: l.ID, From: cur, To: cur, file: l.File}
-		var lm Measure
-		var cohorts []Cohort
-		if m, ok := measures.Label(l.ID); ok {
-			lm, cohorts = m.Measure, m.Cohorts
-		}
-		z := 0.0
-		if p.Confidence > 0.5 {
-			z = zFor(p.Confidence)
-		}
-		// breach: a bound the label or a cohort is shown to break (stop gates); suspect: one
-		// its raw percentages break, of a label or cohort with enough machines.
-		judge := func(t *Thresholds, f func(t *Thresholds, m *Measure, min int) string) string {
-			if why := f(t, &lm, p.MinLabelMachines); why != "" {
-				return fmt.Sprintf("%s over %d machines", why, lm.Machines)
-			}
-			for i := range cohorts {
-				if why := f(t, &cohorts[i].Measure, p.MinCohortMachines); why != "" {
-					return fmt.Sprintf("%s over %d machines of cohort %s/%s", why, cohorts[i].Machines, cohorts[i].Release, cohorts[i].CHID)
-				}
-			}
-			return ""
-		}
-		breach := func(t *Thresholds) string {
-			return judge(t, func(t *Thresholds, m *Measure, min int) string { return t.shown(m, z, min, p.MinFailureSources) })
-		}
-		suspect := func(t *Thresholds) string { return judge(t, (*Thresholds).breaks) }
-		next := cloneDistribution(dist)
-		uncorroborated := lm.FailedUnsourced == 0 && lm.FailureSources < p.MinFailureSources
-		switch why := breach(p.Cancel); {
-		case uncorroborated && (why != "" || breach(p.Pause) != ""):
-			if why == "" {
-				why = breach(p.Pause)
-			}
-			d.Action, d.Reason = Hold, fmt.Sprintf("%s, but the failures come from %d network(s), %d needed before a pause or cancel (policy minFailureSources): held as uncorroborated",
-				why, lm.FailureSources, p.MinFailureSources)
-		case why != "":
-			d.Action, d.Reason = CancelIt, why
-			next.Cancelled = &catalogs.Cancelled{At: now, Rollback: p.Cancel.Rollback, Reason: "rollout controller: " + why}
-		default:
-			if why := breach(p.Pause); why != "" {
-				if r.Paused {
-					d.Action, d.Reason = Hold, "paused; still "+why
-				} else {
-					d.Action, d.Reason = PauseIt, why
-					next.Rollout.Paused = true
-				}
-				break
-			}
-			if why := suspect(p.Pause); why != "" && z > 0 && !r.Paused {
-				d.Action, d.Reason = Hold, fmt.Sprintf("not enough data to pause: %s, but not shown at %s confidence (the interval reaches below the bound)",
-					why, p.Pause.confidence(z))
-				break
-			}
-			switch {
-			case r.Paused:
-				d.Action, d.Reason = Hold, "paused; resume it by hand (distribution.rollout.paused)"
-			case now.Before(last.At):
-				d.Action, d.Reason = Hold, fmt.Sprintf("following the publisher's schedule: %s%% from %s",
-					catalogs.FormatBasisPoints(last.BasisPoints), last.At.UTC().Format(time.RFC3339))
-			case lm.Machines < p.MinLabelMachines:
-				d.Action, d.Reason = Hold, fmt.Sprintf("not enough data: %d machines, %d needed", lm.Machines, p.MinLabelMachines)
-			case now.Sub(last.At) < p.MinDwell.Duration:
-				d.Action, d.Reason = Hold, fmt.Sprintf("at %s%% since %s; dwell until %s", catalogs.FormatBasisPoints(cur),
-					last.At.UTC().Format(time.RFC3339), last.At.Add(p.MinDwell.Duration).UTC().Format(time.RFC3339))
-			default:
-				if why := p.Advance.breaks(&lm, p.MinLabelMachines); why != "" {
-					d.Action, d.Reason = Hold, "not healthy enough to advance: "+why
-					break
-				}
-				to := nextStage(p.Ladder, cur)
-				d.Action, d.To = Advance, to
-				d.Reason = fmt.Sprintf("success %.2f%%, kernel crashes %.2f%%, PnP errors %.2f%% over %d machines",
-					lm.SuccessPercent, lm.KernelCrashRate, lm.PnPErrorRate, lm.Machines)
-				next.Rollout.Stages = append(next.Rollout.Stages, catalogs.Stage{At: now, BasisPoints: to})
-			}
-		}
-		d.dist = next
-		out = append(out, d)
 	}
 	sort.Slice(out, func(i, j int) bool { return catalogs.CompareIDs(out[i].Label, out[j].Label) < 0 })
 	return out
+}
+
+// stepLabel is Step's decision for one label under its class's policy p, if it is in
+// rollout; unscheduled judges it as if the publisher had no stages still to come (Expedite).
+func stepLabel(l *catalogs.Label, measures *Measures, p *Policy, now time.Time, unscheduled bool) (Decision, bool) {
+	dist := l.Distribution
+	r := dist.Rollout
+	if l.Destination != "windowsUpdate" || r == nil || len(r.Stages) == 0 {
+		return Decision{}, false
+	}
+	if c := dist.Cancelled; c != nil && !now.Before(c.At) {
+		return Decision{}, false
+	}
+	cur := scheduled(r, now)
+	last := r.Stages[len(r.Stages)-1]
+	if unscheduled {
+		for _, st := range r.Stages {
+			if !now.Before(st.At) {
+				last = st
+			}
+		}
+	}
+	if cur >= 10000 && !r.Paused && !now.Before(last.At) {
+		return Decision{}, false // finished
+	}
+	d := Decision{Label: l.ID, From: cur, To: cur, file: l.File}
+	var lm Measure
+	var cohorts []Cohort
+	if m, ok := measures.Label(l.ID); ok {
+		lm, cohorts = m.Measure, m.Cohorts
+	}
+	z := 0.0
+	if p.Confidence > 0.5 {
+		z = zFor(p.Confidence)
+	}
+	// breach: a bound the label or a cohort is shown to break (stop gates); suspect: one
+	// its raw percentages break, of a label or cohort with enough machines.
+	judge := func(t *Thresholds, f func(t *Thresholds, m *Measure, min int) string) string {
+		if why := f(t, &lm, p.MinLabelMachines); why != "" {
+			return fmt.Sprintf("%s over %d machines", why, lm.Machines)
+		}
+		for i := range cohorts {
+			if why := f(t, &cohorts[i].Measure, p.MinCohortMachines); why != "" {
+				return fmt.Sprintf("%s over %d machines of cohort %s/%s", why, cohorts[i].Machines, cohorts[i].Release, cohorts[i].CHID)
+			}
+		}
+		return ""
+	}
+	breach := func(t *Thresholds) string {
+		return judge(t, func(t *Thresholds, m *Measure, min int) string { return t.shown(m, z, min, p.MinFailureSources) })
+	}
+	suspect := func(t *Thresholds) string { return judge(t, (*Thresholds).breaks) }
+	next := cloneDistribution(dist)
+	uncorroborated := lm.FailedUnsourced == 0 && lm.FailureSources < p.MinFailureSources
+	switch why := breach(p.Cancel); {
+	case uncorroborated && (why != "" || breach(p.Pause) != ""):
+		if why == "" {
+			why = breach(p.Pause)
+		}
+		d.Action, d.Reason = Hold, fmt.Sprintf("%s, but the failures come from %d network(s), %d needed before a pause or cancel (policy minFailureSources): held as uncorroborated",
+			why, lm.FailureSources, p.MinFailureSources)
+	case why != "":
+		d.Action, d.Reason = CancelIt, why
+		next.Cancelled = &catalogs.Cancelled{At: now, Rollback: p.Cancel.Rollback, Reason: "rollout controller: " + why}
+	default:
+		if why := breach(p.Pause); why != "" {
+			if r.Paused {
+				d.Action, d.Reason = Hold, "paused; still "+why
+			} else {
+				d.Action, d.Reason = PauseIt, why
+				next.Rollout.Paused = true
+			}
+			break
+		}
+		if why := suspect(p.Pause); why != "" && z > 0 && !r.Paused {
+			d.Action, d.Reason = Hold, fmt.Sprintf("not enough data to pause: %s, but not shown at %s confidence (the interval reaches below the bound)",
+				why, p.Pause.confidence(z))
+			break
+		}
+		switch {
+		case r.Paused:
+			d.Action, d.Reason = Hold, "paused; resume it by hand (distribution.rollout.paused)"
+		case now.Before(last.At):
+			d.Action, d.Reason = Hold, fmt.Sprintf("following the publisher's schedule: %s%% from %s",
+				catalogs.FormatBasisPoints(last.BasisPoints), last.At.UTC().Format(time.RFC3339))
+		case lm.Machines < p.MinLabelMachines:
+			d.Action, d.Reason = Hold, fmt.Sprintf("not enough data: %d machines, %d needed", lm.Machines, p.MinLabelMachines)
+		case now.Sub(last.At) < p.MinDwell.Duration:
+			d.Action, d.Reason = Hold, fmt.Sprintf("at %s%% since %s; dwell until %s", catalogs.FormatBasisPoints(cur),
+				last.At.UTC().Format(time.RFC3339), last.At.Add(p.MinDwell.Duration).UTC().Format(time.RFC3339))
+		default:
+			if why := p.Advance.breaks(&lm, p.MinLabelMachines); why != "" {
+				d.Action, d.Reason = Hold, "not healthy enough to advance: "+why
+				break
+			}
+			to := nextStage(p.Ladder, cur)
+			d.Action, d.To = Advance, to
+			d.Reason = fmt.Sprintf("success %.2f%%, kernel crashes %.2f%%, PnP errors %.2f%% over %d machines",
+				lm.SuccessPercent, lm.KernelCrashRate, lm.PnPErrorRate, lm.Machines)
+			next.Rollout.Stages = append(next.Rollout.Stages, catalogs.Stage{At: now, BasisPoints: to})
+		}
+	}
+	d.dist = next
+	return d, true
 }
 
 // scheduled is a rollout's percent at now ignoring a pause (basis points).

@@ -164,7 +164,10 @@ func (e *env) usageError(name, msg string) int {
 }
 
 func (e *env) fail(name string, err error) int {
-	fmt.Fprintf(e.stderr, "driveway %s: %s\n", name, oneLine(err.Error()))
+	// "driveway build: build: …" says the command twice: a library's prefix that repeats
+	// the command's name is left out.
+	msg := strings.TrimPrefix(oneLine(err.Error()), name+": ")
+	fmt.Fprintf(e.stderr, "driveway %s: %s\n", name, msg)
 	return exitFailure
 }
 

@@ -21,12 +21,14 @@ func cmdRollout(e *env, args []string) int {
 			return cmdRolloutMeasure(e, args[1:])
 		case "step":
 			return cmdRolloutStep(e, args[1:])
+		case "expedite":
+			return cmdRolloutExpedite(e, args[1:])
 		}
 	}
 	if len(args) > 0 && args[0] != "--help" && args[0] != "-h" {
 		return e.usageError("rollout", fmt.Sprintf("unknown rollout command %q", args[0]))
 	}
-	fmt.Fprint(e.stdout, `Usage: driveway rollout measure|step [flags]
+	fmt.Fprint(e.stdout, `Usage: driveway rollout measure|step|expedite [flags]
 
 Rollout is the health loop of gradual rollouts:
 
@@ -34,8 +36,9 @@ Rollout is the health loop of gradual rollouts:
   step     decide, per label in rollout, advance / hold / pause / cancel from the measures
            and a policy, write the new distribution state into the label files, and publish
            a control-only release so edges pick it up
+  expedite move one healthy label to 100% now, recorded with who and why
 
-Run 'driveway rollout measure --help' or 'driveway rollout step --help' for the flags.
+Run 'driveway rollout measure --help', 'step --help' or 'expedite --help' for the flags.
 `)
 	if len(args) == 0 {
 		return exitUsage
@@ -127,6 +130,7 @@ twice with the same inputs changes nothing the second time.`)
 	out := fs.String("out", "", "publish a control-only release into this catalog `DIR`")
 	keys := fs.StringArray("key", nil, "signing key `FILE` for --out")
 	asJSON := fs.Bool("json", false, "print the decisions as JSON")
+	audit := fs.String("audit", "", "append every decision that changes a label to this NDJSON `FILE` (an audit log)")
 	if code, ok := e.parse(fs, args); !ok {
 		return code
 	}
@@ -182,17 +186,104 @@ twice with the same inputs changes nothing the second time.`)
 		return e.fail("rollout", err)
 	}
 	fmt.Fprintf(e.stderr, "%d labels in rollout, %d changed\n", len(decisions), len(changed))
-	if *out == "" || len(changed) == 0 {
+	return e.publishDecisions(*labels, *out, *keys, *audit, decisions, changed, now)
+}
+
+// publishDecisions appends the changing decisions to the audit log (when asked) and
+// publishes a control-only release of the changed labels (with --out).
+func (e *env) publishDecisions(labels, out string, keys []string, audit string, decisions []rollout.Decision, changed []string, now time.Time) int {
+	if audit != "" {
+		if err := rollout.AppendAudit(audit, decisions, now); err != nil {
+			return e.fail("rollout", err)
+		}
+	}
+	if out == "" || len(changed) == 0 {
 		return exitOK
 	}
 	var signers []*signing.Signer
-	for _, k := range *keys {
+	for _, k := range keys {
 		s, err := signing.LoadSigner(context.Background(), k, signing.PasswordFromEnv())
 		if err != nil {
 			return e.fail("rollout", err)
 		}
 		signers = append(signers, s)
 	}
-	rep, err := build.Control(context.Background(), build.ControlOptions{Labels: *labels, Out: *out, Signers: signers, Now: now, LabelIDs: changed})
+	rep, err := build.Control(context.Background(), build.ControlOptions{Labels: labels, Out: out, Signers: signers, Now: now, LabelIDs: changed})
 	return e.reportBuild(rep, err, "", false)
+}
+
+func cmdRolloutExpedite(e *env, args []string) int {
+	fs := e.flags("rollout", `
+Expedite moves one label in gradual rollout to 100% now, as an operator's decision recorded
+with who and why: in the label file (a 100% stage from now), in the line it prints, and in
+--audit. The label must be one the controller would advance were it not for its dwell or the
+next stage: in rollout, not paused or cancelled, enough machines in --measures, every
+advance bound met and no pause or cancel bound broken. --force skips that check (a fix that
+must ship), and the record says so. With --out and --key it publishes a control-only
+release, as step does.`)
+	labels := fs.String("labels", "", "the label tree `DIR` (required)")
+	label := fs.String("label", "", "the label `ID` to expedite (required)")
+	by := fs.String("by", "", "who expedites (`NAME`, recorded; required)")
+	reason := fs.String("reason", "", "why (`TEXT`, recorded; required)")
+	measuresFile := fs.String("measures", "", "measures `FILE` from rollout measure (required without --force)")
+	force := fs.Bool("force", false, "skip the health check (recorded as forced)")
+	policyFile := fs.String("policy", "", "policy `FILE` (default: the built-in policy)")
+	nowFlag := fs.String("now", "", "the `TIME` of the decision (RFC 3339); default now")
+	out := fs.String("out", "", "publish a control-only release into this catalog `DIR`")
+	keys := fs.StringArray("key", nil, "signing key `FILE` for --out")
+	audit := fs.String("audit", "", "append the decision to this NDJSON `FILE` (an audit log)")
+	asJSON := fs.Bool("json", false, "print the decision as JSON")
+	if code, ok := e.parse(fs, args); !ok {
+		return code
+	}
+	switch {
+	case *labels == "" || *label == "" || *by == "" || *reason == "":
+		return e.usageError("rollout", "expedite needs --labels, --label, --by and --reason")
+	case *measuresFile == "" && !*force:
+		return e.usageError("rollout", "expedite needs --measures to check the label is healthy (or --force, recorded as forced)")
+	case (*out == "") != (len(*keys) == 0):
+		return e.usageError("rollout", "--out and --key go together")
+	}
+	now, err := e.parseNow(*nowFlag)
+	if err != nil {
+		return e.usageError("rollout", err.Error())
+	}
+	policy := &rollout.DefaultPolicy
+	if *policyFile != "" {
+		if policy, err = rollout.LoadPolicy(*policyFile); err != nil {
+			return e.fail("rollout", err)
+		}
+	}
+	var m rollout.Measures
+	if *measuresFile != "" {
+		b, err := os.ReadFile(*measuresFile)
+		if err == nil {
+			err = json.Unmarshal(b, &m)
+		}
+		if err != nil {
+			return e.fail("rollout", fmt.Errorf("%s: %w", *measuresFile, err))
+		}
+	}
+	tree, probs, err := catalogs.Load(*labels, nil)
+	if err != nil {
+		return e.fail("rollout", err)
+	}
+	if n := probs.Errors(); n > 0 {
+		return e.fail("rollout", fmt.Errorf("the label tree has %d errors; fix them first (driveway validate --labels %s)", n, *labels))
+	}
+	d, err := rollout.Expedite(tree, *label, &m, policy, now, rollout.ExpediteOptions{By: *by, Reason: *reason, Force: *force})
+	if err != nil {
+		return e.fail("rollout", err)
+	}
+	if *asJSON {
+		b, _ := json.MarshalIndent(d, "", "  ")
+		fmt.Fprintf(e.stdout, "%s\n", b)
+	} else {
+		fmt.Fprintln(e.stdout, d)
+	}
+	changed, err := rollout.Apply(*labels, []rollout.Decision{d})
+	if err != nil {
+		return e.fail("rollout", err)
+	}
+	return e.publishDecisions(*labels, *out, *keys, *audit, []rollout.Decision{d}, changed, now)
 }
