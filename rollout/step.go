@@ -1,14 +1,26 @@
 package rollout
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/driveway/driveway/catalogs"
+	"github.com/driveway/driveway/catalogs/chid"
+	"github.com/driveway/driveway/catalogs/ostable"
 )
+
+// blocksFile is the tree's blocks file, relative to it.
+const blocksFile = "blocks.json"
 
 // Actions a step takes for a label in rollout.
 const (
@@ -26,6 +38,9 @@ type Decision struct {
 	To     int    `json:"toBasisPoints"`   // after the step (advance)
 	Reason string `json:"reason"`
 	By     string `json:"by,omitempty"` // who, for an operator's decision (Expedite)
+	// Block is a targeted hold's block (HoldCohort), added to the tree's blocks.json by Apply.
+	Block   *catalogs.Block `json:"-"`
+	BlockID string          `json:"blockId,omitempty"`
 
 	dist catalogs.Distribution // the label's distribution after the step
 	file string                // the label file, relative to the tree
@@ -50,27 +65,124 @@ func (d Decision) String() string {
 // stages, is not finished and not cancelled), whether to advance, hold, pause or cancel it,
 // from its measures and the policy of its class. It is a pure function of its inputs: running
 // it again after applying its decisions, with the same measures and time, holds everything.
+//
+// Targeted holds. When the label as a whole is not shown to break a pause or cancel bound
+// but one of its cohorts (OS release × model CHID) is, and the failures are corroborated,
+// Step holds that cohort alone: a HoldCohort decision whose Block (blocks.json: the label,
+// the cohort's CHID, the release's builds) stops its offers to similar devices, published
+// like any step, while the rest of the rollout goes on, judged without the held cohorts'
+// machines (their counts taken out of the label's; a machine that reported from two
+// cohorts is taken out once per cohort). A cohort whose release and CHID are both unknown
+// cannot be targeted and pauses or cancels the label, as a label-wide breach does. A hold stays until
+// a person removes its block (its id is CohortBlockID's, its reason says why).
 func Step(tree *catalogs.Tree, measures *Measures, policy *Policy, now time.Time) []Decision {
 	var out []Decision
+	st := stepper{tree: tree, blocks: map[string]bool{}, tab: tree.OS}
+	for _, b := range tree.Blocks {
+		st.blocks[b.ID] = true
+	}
+	if st.tab == nil {
+		st.tab = ostable.Default()
+	}
 	for _, l := range tree.Labels() {
-		if d, ok := stepLabel(l, measures, policy.For(labelClass(l)), now, false); ok {
-			out = append(out, d)
+		if ds, ok := st.label(l, measures, policy.For(labelClass(l)), now, false); ok {
+			out = append(out, ds...)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return catalogs.CompareIDs(out[i].Label, out[j].Label) < 0 })
+	sort.SliceStable(out, func(i, j int) bool { return catalogs.CompareIDs(out[i].Label, out[j].Label) < 0 })
 	return out
 }
 
+// stepper is what Step knows besides a label: the blocks that exist and the OS table.
+type stepper struct {
+	tree   *catalogs.Tree
+	blocks map[string]bool
+	tab    *ostable.Table
+}
+
 // stepLabel is Step's decision for one label under its class's policy p, if it is in
-// rollout; unscheduled judges it as if the publisher had no stages still to come (Expedite).
+// rollout, without targeted holds; unscheduled judges it as if the publisher had no stages
+// still to come (Expedite).
 func stepLabel(l *catalogs.Label, measures *Measures, p *Policy, now time.Time, unscheduled bool) (Decision, bool) {
+	st := stepper{blocks: map[string]bool{}, tab: ostable.Default()}
+	ds, ok := st.label(l, measures, p, now, unscheduled)
+	if !ok {
+		return Decision{}, false
+	}
+	for _, d := range ds {
+		if d.Action != HoldCohort {
+			return d, true
+		}
+	}
+	return Decision{}, false
+}
+
+// HoldCohort is the action of a targeted hold (Decision.Block).
+const HoldCohort = "hold-cohort"
+
+// CohortBlockID is the blocks.json id of the controller's hold of a label's cohort: 18
+// digits from the first bytes of SHA-256 of "hold", the label, the release and the CHID.
+func CohortBlockID(label, release, chid string) string {
+	sum := sha256.Sum256([]byte("hold\x00" + label + "\x00" + release + "\x00" + chid))
+	return strconv.FormatUint(7e17+binary.BigEndian.Uint64(sum[:8])%1e17, 10)
+}
+
+// cohortBlock is the block that holds cohort c of label id, or nil when it cannot be
+// targeted (neither its release nor its CHID is known).
+func (st *stepper) cohortBlock(id string, c *Cohort, why string) *catalogs.Block {
+	b := &catalogs.Block{ID: CohortBlockID(id, c.Release, c.CHID), Labels: []string{id}}
+	if g, err := chid.Parse(c.CHID); err == nil {
+		b.CHIDs = []chid.ID{g}
+	}
+	rels := st.tab.Releases()
+	for i, r := range rels {
+		if r.Code == c.Release {
+			b.MinBuild = r.Build
+			if i+1 < len(rels) {
+				b.MaxBuild = rels[i+1].Build - 1
+			}
+		}
+	}
+	if b.CHIDs == nil && b.MinBuild == 0 {
+		return nil
+	}
+	b.Reason = fmt.Sprintf("rollout controller: held cohort %s/%s of label %s: %s", c.Release, c.CHID, id, why)
+	return b
+}
+
+// without is m with the counts of cohorts taken out (see Step's comment).
+func without(m Measure, cs []*Cohort) Measure {
+	if len(cs) == 0 {
+		return m
+	}
+	out := Measure{Machines: m.Machines, Failed: m.Failed, KernelCrash: m.KernelCrash, PnPError: m.PnPError, RolledBack: m.RolledBack, Installed: m.Installed,
+		FailureSources: m.FailureSources, FailedUnsourced: m.FailedUnsourced}
+	for _, c := range cs {
+		out.Machines -= min(out.Machines, c.Machines)
+		out.Failed -= min(out.Failed, c.Failed)
+		out.KernelCrash -= min(out.KernelCrash, c.KernelCrash)
+		out.PnPError -= min(out.PnPError, c.PnPError)
+		out.RolledBack -= min(out.RolledBack, c.RolledBack)
+		out.Installed -= min(out.Installed, c.Installed)
+	}
+	if out.Machines > 0 {
+		pct := func(n int) float64 { return float64(int64(10000*float64(n)/float64(out.Machines)+0.5)) / 100 }
+		out.SuccessPercent = pct(out.Machines - out.Failed)
+		out.KernelCrashRate = pct(out.KernelCrash)
+		out.PnPErrorRate = pct(out.PnPError)
+	}
+	return out
+}
+
+// label is Step's decisions for one label: its own, after its targeted holds.
+func (st *stepper) label(l *catalogs.Label, measures *Measures, p *Policy, now time.Time, unscheduled bool) ([]Decision, bool) {
 	dist := l.Distribution
 	r := dist.Rollout
 	if l.Destination != "windowsUpdate" || r == nil || len(r.Stages) == 0 {
-		return Decision{}, false
+		return nil, false
 	}
 	if c := dist.Cancelled; c != nil && !now.Before(c.At) {
-		return Decision{}, false
+		return nil, false
 	}
 	cur := scheduled(r, now)
 	last := r.Stages[len(r.Stages)-1]
@@ -82,7 +194,7 @@ func stepLabel(l *catalogs.Label, measures *Measures, p *Policy, now time.Time, 
 		}
 	}
 	if cur >= 10000 && !r.Paused && !now.Before(last.At) {
-		return Decision{}, false // finished
+		return nil, false // finished
 	}
 	d := Decision{Label: l.ID, From: cur, To: cur, file: l.File}
 	var lm Measure
@@ -94,25 +206,79 @@ func stepLabel(l *catalogs.Label, measures *Measures, p *Policy, now time.Time, 
 	if p.Confidence > 0.5 {
 		z = zFor(p.Confidence)
 	}
-	// breach: a bound the label or a cohort is shown to break (stop gates); suspect: one
-	// its raw percentages break, of a label or cohort with enough machines.
-	judge := func(t *Thresholds, f func(t *Thresholds, m *Measure, min int) string) string {
+	// The cohorts held already leave the measure.
+	var held, open []*Cohort
+	for i := range cohorts {
+		if st.blocks[CohortBlockID(l.ID, cohorts[i].Release, cohorts[i].CHID)] {
+			held = append(held, &cohorts[i])
+		} else {
+			open = append(open, &cohorts[i])
+		}
+	}
+	lm = without(lm, held)
+	shown := func(t *Thresholds, m *Measure, min int) string { return t.shown(m, z, min, p.MinFailureSources) }
+	onLabel := func(t *Thresholds, f func(t *Thresholds, m *Measure, min int) string) string {
 		if why := f(t, &lm, p.MinLabelMachines); why != "" {
 			return fmt.Sprintf("%s over %d machines", why, lm.Machines)
 		}
-		for i := range cohorts {
-			if why := f(t, &cohorts[i].Measure, p.MinCohortMachines); why != "" {
-				return fmt.Sprintf("%s over %d machines of cohort %s/%s", why, cohorts[i].Machines, cohorts[i].Release, cohorts[i].CHID)
+		return ""
+	}
+	onCohort := func(t *Thresholds, c *Cohort, f func(t *Thresholds, m *Measure, min int) string) string {
+		if why := f(t, &c.Measure, p.MinCohortMachines); why != "" {
+			return fmt.Sprintf("%s over %d machines of cohort %s/%s", why, c.Machines, c.Release, c.CHID)
+		}
+		return ""
+	}
+	// breach: a bound the label or a cohort is shown to break (stop gates); suspect: one
+	// its raw percentages break, of a label or cohort with enough machines.
+	judge := func(t *Thresholds, f func(t *Thresholds, m *Measure, min int) string) string {
+		if why := onLabel(t, f); why != "" {
+			return why
+		}
+		for _, c := range open {
+			if why := onCohort(t, c, f); why != "" {
+				return why
 			}
 		}
 		return ""
 	}
-	breach := func(t *Thresholds) string {
-		return judge(t, func(t *Thresholds, m *Measure, min int) string { return t.shown(m, z, min, p.MinFailureSources) })
-	}
+	breach := func(t *Thresholds) string { return judge(t, shown) }
 	suspect := func(t *Thresholds) string { return judge(t, (*Thresholds).breaks) }
 	next := cloneDistribution(dist)
+	var out []Decision
 	uncorroborated := lm.FailedUnsourced == 0 && lm.FailureSources < p.MinFailureSources
+	labelWide := onLabel(p.Cancel, shown) != "" || onLabel(p.Pause, shown) != ""
+	if !uncorroborated && !labelWide && !r.Paused {
+		// Targeted holds: the cohorts shown to break a bound while the label is not.
+		var newly []*Cohort
+		for _, c := range open {
+			why := onCohort(p.Cancel, c, shown)
+			if why == "" {
+				why = onCohort(p.Pause, c, shown)
+			}
+			if why == "" {
+				continue
+			}
+			b := st.cohortBlock(l.ID, c, why)
+			if b == nil {
+				continue // untargetable: the breach pauses the label below
+			}
+			out = append(out, Decision{Label: l.ID, Action: HoldCohort, From: cur, To: cur, Reason: why + ": held on that cohort alone (block " + b.ID + ")",
+				Block: b, BlockID: b.ID, file: blocksFile})
+			newly = append(newly, c)
+		}
+		if len(newly) > 0 {
+			held = append(held, newly...)
+			lm = without(lm, newly)
+			var rest []*Cohort
+			for _, c := range open {
+				if !slices.Contains(newly, c) {
+					rest = append(rest, c)
+				}
+			}
+			open = rest
+		}
+	}
 	switch why := breach(p.Cancel); {
 	case uncorroborated && (why != "" || breach(p.Pause) != ""):
 		if why == "" {
@@ -161,8 +327,11 @@ func stepLabel(l *catalogs.Label, measures *Measures, p *Policy, now time.Time, 
 			next.Rollout.Stages = append(next.Rollout.Stages, catalogs.Stage{At: now, BasisPoints: to})
 		}
 	}
+	if len(held) > 0 && d.Action != CancelIt && d.Action != PauseIt {
+		d.Reason += fmt.Sprintf(" (without the %d held cohort(s))", len(held))
+	}
 	d.dist = next
-	return d, true
+	return append(out, d), true
 }
 
 // scheduled is a rollout's percent at now ignoring a pause (basis points).
@@ -211,8 +380,21 @@ func cloneDistribution(d catalogs.Distribution) catalogs.Distribution {
 // labels it changed, for a control-only build.
 func Apply(dir string, decisions []Decision) ([]string, error) {
 	var changed []string
+	var blocks []*catalogs.Block
+	var blockLabels []string
 	for _, d := range decisions {
-		if !d.Changed() {
+		if d.Block != nil {
+			blocks, blockLabels = append(blocks, d.Block), append(blockLabels, d.Label)
+		}
+	}
+	if len(blocks) > 0 {
+		if err := appendBlocks(filepath.Join(dir, blocksFile), blocks); err != nil {
+			return nil, err
+		}
+		changed = append(changed, blockLabels...)
+	}
+	for _, d := range decisions {
+		if !d.Changed() || d.Block != nil {
 			continue
 		}
 		path := filepath.Join(dir, filepath.FromSlash(d.file))
@@ -231,7 +413,67 @@ func Apply(dir string, decisions []Decision) ([]string, error) {
 		if err := os.Rename(tmp, path); err != nil {
 			return changed, fmt.Errorf("rollout: %w", err)
 		}
-		changed = append(changed, d.Label)
+		if !slices.Contains(changed, d.Label) {
+			changed = append(changed, d.Label)
+		}
 	}
 	return changed, nil
+}
+
+// appendBlocks adds blocks to a blocks.json (created when missing; blocks whose id is in it
+// already are left out), rewritten atomically with its other entries (re-indented).
+func appendBlocks(path string, blocks []*catalogs.Block) error {
+	var entries []json.RawMessage
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &entries); err != nil {
+			return fmt.Errorf("rollout: %s: %w", path, err)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("rollout: %w", err)
+	}
+	have := map[string]bool{}
+	for _, e := range entries {
+		var x struct {
+			ID json.Number `json:"id"`
+		}
+		if json.Unmarshal(e, &x) == nil {
+			have[x.ID.String()] = true
+		}
+	}
+	for _, bl := range blocks {
+		if have[bl.ID] {
+			continue
+		}
+		have[bl.ID] = true
+		v := map[string]any{"id": bl.ID, "reason": bl.Reason, "labels": bl.Labels}
+		if len(bl.CHIDs) > 0 {
+			ids := make([]string, len(bl.CHIDs))
+			for i, c := range bl.CHIDs {
+				ids[i] = c.String()
+			}
+			v["chids"] = ids
+		}
+		if bl.MinBuild > 0 {
+			v["minBuild"] = bl.MinBuild
+		}
+		if bl.MaxBuild > 0 {
+			v["maxBuild"] = bl.MaxBuild
+		}
+		e, _ := json.Marshal(v)
+		entries = append(entries, e)
+	}
+	out, err := json.MarshalIndent(entries, "", "  ")
+	if err != nil {
+		return fmt.Errorf("rollout: %s: %w", path, err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(out, '\n'), 0o644); err != nil {
+		return fmt.Errorf("rollout: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rollout: %w", err)
+	}
+	return nil
 }
