@@ -87,7 +87,12 @@ type SimOptions struct {
 	// attacker on one network makes up that many devices, gets offers of a good driver
 	// for them, and reports each as a kernel crash.
 	ForgedReports int
-	Progress      func(step, steps int)
+	// Scenario is what the bad driver does: "everywhere" (the default: it fails on
+	// BadFailureRate of the PCs that install it) or "cohort" (only on one PC model running
+	// Windows 11 24H2, at BadFailureRate of those; the controller should hold that cohort
+	// alone and take the driver to 100% elsewhere).
+	Scenario string
+	Progress func(step, steps int)
 }
 
 // SimLabel is one label in rollout and how it ended.
@@ -100,8 +105,10 @@ type SimLabel struct {
 	Stages     int     `json:"stages"`     // stages it went through (1: never advanced)
 	Paused     bool    `json:"paused"`
 	Cancelled  bool    `json:"cancelled"`
-	// Stops are its pause and cancel decisions, in order.
+	// Stops are its pause and cancel decisions, in order; Holds its targeted holds (a
+	// cohort held alone).
 	Stops []SimEvent `json:"stops"`
+	Holds []SimEvent `json:"holds"`
 	// CompletedDay is the simulated day the label reached 100%; -1 if it did not.
 	CompletedDay float64 `json:"completedDay"`
 	Machines     int     `json:"machines"` // machines that reported on it (in the last measure)
@@ -151,6 +158,7 @@ type SimResult struct {
 	Step           string      `json:"step"`
 	Seed           int64       `json:"seed"`
 	BadFailureRate float64     `json:"badFailureRate"`
+	Scenario       string      `json:"scenario"`
 	Policy         ro.Policy   `json:"policy"` // as used, minimums scaled
 	Minimums       SimMinimums `json:"minimums"`
 	Labels         []SimLabel  `json:"labels"`
@@ -269,6 +277,13 @@ func RolloutSim(ctx context.Context, opts SimOptions) (*SimResult, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = 4 * runtime.GOMAXPROCS(0)
 	}
+	switch opts.Scenario {
+	case "":
+		opts.Scenario = "everywhere"
+	case "everywhere", "cohort":
+	default:
+		return nil, fmt.Errorf("bench: scenario %q: want everywhere or cohort", opts.Scenario)
+	}
 	policy := opts.Policy
 	if policy == nil {
 		policy = &ro.DefaultPolicy
@@ -307,10 +322,10 @@ func RolloutSim(ctx context.Context, opts SimOptions) (*SimResult, error) {
 	var mins SimMinimums
 	s.policy, mins = ScalePolicy(policy, float64(smallest)*ladder[0]/100)
 	s.res = SimResult{Start: SimStart, End: SimStart.Add(time.Duration(opts.Days) * 24 * time.Hour), PCs: opts.PCs, Days: opts.Days,
-		Step: simDuration(opts.Step), Seed: opts.Seed, BadFailureRate: opts.BadFailureRate, Policy: *s.policy, Minimums: mins,
+		Step: simDuration(opts.Step), Seed: opts.Seed, BadFailureRate: opts.BadFailureRate, Scenario: opts.Scenario, Policy: *s.policy, Minimums: mins,
 		Timeline: []SimEvent{}, Points: []SimPoint{}}
 	for _, c := range s.chips {
-		s.res.Labels = append(s.res.Labels, SimLabel{ID: c.newLabel, Name: c.name, Bad: c.bad, Population: pop[c], Stages: 1, CompletedDay: -1, Stops: []SimEvent{}})
+		s.res.Labels = append(s.res.Labels, SimLabel{ID: c.newLabel, Name: c.name, Bad: c.bad, Population: pop[c], Stages: 1, CompletedDay: -1, Stops: []SimEvent{}, Holds: []SimEvent{}})
 	}
 
 	prefix := filepath.Join(opts.Dir, "sim")
@@ -471,6 +486,8 @@ func (s *sim) controllerStep(ctx context.Context, now time.Time) error {
 			switch d.Action {
 			case ro.PauseIt, ro.CancelIt:
 				l.Stops = append(l.Stops, ev)
+			case ro.HoldCohort:
+				l.Holds = append(l.Holds, ev)
 			case ro.Advance:
 				l.Stages++
 				if d.To >= 10000 {
@@ -768,7 +785,7 @@ func (w *simWorker) visit(ctx context.Context, pc *simPC, now time.Time) error {
 		}
 		w.offers++
 		result := "installed"
-		if o.LabelID == d.chip.newLabel && d.chip.bad && simUnit(s.opts.Seed, pc.id, o.LabelID, "fails") < s.opts.BadFailureRate {
+		if o.LabelID == d.chip.newLabel && d.chip.bad && s.failsHere(pc) && simUnit(s.opts.Seed, pc.id, o.LabelID, "fails") < s.opts.BadFailureRate {
 			u := simUnit(s.opts.Seed, pc.id, o.LabelID, "how")
 			for _, f := range simFailures {
 				result = f.result
@@ -812,6 +829,12 @@ func (w *simWorker) visit(ctx context.Context, pc *simPC, now time.Time) error {
 	w.dropped += a.Dropped
 	s.sentReports.Add(a.Accepted)
 	return nil
+}
+
+// failsHere reports whether the bad driver can fail on pc: anywhere, or (scenario cohort)
+// only on the first PC model running the newest build.
+func (s *sim) failsHere(pc *simPC) bool {
+	return s.opts.Scenario != "cohort" || pc.chid == simGUID(s.opts.Seed, "model", "0") && pc.build == simBuilds[0].build
 }
 
 func (w *simWorker) fail(err error) {

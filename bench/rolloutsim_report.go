@@ -63,6 +63,9 @@ func (r *SimResult) WriteText(w io.Writer, all bool) error {
 		bad := ""
 		if l.Bad {
 			bad = fmt.Sprintf("  bad: %g%% of its installs fail", 100*r.BadFailureRate)
+			if r.Scenario == "cohort" {
+				bad = fmt.Sprintf("  bad on one cohort: %g%% of its installs on one PC model running build %d fail, none elsewhere", 100*r.BadFailureRate, simBuilds[0].build)
+			}
 		}
 		fmt.Fprintf(&b, "  %s  %-17s %7s PCs%s\n", l.ID, l.Name, simGroup(l.Population), bad)
 	}
@@ -142,6 +145,9 @@ func (l *SimLabel) outcome(stages int) string {
 		s = fmt.Sprintf("reached 100%% on day %.2f", l.CompletedDay)
 	default:
 		s = fmt.Sprintf("at %g%% (stage %d of %d) at the end", l.Percent, l.Stages, stages)
+	}
+	for _, h := range l.Holds {
+		s += fmt.Sprintf("; held a cohort on day %.2f at %g%% (%s)", h.Day, h.Percent, h.Reason)
 	}
 	return s + fmt.Sprintf("; at the end %g%% offered, %s machines reporting, success %.2f%%", l.Percent, simGroup(l.Machines), l.Success)
 }

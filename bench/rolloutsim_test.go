@@ -160,3 +160,36 @@ func TestRolloutSimForgedReports(t *testing.T) {
 		t.Errorf("without corroboration the attack did not stop the good driver: %+v (the attack is not a test of anything)", naive)
 	}
 }
+
+// TestRolloutSimCohort (issue 20, scenario cohort): a driver that fails only on one PC model
+// running one OS release is held on that cohort within its first stage (a targeted hold, not
+// a pause or cancel of the label), and reaches 100% everywhere else; the good drivers too.
+func TestRolloutSimCohort(t *testing.T) {
+	p := rollout.DefaultPolicy
+	p.Ladder = []float64{10, 50, 100} // a first stage wide enough to see one model's cohort in 4,000 PCs
+	res, err := bench.RolloutSim(t.Context(), bench.SimOptions{Edge: startEdge(t), PCs: 4000, Days: 10, BadFailureRate: 1, Seed: 3,
+		Scenario: "cohort", Policy: &p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	res.WriteText(&text, false)
+	t.Logf("%s", text.String())
+	for _, l := range res.Labels {
+		if len(l.Stops) > 0 || l.Paused || l.Cancelled || l.Percent != 100 {
+			t.Errorf("%s: %+v; want it at 100%%, never paused or cancelled", l.Name, l)
+		}
+		switch {
+		case l.Bad && (len(l.Holds) != 1 || l.Holds[0].Percent != p.Ladder[0]):
+			t.Errorf("the bad label's holds %+v; want one, at its first stage", l.Holds)
+		case !l.Bad && len(l.Holds) != 0:
+			t.Errorf("good label %s held a cohort: %+v", l.Name, l.Holds)
+		}
+	}
+	if !strings.Contains(text.String(), "held a cohort on day") {
+		t.Error("the summary does not show the hold")
+	}
+	if _, err := bench.RolloutSim(t.Context(), bench.SimOptions{Edge: startEdge(t), PCs: 10, Days: 1, Scenario: "somewhere"}); err == nil {
+		t.Error("an unknown scenario was taken")
+	}
+}

@@ -50,6 +50,7 @@ stage.`)
 	asJSON := fs.Bool("json", false, "print the result as JSON (every decision, every plotted point)")
 	all := fs.Bool("all", false, "print every decision, not only changes")
 	forged := fs.Int("forged-reports", 0, "add the forged-report attack with `N` made-up devices (see above)")
+	scenario := fs.String("scenario", "everywhere", "where the bad driver fails: everywhere, or cohort (one PC model on build 26100 only: held on that cohort, 100% elsewhere)")
 	if code, ok := e.parse(fs, args); !ok {
 		return code
 	}
@@ -59,7 +60,7 @@ stage.`)
 	if *forged < 0 {
 		return e.usageError("bench", "--forged-reports must be 0 or more")
 	}
-	opts := bench.SimOptions{PCs: *pcs, Days: *days, BadFailureRate: *rate, Seed: *seed, Edge: simEdge(e), ForgedReports: *forged}
+	opts := bench.SimOptions{PCs: *pcs, Days: *days, BadFailureRate: *rate, Seed: *seed, Edge: simEdge(e), ForgedReports: *forged, Scenario: *scenario}
 	if *policyFile != "" {
 		p, err := rollout.LoadPolicy(*policyFile)
 		if err != nil {
