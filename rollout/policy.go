@@ -12,7 +12,8 @@ package rollout
 //	  "minLabelMachines": 100,                // below this: not enough data (no advance)
 //	  "minCohortMachines": 500,
 //	  "minFailureSources": 3,                 // networks the failures must come from to stop a driver
-//	  "confidence": 0.95,                     // of the stop gates (stats.go); 0.5: raw percentages
+//	  "confidence": 0.95,                     // of the cancel gate (stats.go); 0.5: raw percentages
+//	  "pauseConfidence": 0.8,                 // of the pause gate
 //	  "advance": {"minSuccessPercent": 99.0, "maxKernelCrashRate": 0.1, "maxPnPErrorRate": 0.5},
 //	  "pause":   {"minSuccessPercent": 97.0, "maxKernelCrashRate": 0.5, "maxPnPErrorRate": 2.0},
 //	  "cancel":  {"minSuccessPercent": 90.0, "maxKernelCrashRate": 2.0, "maxPnPErrorRate": 5.0, "rollback": true},
@@ -21,10 +22,10 @@ package rollout
 //
 // Rates are percentages of machines. A rollout advances only when its label has enough data
 // (minLabelMachines) and meets every "advance" bound. It is paused when the label, or any of
-// its cohorts, is shown at the policy's confidence to break a "pause" bound (the lower end of
+// its cohorts, is shown at pauseConfidence to break a "pause" bound (the lower end of
 // the rate's Wilson interval is past it: stats.go; no minimum population, since a small
-// sample proves nothing), and cancelled (with rollback if set) when shown to break a
-// "cancel" bound; a breach the data do not yet show holds the rollout ("not enough data to
+// sample proves nothing), and cancelled (with rollback if set) when shown at confidence to
+// break a "cancel" bound; a breach the data do not yet show holds the rollout ("not enough data to
 // pause"). With "confidence": 0.5 the bounds are judged on the raw percentages of labels and
 // cohorts with minLabelMachines and minCohortMachines, as before confidence bounds. Omitted fields take the defaults, modelled on the dashboard's gradual rollout (1% to
 // 100% over a 30-day monitoring window). Unknown fields are errors.
@@ -60,13 +61,16 @@ type Policy struct {
 	// place cannot stop a good driver). Failures reported through edges that record no
 	// source count as corroborated.
 	MinFailureSources int `json:"minFailureSources,omitempty"`
-	// Confidence is the one-sided confidence at which the pause and cancel gates must show a
-	// bound broken (default 0.95); 0.5 judges raw percentages.
-	Confidence float64            `json:"confidence,omitempty"`
-	Advance    *Thresholds        `json:"advance,omitempty"`
-	Pause      *Thresholds        `json:"pause,omitempty"`
-	Cancel     *Thresholds        `json:"cancel,omitempty"`
-	Classes    map[string]*Policy `json:"classes,omitempty"`
+	// Confidence is the one-sided confidence at which the cancel gate must show a bound
+	// broken (default 0.95), PauseConfidence the pause gate's (default 0.8: a pause is
+	// undone by a person, a cancel is not, and a rollout held at its stage gets no more
+	// data); 0.5 judges raw percentages.
+	Confidence      float64            `json:"confidence,omitempty"`
+	PauseConfidence float64            `json:"pauseConfidence,omitempty"`
+	Advance         *Thresholds        `json:"advance,omitempty"`
+	Pause           *Thresholds        `json:"pause,omitempty"`
+	Cancel          *Thresholds        `json:"cancel,omitempty"`
+	Classes         map[string]*Policy `json:"classes,omitempty"`
 }
 
 // Duration is a time.Duration written as "72h" in JSON.
@@ -98,6 +102,7 @@ var DefaultPolicy = Policy{
 	MinCohortMachines: 500,
 	MinFailureSources: 3,
 	Confidence:        0.95,
+	PauseConfidence:   0.8,
 	Advance:           &Thresholds{MinSuccessPercent: 99, MaxKernelCrashRate: 0.1, MaxPnPErrorRate: 0.5},
 	Pause:             &Thresholds{MinSuccessPercent: 97, MaxKernelCrashRate: 0.5, MaxPnPErrorRate: 2},
 	Cancel:            &Thresholds{MinSuccessPercent: 90, MaxKernelCrashRate: 2, MaxPnPErrorRate: 5, Rollback: true},
@@ -170,6 +175,9 @@ func (p *Policy) withDefaults(d *Policy) *Policy {
 	if out.Confidence == 0 {
 		out.Confidence = d.Confidence
 	}
+	if out.PauseConfidence == 0 {
+		out.PauseConfidence = d.PauseConfidence
+	}
 	if out.Advance == nil {
 		out.Advance = d.Advance
 	}
@@ -194,8 +202,13 @@ func (p *Policy) check(where string) error {
 	if prev != 100 {
 		return fmt.Errorf("%s: ladder %v must end at 100", where, p.Ladder)
 	}
-	if p.Confidence < 0.5 || p.Confidence >= 1 {
-		return fmt.Errorf("%s: confidence %v must be at least 0.5 (raw percentages) and below 1, such as 0.95", where, p.Confidence)
+	for _, c := range []struct {
+		name string
+		v    float64
+	}{{"confidence", p.Confidence}, {"pauseConfidence", p.PauseConfidence}} {
+		if c.v < 0.5 || c.v >= 1 {
+			return fmt.Errorf("%s: %s %v must be at least 0.5 (raw percentages) and below 1, such as 0.95", where, c.name, c.v)
+		}
 	}
 	return nil
 }

@@ -47,10 +47,11 @@ func wilsonP(p, n, z float64) (lo, hi float64) {
 
 // MachinesToCatch is how many machines a measure needs before a driver whose true rate is
 // ratio times a stop bound (in percent) is shown past the bound at one-sided confidence c,
-// when its machines fail at exactly the true rate: the smallest n whose Wilson lower bound
-// at that rate is above the bound (the bound grows with n, so a bisection finds it). 0 when
-// the rate is not above the bound or is 100%.
-func MachinesToCatch(boundPercent, ratio, c float64) int {
+// with at least minFailed failed machines, when its machines fail at exactly the true rate:
+// the smallest n whose Wilson lower bound at that rate is above the bound (the bound grows
+// with n, so a bisection finds it) and whose failures reach minFailed. 0 when the rate is
+// not above the bound or is 100%.
+func MachinesToCatch(boundPercent, ratio, c float64, minFailed int) int {
 	bound, rate, z := boundPercent/100, ratio*boundPercent/100, zFor(c)
 	if rate >= 1 || rate <= bound {
 		return 0
@@ -71,5 +72,5 @@ func MachinesToCatch(boundPercent, ratio, c float64) int {
 			lo = m
 		}
 	}
-	return hi
+	return max(hi, int(math.Ceil(float64(minFailed)/rate)))
 }

@@ -38,24 +38,25 @@ func TestWilson(t *testing.T) {
 	}
 }
 
-// TestMachinesToCatch: the machines the default policy needs to show a 2× regression at
-// 95% (the figures in docs/deployment.md), and that the answer is the first n that shows it.
+// TestMachinesToCatch: the machines the default policy needs to stop a 2× regression (the
+// figures in docs/deployment.md: pause bounds at 80%, cancel bounds at 95%, 3 failed
+// machines at least), and that the interval's part is the first n that shows it.
 func TestMachinesToCatch(t *testing.T) {
-	z := zFor(0.95)
 	for _, c := range []struct {
-		bound float64
-		want  int
-	}{{3, 88}, {10, 25}, {0.5, 539}, {2, 133}} {
-		n := MachinesToCatch(c.bound, 2, 0.95)
+		bound, conf float64
+		want        int
+	}{{3, 0.8, 50}, {0.5, 0.8, 300}, {2, 0.8, 75}, {10, 0.95, 25}, {2, 0.95, 133}, {3, 0.99, 175}} {
+		n := MachinesToCatch(c.bound, 2, c.conf, DefaultPolicy.MinFailureSources)
 		if n != c.want {
-			t.Errorf("bound %v%%: %d machines, docs say %d", c.bound, n, c.want)
+			t.Errorf("bound %v%% at %v: %d machines, docs say %d", c.bound, c.conf, n, c.want)
 		}
+		z := zFor(c.conf)
 		at := func(n int) float64 { lo, _ := wilsonP(2*c.bound/100, float64(n), z); return lo * 100 }
-		if at(n) <= c.bound || at(n-1) > c.bound {
-			t.Errorf("bound %v%%: lower bound %v at %d, %v at %d", c.bound, at(n), n, at(n-1), n-1)
+		if m := MachinesToCatch(c.bound, 2, c.conf, 0); at(m) <= c.bound || at(m-1) > c.bound {
+			t.Errorf("bound %v%%: lower bound %v at %d, %v at %d", c.bound, at(m), m, at(m-1), m-1)
 		}
 	}
-	if MachinesToCatch(3, 1, 0.95) != 0 {
+	if MachinesToCatch(3, 1, 0.95, 0) != 0 {
 		t.Error("a rate at the bound is caught")
 	}
 }
@@ -79,7 +80,7 @@ func TestStepConfidence(t *testing.T) {
 		got[d.Label] = d
 	}
 	for label, want := range map[string]struct{ action, reason string }{
-		"3001": {Hold, "not enough data to pause: success 96.00% < 97.00% over 200 machines, but not shown at 95% confidence"},
+		"3001": {Hold, "not enough data to pause: success 96.00% < 97.00% over 200 machines, but not shown at 80% confidence"},
 		"3002": {PauseIt, "success 93.33% < 97.00%: failure rate 6.67% > 3.00% ("},
 		"3003": {Advance, "success 99.90%"},
 		"3004": {Hold, "not enough data"},
@@ -89,7 +90,7 @@ func TestStepConfidence(t *testing.T) {
 		}
 	}
 	raw := DefaultPolicy
-	raw.Confidence = 0.5
+	raw.Confidence, raw.PauseConfidence = 0.5, 0.5
 	got = map[string]Decision{}
 	for _, d := range Step(tree, m, &raw, t0) {
 		got[d.Label] = d
@@ -100,7 +101,7 @@ func TestStepConfidence(t *testing.T) {
 	if d := got["3001"]; d.Action != PauseIt || !strings.Contains(d.Reason, "failure rate 4.00% > 3.00% over 200 machines") {
 		t.Errorf("raw percentages, 4%% of 200 machines: %v; want a pause", d)
 	}
-	for _, bad := range []string{`{"confidence":0.4}`, `{"confidence":1}`} {
+	for _, bad := range []string{`{"confidence":0.4}`, `{"confidence":1}`, `{"pauseConfidence":0.3}`} {
 		if _, err := ParsePolicy([]byte(bad)); err == nil {
 			t.Errorf("%s accepted", bad)
 		}

@@ -202,9 +202,20 @@ func (st *stepper) label(l *catalogs.Label, measures *Measures, p *Policy, now t
 	if m, ok := measures.Label(l.ID); ok {
 		lm, cohorts = m.Measure, m.Cohorts
 	}
-	z := 0.0
-	if p.Confidence > 0.5 {
-		z = zFor(p.Confidence)
+	// The stop gates' z: a pause (reversible by a person) at PauseConfidence, a cancel at
+	// Confidence; 0 judges raw percentages.
+	zAt := func(c float64) float64 {
+		if c > 0.5 {
+			return zFor(c)
+		}
+		return 0
+	}
+	zPause, zCancel := zAt(p.PauseConfidence), zAt(p.Confidence)
+	zOf := func(t *Thresholds) float64 {
+		if t == p.Pause {
+			return zPause
+		}
+		return zCancel
 	}
 	// The cohorts held already leave the measure.
 	var held, open []*Cohort
@@ -216,7 +227,7 @@ func (st *stepper) label(l *catalogs.Label, measures *Measures, p *Policy, now t
 		}
 	}
 	lm = without(lm, held)
-	shown := func(t *Thresholds, m *Measure, min int) string { return t.shown(m, z, min, p.MinFailureSources) }
+	shown := func(t *Thresholds, m *Measure, min int) string { return t.shown(m, zOf(t), min, p.MinFailureSources) }
 	onLabel := func(t *Thresholds, f func(t *Thresholds, m *Measure, min int) string) string {
 		if why := f(t, &lm, p.MinLabelMachines); why != "" {
 			return fmt.Sprintf("%s over %d machines", why, lm.Machines)
@@ -299,9 +310,9 @@ func (st *stepper) label(l *catalogs.Label, measures *Measures, p *Policy, now t
 			}
 			break
 		}
-		if why := suspect(p.Pause); why != "" && z > 0 && !r.Paused {
+		if why := suspect(p.Pause); why != "" && zPause > 0 && !r.Paused {
 			d.Action, d.Reason = Hold, fmt.Sprintf("not enough data to pause: %s, but not shown at %s confidence (the interval reaches below the bound)",
-				why, p.Pause.confidence(z))
+				why, p.Pause.confidence(zPause))
 			break
 		}
 		switch {
