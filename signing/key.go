@@ -197,6 +197,10 @@ func LoadSigner(ctx context.Context, ref string, password func() ([]byte, error)
 	if block == nil {
 		return nil, fmt.Errorf("signing: %s: no PEM private key found", ref)
 	}
+	if block.Type == "PUBLIC KEY" {
+		priv := strings.TrimSuffix(ref, ".pub") + ".key"
+		return nil, fmt.Errorf("signing: %s is a public key, which verifies; signing needs the private key (%s, made by driveway keygen beside it)", ref, priv)
+	}
 	var pf cryptoutils.PassFunc
 	if isEncrypted(block) {
 		if password == nil {

@@ -159,7 +159,7 @@ func (e *env) reportBuild(rep *build.Report, err error, report string, quiet boo
 	}
 	if err != nil {
 		if errors.Is(err, build.ErrInvalid) {
-			fmt.Fprintf(e.stderr, "driveway build: %d errors, %d warnings in %d labels; nothing was written\n", rep.Errors, rep.Warnings, rep.Labels)
+			fmt.Fprintf(e.stderr, "driveway build: %s, %s in %s; nothing was written\n", count(rep.Errors, "error"), count(rep.Warnings, "warning"), count(rep.Labels, "label"))
 			return exitFailure
 		}
 		var refused *build.RefusedError
@@ -180,9 +180,9 @@ func (e *env) reportBuild(rep *build.Report, err error, report string, quiet boo
 		if rep.ControlOnly {
 			what = "control-only: every shard reused, new manifest"
 		}
-		fmt.Fprintf(e.stderr, "release %d of %s: %d labels (%d skipped), %d rows, %d hardware IDs, %s bytes of shards; %s; expires %s\n",
-			rep.Sequence, rep.Catalog, rep.LabelsBuilt, rep.LabelsSkipped, rep.Rows, rep.HWIDs, groupDigits(rep.ShardBytes), what,
-			rep.Expires.Format(time.RFC3339))
+		fmt.Fprintf(e.stderr, "release %d of %s: %s (%d skipped), %s, %s, %s bytes of shards; %s; expires %s\n",
+			rep.Sequence, rep.Catalog, count(rep.LabelsBuilt, "label"), rep.LabelsSkipped, count(rep.Rows, "row"), count(rep.HWIDs, "hardware ID"),
+			groupDigits(rep.ShardBytes), what, rep.Expires.Format(time.RFC3339))
 	}
 	return exitOK
 }

@@ -294,8 +294,12 @@ func inspectLabel(e *env, rel *index.Release, tab *ostable.Table, control *compi
 		}
 	}
 	type infJSON struct {
-		Name, Class, Version, Date, Extension string
-		CHIDs                                 int
+		Name      string `json:"name"`
+		Class     string `json:"class"`
+		Version   string `json:"version"`
+		Date      string `json:"date"`
+		Extension string `json:"extension,omitempty"`
+		CHIDs     int    `json:"chids"`
 	}
 	out := struct {
 		Label      string                 `json:"label"`

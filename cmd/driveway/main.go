@@ -85,6 +85,10 @@ func runAt(now func() time.Time, args []string, stdin io.Reader, stdout, stderr 
 	name := args[0]
 	switch name {
 	case "help", "-h", "--help":
+		if len(args) > 1 && (args[1] == "help" || args[1] == "-h" || args[1] == "--help") {
+			usage(stdout) // help help: the help there is
+			return exitOK
+		}
 		if len(args) > 1 {
 			if c, ok := lookup(args[1]); ok {
 				return c.run(e, append(args[2:], "--help"))
@@ -169,6 +173,14 @@ func (e *env) fail(name string, err error) int {
 	msg := strings.TrimPrefix(oneLine(err.Error()), name+": ")
 	fmt.Fprintf(e.stderr, "driveway %s: %s\n", name, msg)
 	return exitFailure
+}
+
+// count is n and the noun, in the plural unless n is 1: "1 error", "3 errors".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // oneLine keeps an error message on one line.

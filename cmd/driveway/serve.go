@@ -107,6 +107,13 @@ flight finish (at most --shutdown-timeout).`)
 			return e.usageError("serve", fmt.Sprintf("--threshold %d: want 1 to the %d keys given", *threshold, len(*keys)))
 		}
 	}
+	if *catalog != "" && *fixed <= 0 {
+		// Fail fast on a typo: a catalog directory that is not there yet would only make
+		// an edge that is never ready.
+		if fi, err := os.Stat(*catalog); err != nil || !fi.IsDir() {
+			return e.fail("serve", fmt.Errorf("--catalog %s is not a directory: give the --out of driveway build (it may hold no release yet, but it must exist)", *catalog))
+		}
+	}
 	verifiers, err := loadVerifiers(*keys)
 	if err != nil {
 		return e.fail("serve", err)
@@ -116,6 +123,11 @@ flight finish (at most --shutdown-timeout).`)
 		cacheBytes = -1 // serve.Config: negative means none
 	}
 	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	// From here on every line on stderr is JSON, failures too.
+	fatal := func(err error) int {
+		log.Error("driveway serve cannot start", "error", oneLine(err.Error()))
+		return exitFailure
+	}
 	statePath := *state
 	if statePath == "" && *cache != "" {
 		statePath = filepath.Join(*cache, "edge-state.json")
@@ -159,7 +171,7 @@ flight finish (at most --shutdown-timeout).`)
 			return e.usageError("serve", "--spool needs --report-secret-file: device ids are stored as pseudonyms keyed with the fleet's secret (head -c 32 /dev/urandom | base64 > FILE, the same file on every edge)")
 		}
 		if secret, err = rollout.LoadSecret(*reportSecret); err != nil {
-			return e.fail("serve", err)
+			return fatal(err)
 		}
 	}
 	srv, err := serve.New(serve.Config{
@@ -175,12 +187,12 @@ flight finish (at most --shutdown-timeout).`)
 		ReportLimits: limits, ReportTokenTTL: *reportTokenTTL, TrustedProxies: proxies,
 	})
 	if err != nil {
-		return e.fail("serve", err)
+		return fatal(err)
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		srv.Shutdown(context.Background())
-		return e.fail("serve", err)
+		return fatal(err)
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "pid", os.Getpid(), "version", readVersion().Version)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -200,7 +212,8 @@ flight finish (at most --shutdown-timeout).`)
 		}
 	}
 	if err != nil && !errors.Is(err, net.ErrClosed) {
-		return e.fail("serve", err)
+		log.Error("driveway serve stopped with an error", "error", oneLine(err.Error()))
+		return exitFailure
 	}
 	log.Info("stopped")
 	return exitOK

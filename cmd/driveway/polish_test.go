@@ -1,0 +1,53 @@
+package main
+
+import (
+	"encoding/json"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSmallThings (issue 17's small things): each message a new user met, as it reads now.
+func TestSmallThings(t *testing.T) {
+	work, _, catalog, key := liveExample(t)
+	if code, stdout, _ := runCLI(nil, "help", "help"); code != 0 || !strings.Contains(stdout, "Usage") {
+		t.Errorf("help help: exit %d\n%s", code, stdout)
+	}
+	// serve --catalog of a directory that is not there fails at once, in one line.
+	if code, _, stderr := runCLI(nil, "serve", "--catalog", filepath.Join(work, "nonexistent"), "--key", key+".pub"); code != 1 ||
+		!strings.Contains(stderr, "is not a directory: give the --out of driveway build") {
+		t.Errorf("serve --catalog nonexistent: exit %d, %s", code, stderr)
+	}
+	// A failure once the edge logs JSON is a JSON line too (address already in use).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	code, _, stderr := runCLI(nil, "serve", "--catalog", catalog, "--key", key+".pub", "--listen", ln.Addr().String(), "--state", filepath.Join(work, "state.json"))
+	if code != 1 || !strings.Contains(stderr, "address already in use") {
+		t.Errorf("serve on a taken port: exit %d, %s", code, stderr)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("serve on a taken port: a line that is not JSON: %s", line)
+		}
+	}
+	// build given the public key says which file it wants.
+	if code, _, stderr := runCLI(nil, "build", "--labels", filepath.Join(work, "examples", "contoso"), "--out", catalog, "--key", key+".pub", "--now", testNow()); code != 1 ||
+		!strings.Contains(stderr, "is a public key, which verifies; signing needs the private key ("+key+".key") {
+		t.Errorf("build --key .pub: exit %d, %s", code, stderr)
+	}
+	if code, _, stderr := runCLI([]byte("not json"), "offer", "--catalog", catalog, "--key", key+".pub", "--now", testNow()); code == 0 || !strings.Contains(stderr, "not JSON: a request is a JSON object") {
+		t.Errorf("offer of 'not json': exit %d, %s", code, stderr)
+	}
+	// inspect --label speaks JSON with the project's member names.
+	code, stdout, stderr := runCLI(nil, "inspect", "--catalog", catalog, "--label", "1152921504606978202")
+	if code != 0 || strings.Contains(stdout, `"Name"`) || !strings.Contains(stdout, `"infs"`) || !strings.Contains(stdout, `"version"`) {
+		t.Errorf("inspect --label: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if got := count(1, "error") + ", " + count(0, "warning") + ", " + count(2, "row"); got != "1 error, 0 warnings, 2 rows" {
+		t.Errorf("count: %s", got)
+	}
+}
