@@ -53,14 +53,14 @@ func TestReportsBoundToOffers(t *testing.T) {
 
 	// The attack: 3 requests of 192 made-up crash reports on the label (64 each), without a
 	// token, with made-up tokens, and with the genuine PC's token under other device ids.
-	forged := func(tok func(i int) string) []byte {
+	forged := func(result string, tok func(i int) string) []byte {
 		var b strings.Builder
 		b.WriteString("[")
 		for i := range rollout.MaxBatch {
 			if i > 0 {
 				b.WriteString(",")
 			}
-			r := reportOn(fmt.Sprint("attacker-", i), label, "kernel-crash-after-install", tok(i))
+			r := reportOn(fmt.Sprint("attacker-", i), label, result, tok(i))
 			if tok(i) == "" {
 				r = strings.Replace(r, `,"reportToken":""`, "", 1)
 			}
@@ -77,9 +77,12 @@ func TestReportsBoundToOffers(t *testing.T) {
 		{"made-up tokens", "not issued for labelId", func(i int) string { return "AQ" + strings.Repeat(string(rune('A'+i%26)), rollout.TokenLen-2) }},
 		{"the PC's token under other device ids", "not issued for labelId", func(int) string { return token }},
 	} {
-		a := postReports(t, base, forged(c.tok))
-		if a.code != 403 || a.errCode != rollout.CodeBadToken || a.field != "/0/reportToken" || !strings.Contains(a.message, c.msg) {
-			t.Errorf("%s: %d %s; want 403 bad-token at /0/reportToken saying %q", c.name, a.code, a.body, c.msg)
+		// Made-up crashes to cancel someone's driver, and made-up successes to push a bad one.
+		for _, result := range []string{"kernel-crash-after-install", "installed"} {
+			a := postReports(t, base, forged(result, c.tok))
+			if a.code != 403 || a.errCode != rollout.CodeBadToken || a.field != "/0/reportToken" || !strings.Contains(a.message, c.msg) {
+				t.Errorf("%s, %s: %d %s; want 403 bad-token at /0/reportToken saying %q", c.name, result, a.code, a.body, c.msg)
+			}
 		}
 	}
 	// The PC's token on another label, or its own label with a token of another release's
@@ -90,8 +93,8 @@ func TestReportsBoundToOffers(t *testing.T) {
 	if lines, _, _ := spoolOnDisk(t, dir); lines != 0 {
 		t.Fatalf("%d forged reports on disk", lines)
 	}
-	if got := metric(t, base, "driveway_edge_reports_forbidden_total"); got < 3 {
-		t.Errorf("reports_forbidden_total = %v; want the 3 forged requests", got)
+	if got := metric(t, base, "driveway_edge_reports_forbidden_total"); got < 6 {
+		t.Errorf("reports_forbidden_total = %v; want the 6 forged requests", got)
 	}
 
 	// The genuine report is taken, and so are others' within the TTL …
