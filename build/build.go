@@ -28,6 +28,7 @@ import (
 	"github.com/driveway/driveway/catalogs/ostable"
 	"github.com/driveway/driveway/index"
 	"github.com/driveway/driveway/signing"
+	"github.com/driveway/driveway/statement"
 	"github.com/driveway/driveway/trust"
 )
 
@@ -278,6 +279,9 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 		Counts:  index.Counts{Labels: c.labels, Rows: c.rows, HWIDs: c.hwids, Keys: c.labels + c.hwids},
 		OSTable: osJSON, Control: controlJSON,
 	}
+	if m.Statement, err = releaseStatement(c, m, opts.Signers); err != nil {
+		return rep, err
+	}
 	env, id, err := index.Publish(opts.Out, m, opts.Signers...)
 	if err != nil {
 		return rep, err
@@ -493,6 +497,30 @@ func writeShard(opts Options, kind string, num, count int, records []record) (in
 		}
 	}
 	return sf.Commit()
+}
+
+// releaseStatement signs the release statement of m: the tree over the package records of
+// every label record the release's label shards hold (package statement).
+func releaseStatement(c *compiledTree, m *index.Manifest, signers []*signing.Signer) ([]byte, error) {
+	var b statement.Builder
+	for _, shard := range c.labelShards {
+		for _, r := range shard {
+			if err := b.Add(binary.BigEndian.Uint64(r.key), r.value); err != nil {
+				return nil, fmt.Errorf("build: %w", err)
+			}
+		}
+	}
+	recs, err := b.Finish()
+	if err != nil {
+		return nil, fmt.Errorf("build: %w", err)
+	}
+	t := recs.Tree()
+	env, err := statement.Sign(&statement.Statement{Catalog: m.Catalog, Sequence: m.Sequence, Created: m.Created, Expires: m.Expires,
+		Records: t.Len(), TreeHash: t.Root()}, signers...)
+	if err != nil {
+		return nil, fmt.Errorf("build: sign the release statement: %w", err)
+	}
+	return env, nil
 }
 
 // rejected lists the labels left out with their error codes, by label id.

@@ -18,8 +18,14 @@ package index
 //	                 "sha256": "<64 hex>", "keys": 3, "blocks": 1}, … ],      // every shard of both kinds
 //	  "counts":   {"labels": 6, "rows": 14, "hwids": 8, "keys": 14},
 //	  "osTable":  { … },                         // the OS table the build used (catalogs/ostable format)
-//	  "control":  { "labels": […], "blocks": […], "audiences": […] }   // catalogs/compiled.Control
+//	  "control":  { "labels": […], "blocks": […], "audiences": […] },  // catalogs/compiled.Control
+//	  "statement": { "payloadType": …, "payload": …, "signatures": […] } // package statement
 //	}
+//
+// The statement is the release statement (package statement): a DSSE envelope of its own,
+// signed by the release signers, committing to a Merkle tree over the release's label
+// records, which edges hand to PCs with a proof per offer. It rides inside the manifest so
+// that no further file travels to edges; releases built before it have none.
 //
 // The hash, its seed and the shard counts are recorded so a reader never guesses how keys
 // are routed: key k of kind K lives in shard Route(k, count of K). Shards are named by the
@@ -60,6 +66,8 @@ type Manifest struct {
 	Counts   Counts          `json:"counts"`
 	OSTable  json.RawMessage `json:"osTable"`
 	Control  json.RawMessage `json:"control"`
+	// Statement is the signed release statement (package statement), or nil.
+	Statement json.RawMessage `json:"statement,omitempty"`
 }
 
 // Routing records how keys are routed to shards.

@@ -15,16 +15,35 @@ import (
 // was decided with explain, every candidate with its verdict. Field order is fixed, so the
 // same inputs give the same bytes. It does not allocate beyond growing dst.
 func AppendResponse(dst []byte, req *Request, res *Result, tab *ostable.Table) []byte {
+	return AppendResponseWith(dst, req, res, tab, nil)
+}
+
+// Proofs adds to a response what lets a PC check its offers against the signed release
+// (package statement's Attestation): the release statement once, after "release", and a
+// proof in each offer, after "package". Each method appends one JSON member ("name":value)
+// and must not allocate beyond growing dst.
+type Proofs interface {
+	AppendStatement(dst []byte) []byte
+	AppendProof(dst []byte, label uint64) []byte
+}
+
+// AppendResponseWith is AppendResponse with the members of p (nil: none, AppendResponse).
+func AppendResponseWith(dst []byte, req *Request, res *Result, tab *ostable.Table, p Proofs) []byte {
 	dst = append(dst, `{"release":{"sequence":`...)
 	dst = strconv.AppendUint(dst, res.Sequence, 10)
 	dst = append(dst, `,"id":`...)
 	dst = appendJSON(dst, res.ID)
-	dst = append(dst, `},"offers":[`...)
+	dst = append(dst, '}')
+	if p != nil {
+		dst = append(dst, ',')
+		dst = p.AppendStatement(dst)
+	}
+	dst = append(dst, `,"offers":[`...)
 	for i := range res.Offers {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendOffer(dst, req, &res.Offers[i])
+		dst = appendOffer(dst, req, &res.Offers[i], p)
 	}
 	dst = append(dst, ']')
 	if res.Explain {
@@ -33,7 +52,7 @@ func AppendResponse(dst []byte, req *Request, res *Result, tab *ostable.Table) [
 	return append(dst, "}\n"...)
 }
 
-func appendOffer(dst []byte, req *Request, o *Offer) []byte {
+func appendOffer(dst []byte, req *Request, o *Offer, p Proofs) []byte {
 	dst = append(dst, `{"instanceId":`...)
 	dst = appendJSON(dst, req.Devices[o.Device].InstanceID)
 	dst = append(dst, `,"kind":"`...)
@@ -69,6 +88,10 @@ func appendOffer(dst []byte, req *Request, o *Offer) []byte {
 	dst = append(dst, `","size":`...)
 	dst = strconv.AppendUint(dst, o.Size, 10)
 	dst = append(dst, '}')
+	if p != nil {
+		dst = append(dst, ',')
+		dst = p.AppendProof(dst, o.Label)
+	}
 	if o.Throttled {
 		dst = append(dst, `,"rollout":{"bucket":`...)
 		dst = strconv.AppendInt(dst, int64(o.Bucket), 10)

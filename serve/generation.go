@@ -12,6 +12,7 @@ package serve
 // shards (a control-only release reuses all of them) opens and verifies only the new ones.
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/driveway/driveway/index"
 	"github.com/driveway/driveway/offer"
+	"github.com/driveway/driveway/statement"
 	"github.com/driveway/driveway/trust"
 )
 
@@ -45,7 +47,8 @@ type generation struct {
 	info     []byte // the GET /v1/release body
 	freed    atomic.Bool
 	loadTime time.Duration
-	opened   int // shards opened (not reused from the pool) by the load
+	opened   int                    // shards opened (not reused from the pool) by the load
+	att      *statement.Attestation // the release statement and package records: a proof per offer
 }
 
 // tryAcquire takes a reference unless the count already reached zero.
@@ -323,6 +326,9 @@ func (s *Server) load(dir string, envelope []byte, want *trust.Timestamp) (*gene
 	if first != nil {
 		return fail(first)
 	}
+	if g.att, err = checkStatement(rel, opts); err != nil {
+		return fail(&refusal{reasonStatement, err})
+	}
 	src, err := offer.SourceOf(rel)
 	if err != nil {
 		return fail(&refusal{reasonManifest, err})
@@ -338,6 +344,56 @@ func (s *Server) load(dir string, envelope []byte, want *trust.Timestamp) (*gene
 	g.loadTime = time.Since(start)
 	g.refs.Store(1)
 	return g, nil
+}
+
+// checkStatement checks a release's statement as `driveway verify` does: signed with the
+// release keys (opts), naming the manifest's catalog, sequence and times, and committing to
+// the tree of the package records of the release's label records, recomputed here. It
+// returns what the handler adds to every response.
+func checkStatement(rel *index.Release, opts *index.VerifyOptions) (att *statement.Attestation, err error) {
+	defer func() { // a shard truncated under the edge while its records are read
+		if r := recover(); r != nil {
+			if !isFault(r) {
+				panic(r)
+			}
+			att, err = nil, fmt.Errorf("serve: a fault while reading the label records (a shard changed under the edge): %v: %w", r, index.ErrCorrupt)
+		}
+	}()
+	debug.SetPanicOnFault(true)
+	m := rel.Manifest
+	if len(m.Statement) == 0 {
+		return nil, fmt.Errorf("serve: release %d has no release statement (built by a driveway before statements): PCs could not verify its offers", m.Sequence)
+	}
+	st, err := statement.Open(m.Statement, opts.Threshold, opts.Keys...)
+	if err != nil {
+		return nil, fmt.Errorf("serve: release %d: %w", m.Sequence, err)
+	}
+	recs, err := ReleaseRecords(rel)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Matches(m.Catalog, m.Sequence, m.Created, m.Expires, recs.Tree()); err != nil {
+		return nil, fmt.Errorf("serve: release %d: %w", m.Sequence, err)
+	}
+	return &statement.Attestation{Envelope: m.Statement, Records: recs}, nil
+}
+
+// ReleaseRecords makes the package records of every label record of a release's label
+// shards (package statement), as the build did; `driveway verify` uses it too.
+func ReleaseRecords(rel *index.Release) (*statement.Records, error) {
+	var b statement.Builder
+	for _, sh := range rel.Label {
+		err := sh.Scan(func(key, value []byte) error {
+			if len(key) != 8 {
+				return fmt.Errorf("serve: a label shard key of %d bytes: %w", len(key), index.ErrCorrupt)
+			}
+			return b.Add(binary.BigEndian.Uint64(key), value)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return b.Finish()
 }
 
 // openShard verifies and maps a shard as index.OpenVerifiedShard does, and notes its file's

@@ -161,7 +161,7 @@ func (s *Server) offers(ctx *fasthttp.RequestCtx) {
 			}
 		}
 	}
-	st.buf = offer.AppendResponse(st.buf[:0], &st.req, &st.res, g.engine.OS())
+	st.buf = offer.AppendResponseWith(st.buf[:0], &st.req, &st.res, g.engine.OS(), g.att)
 	ctx.SetContentType(contentJSON)
 	ctx.SetBody(st.buf) // copies: the generation may go after this
 	g.release()

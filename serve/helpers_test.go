@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,8 +21,10 @@ import (
 	"time"
 
 	"github.com/driveway/driveway/build"
+	"github.com/driveway/driveway/index"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
+	"github.com/driveway/driveway/statement"
 )
 
 // scenario is a conformance scenario (testdata/conformance/scenarios), as
@@ -182,8 +185,30 @@ func startServer(t testing.TB, cfg serve.Config) (*serve.Server, string) {
 
 var httpClient = &http.Client{Timeout: 10 * time.Second}
 
-// post sends a JSON body to POST path and returns the status and body.
+// post sends a JSON body to POST path and returns the status and the body without the
+// members that let a PC verify its offers (stripProofs): tests of what is offered compare
+// bodies with the CLI's answers and with each other, and the proofs are tested by
+// TestAttackResponses and package client.
 func post(t testing.TB, url string, body []byte) (int, []byte) {
+	t.Helper()
+	code, b := postRaw(t, url, body)
+	return code, stripProofs(b)
+}
+
+// Exactly the members statement.Attestation adds: "statement" after "release", "proof"
+// after each offer's "package".
+var (
+	statementMember = regexp.MustCompile(`,"statement":\{"payloadType":"[^"]*","payload":"[^"]*","signatures":\[[^\]]*\]\}`)
+	proofMember     = regexp.MustCompile(`,"proof":(null|\{"index":[0-9]+,"record":"(?:[^"\\]|\\.)*","hashes":\[[^\]]*\]\})`)
+)
+
+// stripProofs removes the release statement and every offer's proof from a response.
+func stripProofs(body []byte) []byte {
+	return proofMember.ReplaceAll(statementMember.ReplaceAll(body, nil), nil)
+}
+
+// postRaw is post with the body as the edge answered it.
+func postRaw(t testing.TB, url string, body []byte) (int, []byte) {
 	t.Helper()
 	resp, err := httpClient.Post(url, "application/json", bytes.NewReader(body))
 	if err != nil {
@@ -306,3 +331,25 @@ var testLogLevel = func() slog.Level {
 	}
 	return slog.LevelInfo
 }()
+
+// restate re-signs the release statement of a manifest a test changed (its catalog,
+// sequence, created, expires) with signers, as a build of that manifest would have, so that
+// the test's release is refused, or not, for the reason it tests.
+func restate(t testing.TB, m *index.Manifest, signers ...*signing.Signer) {
+	t.Helper()
+	if len(m.Statement) == 0 {
+		return
+	}
+	payload, err := signing.Payload(m.Statement, statement.PayloadType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := statement.Parse(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Catalog, st.Sequence, st.Created, st.Expires = m.Catalog, m.Sequence, m.Created, m.Expires
+	if m.Statement, err = statement.Sign(st, signers...); err != nil {
+		t.Fatal(err)
+	}
+}

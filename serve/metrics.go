@@ -162,7 +162,7 @@ var (
 	// statuses are the statuses the edge answers with; anything else counts as "other".
 	statuses = [...]int{200, 202, 400, 403, 404, 405, 408, 413, 415, 429, 431, 500, 503}
 	// refusalReasons are why a release was refused.
-	refusalReasons = [...]string{reasonSignature, reasonManifest, reasonExpired, reasonRollback, reasonShard, reasonIO, reasonTimestamp, reasonRoot, reasonCatalog, reasonTime}
+	refusalReasons = [...]string{reasonSignature, reasonManifest, reasonExpired, reasonRollback, reasonShard, reasonIO, reasonTimestamp, reasonRoot, reasonCatalog, reasonTime, reasonStatement}
 	// originReasons are why a fetch from the origin failed.
 	originReasons = [...]string{originConnect, originTimeout, originStatus, originTooLarge, originBody}
 	// offerKinds are offer.Kind's names, in its order.
@@ -181,6 +181,7 @@ const (
 	reasonRoot      = "root"      // a new root did not verify on top of the trusted one
 	reasonCatalog   = "catalog"   // the release is of another catalog than the one served
 	reasonTime      = "time"      // created in the future, or valid for longer than allowed
+	reasonStatement = "statement" // the release statement is missing, unsigned or does not match the release's records
 )
 
 // Origin fetch error reasons.

@@ -19,6 +19,7 @@ import (
 // does), valid for a day from m's creation.
 func publishAs(t *testing.T, dir string, k key, seq uint64, m index.Manifest, signers ...*signing.Signer) []byte {
 	t.Helper()
+	restate(t, &m, signers...)
 	payload, err := m.Marshal()
 	if err != nil {
 		t.Fatal(err)

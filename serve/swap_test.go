@@ -105,6 +105,7 @@ func TestSwapUnderLoad(t *testing.T) {
 			m, part = *mB, partB
 		}
 		m.Sequence = seq
+		restate(t, &m, k.signer)
 		payload, err := m.Marshal()
 		if err != nil {
 			t.Error(err)
@@ -191,7 +192,7 @@ func TestSwapUnderLoad(t *testing.T) {
 					}
 					continue
 				}
-				body := rs.Body()
+				body := stripProofs(rs.Body())
 				var seq uint64
 				if _, err := fmt.Sscanf(string(body), `{"release":{"sequence":%d`, &seq); err != nil {
 					t.Errorf("no sequence in %s", body)
