@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -239,14 +240,18 @@ func TestOriginGarbageAndSlow(t *testing.T) {
 	buildRelease(t, filepath.Join(work, "labels"), root, k, now, 0)
 	mode := make(chan string, 1)
 	mode <- "garbage"
+	var mu sync.Mutex // the origin's handlers run concurrently
 	current := "garbage"
 	files := http.FileServer(http.Dir(root))
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
 		select {
 		case current = <-mode:
 		default:
 		}
-		switch current {
+		now := current
+		mu.Unlock()
+		switch now {
 		case "garbage":
 			w.Write([]byte(strings.Repeat("garbage", 100)))
 		case "slow":

@@ -19,6 +19,15 @@ import (
 // does), valid for a day from m's creation.
 func publishAs(t *testing.T, dir string, k key, seq uint64, m index.Manifest, signers ...*signing.Signer) []byte {
 	t.Helper()
+	env := saveAs(t, dir, seq, m, signers...)
+	stamp(t, dir, k, m.Catalog, seq, env, m.Created)
+	return env
+}
+
+// saveAs is publishAs without the timestamp: the envelope alone, which no edge serves until
+// a timestamp names it.
+func saveAs(t *testing.T, dir string, seq uint64, m index.Manifest, signers ...*signing.Signer) []byte {
+	t.Helper()
 	restate(t, &m, signers...)
 	payload, err := m.Marshal()
 	if err != nil {
@@ -31,7 +40,6 @@ func publishAs(t *testing.T, dir string, k key, seq uint64, m index.Manifest, si
 	if err := index.SaveEnvelope(dir, seq, env); err != nil {
 		t.Fatal(err)
 	}
-	stamp(t, dir, k, m.Catalog, seq, env, m.Created)
 	return env
 }
 

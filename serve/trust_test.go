@@ -226,7 +226,7 @@ func TestTimeBounds(t *testing.T) {
 	// A timestamp valid for ten years is refused too.
 	good := *mA
 	good.Sequence = 4
-	env4 := publishAs(t, dir, k, 4, good, k.signer)
+	env4 := saveAs(t, dir, 4, good, k.signer) // named only by the ten-year timestamp below
 	if _, err := trust.Stamp(dir, mA.Catalog, 4, env4, now, now.AddDate(10, 0, 0), k.signer); err != nil {
 		t.Fatal(err)
 	}
