@@ -12,3 +12,7 @@ func (s *Server) ServeConn(c net.Conn) error { return s.hs.ServeConn(c) }
 
 // LiveGenerations is the number of loaded generations not yet freed.
 func (s *Server) LiveGenerations() int64 { return s.pool.gens.Load() }
+
+// SetNoProofs leaves the release statement and the offers' proofs out of answers (for the
+// benchmarks' before-and-after in one run).
+func (s *Server) SetNoProofs(v bool) { s.noProofs = v }

@@ -161,7 +161,11 @@ func (s *Server) offers(ctx *fasthttp.RequestCtx) {
 			}
 		}
 	}
-	st.buf = offer.AppendResponseWith(st.buf[:0], &st.req, &st.res, g.engine.OS(), g.att)
+	var proofs offer.Proofs = g.att
+	if s.noProofs {
+		proofs = nil
+	}
+	st.buf = offer.AppendResponseWith(st.buf[:0], &st.req, &st.res, g.engine.OS(), proofs)
 	ctx.SetContentType(contentJSON)
 	ctx.SetBody(st.buf) // copies: the generation may go after this
 	g.release()

@@ -223,12 +223,15 @@ func (c *Config) setDefaults() {
 
 // Server is an edge server. Make one with New.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	hs   *fasthttp.Server
-	m    *metrics
-	pool *pool
-	cur  atomic.Pointer[generation]
+	cfg Config
+	// noProofs leaves the statement and proofs out of offer answers: benchmarks only, to
+	// measure what they cost in one run (export_test.go).
+	noProofs bool
+	log      *slog.Logger
+	hs       *fasthttp.Server
+	m        *metrics
+	pool     *pool
+	cur      atomic.Pointer[generation]
 
 	handler fasthttp.RequestHandler
 	states  sync.Pool // *reqState

@@ -16,7 +16,9 @@ import (
 
 	"github.com/driveway/driveway/rollout"
 	"github.com/driveway/driveway/serve"
+	"github.com/driveway/driveway/index"
 	"github.com/driveway/driveway/signing"
+	"github.com/driveway/driveway/statement"
 )
 
 // benchEdge is a server over a release and requests of 1 and 20 devices. By default the
@@ -128,6 +130,10 @@ func TestOffersAllocs(t *testing.T) {
 		if tokens := bytes.Count(ctx.Response.Body(), []byte(`"reportToken":"`)); (c.srv == withReports) != (tokens > 0) {
 			t.Fatalf("%s: %d report tokens in %s", c.name, tokens, ctx.Response.Body())
 		}
+		// Every offer carries its proof, and the response the release statement.
+		if body := ctx.Response.Body(); !bytes.Contains(body, []byte(`"statement":{`)) || bytes.Count(body, []byte(`"proof":{"index":`)) != bytes.Count(body, []byte(`"labelId":`)) {
+			t.Fatalf("%s: a statement and a proof per offer missing in %s", c.name, body)
+		}
 		n := testing.AllocsPerRun(1000, func() {
 			ctx.Response.Reset()
 			h(ctx)
@@ -144,10 +150,16 @@ func BenchmarkHandler(b *testing.B) {
 	srv, req1, req20 := benchEdge(b)
 	h := srv.Handler()
 	for _, c := range []struct {
-		name string
-		body []byte
-	}{{"1device", req1}, {"20devices", req20}} {
+		name     string
+		body     []byte
+		noProofs bool
+	}{{"1device", req1, false}, {"20devices", req20, false}, {"1device-noproofs", req1, true}, {"20devices-noproofs", req20, true}} {
 		b.Run(c.name, func(b *testing.B) {
+			srv.SetNoProofs(c.noProofs)
+			defer srv.SetNoProofs(false)
+			size := offersCtx(c.body)
+			h(size)
+			b.ReportMetric(float64(len(size.Response.Body())), "resp-bytes")
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				ctx := offersCtx(c.body)
@@ -200,4 +212,39 @@ func BenchmarkInmemory(b *testing.B) {
 		})
 	}
 	fixed.Shutdown(context.Background())
+}
+
+// BenchmarkLoadStatement is what the release statement adds to a load: the package records
+// of every label record, their tree, and the statement's check (DRIVEWAY_BENCH_CATALOG's
+// release; skipped without it). It reports the memory the records hold.
+func BenchmarkLoadStatement(b *testing.B) {
+	dir := os.Getenv("DRIVEWAY_BENCH_CATALOG")
+	if dir == "" {
+		b.Skip("DRIVEWAY_BENCH_CATALOG is not set")
+	}
+	v, err := signing.LoadVerifier(os.Getenv("DRIVEWAY_BENCH_KEY"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rel, err := index.OpenRelease(dir, &index.VerifyOptions{Keys: []*signing.Verifier{v}, IgnoreExpiry: true, Shallow: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rel.Close()
+	st, err := statement.Open(rel.Manifest.Statement, 1, v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		recs, err := serve.ReleaseRecords(rel)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := st.Matches(rel.Manifest.Catalog, rel.Manifest.Sequence, rel.Manifest.Created, rel.Manifest.Expires, recs.Tree()); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(recs.Bytes())/(1<<20), "records-MiB")
+		b.ReportMetric(float64(recs.Tree().Len()), "records")
+	}
 }

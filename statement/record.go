@@ -43,7 +43,7 @@
 // rollback; which label that is lies in the control table, not in this record); "optional"
 // only without auto-applicable; "dynamic" only with auto-applicable or auto-du.
 //
-// Worked example (testdata/record.txt, label 3001 of testdata/record.bin):
+// Worked example (testdata/record.txt: label 3001 of TestVectors' label records):
 //
 //	driveway package record 1
 //	label 3001
@@ -52,7 +52,7 @@
 //	category automatic
 //	flags windows-update auto-applicable auto-du
 //	url "https://packages.example/contoso/e1d-12.19.1.37.cab"
-//	sha256 4f0f0c7a5a1fb8b3bb7e1e4b0d8d8b6ad3f0b4a8c9e1f2a3b4c5d6e7f8091a2b
+//	sha256 00070e151c232a31383f464d545b626970777e858c939aa1a8afb6bdc4cbd2d9
 //	size 1843200
 //	inf "e1d.inf" "Net" 2024-01-11 12.19.1.37 - automatic,dynamic,rollback
 //	inf "e1dext.inf" "Extension" 2024-01-11 12.19.1.37 e2f84ce7-8efa-411c-aa69-97454ca4cb57 extension

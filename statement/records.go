@@ -81,6 +81,9 @@ func (r *Records) Index(id uint64) (int, bool) {
 	return slices.BinarySearch(r.ids, id)
 }
 
+// ID is the label id of record i.
+func (r *Records) ID(i int) uint64 { return r.ids[i] }
+
 // Bytes is the memory the records hold (texts, ids and hashes), for reports.
 func (r *Records) Bytes() int {
 	return len(r.text) + len(r.ids)*8 + len(r.spans)*8 + len(r.tree.stored)*tlog.HashSize

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/driveway/driveway/index"
+	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
+	"github.com/driveway/driveway/statement"
 	"github.com/driveway/driveway/trust"
 )
 
@@ -99,6 +101,32 @@ rotation (driveway rotate) the keys of any earlier root still verify the chain.`
 	m, _ := index.Verify(*catalog, &index.VerifyOptions{Keys: releaseKeys, Threshold: releaseThreshold, Now: now, IgnoreExpiry: *ignoreExpiry, Shallow: *shallow},
 		func(s index.Step) { report(s.Name, s.What, s.File, s.Err) })
 	seq, env, latestErr := index.Latest(*catalog)
+
+	// The release statement: signed by the release keys, naming the manifest's release and
+	// committing to the tree of its label records' package records, recomputed here as an
+	// edge does at load (what PCs check every offer against).
+	if m != nil && latestErr == nil {
+		stErr := func() error {
+			if len(m.Statement) == 0 {
+				return fmt.Errorf("release %d has no release statement: PCs could not verify its offers (rebuild it)", m.Sequence)
+			}
+			st, err := statement.Open(m.Statement, releaseThreshold, releaseKeys...)
+			if err != nil {
+				return err
+			}
+			rel, err := index.OpenEnvelope(*catalog, env, &index.VerifyOptions{Keys: releaseKeys, Threshold: releaseThreshold, Now: now, IgnoreExpiry: *ignoreExpiry, Shallow: true})
+			if err != nil {
+				return err
+			}
+			defer rel.Close()
+			recs, err := serve.ReleaseRecords(rel)
+			if err != nil {
+				return err
+			}
+			return st.Matches(m.Catalog, m.Sequence, m.Created, m.Expires, recs.Tree())
+		}()
+		report("statement", "release statement: signed by the release keys, names the release, its tree hash is the tree of the label records", index.ReleasePath(*catalog, seq), stErr)
+	}
 
 	// The timestamp.
 	tsPath := filepath.Join(*catalog, trust.TimestampFile)
