@@ -14,9 +14,9 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 
+	"github.com/driveway/driveway/index"
 	"github.com/driveway/driveway/rollout"
 	"github.com/driveway/driveway/serve"
-	"github.com/driveway/driveway/index"
 	"github.com/driveway/driveway/signing"
 	"github.com/driveway/driveway/statement"
 )

@@ -48,7 +48,8 @@ func (b *Builder) Finish() (*Records, error) {
 		}
 		return 0
 	})
-	r := &Records{ids: make([]uint64, len(b.ents)), spans: make([][2]uint32, len(b.ents)), text: b.text}
+	// The text copied to its length: append doubling left up to twice the capacity.
+	r := &Records{ids: make([]uint64, len(b.ents)), spans: make([][2]uint32, len(b.ents)), text: append([]byte(nil), b.text...)}
 	leaves := make([]tlog.Hash, len(b.ents))
 	for i, e := range b.ents {
 		if i > 0 && e.id == b.ents[i-1].id {
