@@ -22,6 +22,7 @@ import (
 	"github.com/driveway/driveway/index"
 	"github.com/driveway/driveway/internal/testclock"
 	"github.com/driveway/driveway/signing"
+	"github.com/driveway/driveway/statement"
 )
 
 // testNow is the tests' clock (testclock: CI also runs it ten years ahead and back); the
@@ -527,6 +528,12 @@ func TestControl(t *testing.T) {
 	}
 	if after := dirFiles(t, filepath.Join(out, index.ShardsDir)); len(after) != len(shardsBefore) {
 		t.Errorf("shard files %d -> %d", len(shardsBefore), len(after))
+	}
+	// The release statement is signed again for the new sequence and times, over the same
+	// tree (the label records did not change); edges refuse a release without one.
+	st, err := statement.Open(rel.Manifest.Statement, 1, v)
+	if err != nil || st.Sequence != rep.Sequence || !st.Created.Equal(rel.Manifest.Created) || !st.Expires.Equal(rel.Manifest.Expires) || st.Records == 0 {
+		t.Errorf("the control-only release's statement: %+v, %v", st, err)
 	}
 	// The same tree through a full build gives the same control table (the fast path and the
 	// full build agree) and reuses every shard.

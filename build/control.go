@@ -17,6 +17,7 @@ import (
 	"github.com/driveway/driveway/catalogs/compiled"
 	"github.com/driveway/driveway/index"
 	"github.com/driveway/driveway/signing"
+	"github.com/driveway/driveway/statement"
 )
 
 // ControlOptions configure Control. Labels, Out and Signers are required.
@@ -244,6 +245,22 @@ func Control(ctx context.Context, opts ControlOptions) (*Report, error) {
 	next.Created, next.Expires, next.Control = opts.Now, opts.Now.Add(expires), controlJSON
 	if err := checkValidity(expires); err != nil {
 		return rep, err
+	}
+	// The same shards hold the same label records, so the release statement keeps its tree
+	// and is signed again for this sequence and these times.
+	if len(m.Statement) > 0 {
+		payload, err := signing.Payload(m.Statement, statement.PayloadType)
+		if err != nil {
+			return rep, fmt.Errorf("build: release %d: its statement: %w", m.Sequence, err)
+		}
+		st, err := statement.Parse(payload)
+		if err != nil {
+			return rep, fmt.Errorf("build: release %d: %w", m.Sequence, err)
+		}
+		st.Sequence, st.Created, st.Expires = next.Sequence, next.Created, next.Expires
+		if next.Statement, err = statement.Sign(st, opts.Signers...); err != nil {
+			return rep, fmt.Errorf("build: sign the release statement: %w", err)
+		}
 	}
 	env, id, err := index.Publish(opts.Out, &next, opts.Signers...)
 	if err != nil {
