@@ -94,24 +94,23 @@ func (r *reporter) child(ctx context.Context, memLimit int64, stdout io.Writer, 
 	return res
 }
 
-// childPeakRSS is a finished child's peak resident memory. getrusage's ru_maxrss alone is not
-// it: Go starts children with vfork, and Linux folds the high-water mark of the memory the
-// child leaves at exec — the parent's — into the child's maxrss. So ru_maxrss is the child's
-// own peak only when it is above the parent's high-water mark; otherwise the peak is what the
-// watcher read from /proc/PID/status (VmHWM belongs to the child's own address space, which
-// exec started afresh), which can miss only the last 50 ms of growth.
+// childPeakRSS is a finished child's peak resident memory. Where /proc exists (Linux) it is
+// the last VmHWM the watcher read: exec gives the child a fresh address space, so that figure
+// is the child's own, and it can miss only the last 50 ms of growth. getrusage's ru_maxrss is
+// not used there: Go starts children with vfork, and Linux folds the high-water mark of the
+// memory the child leaves at exec — the parent's — into the child's maxrss. Comparing it with
+// the parent's VmHWM does not separate the two reliably (CI once saw a 57 MB child reported at
+// 368 MB next to a 300 MB parent). Elsewhere (macOS spawns without sharing) ru_maxrss is the
+// child's own.
 func childPeakRSS(ps *os.ProcessState, polled int64) int64 {
-	if ps == nil {
+	if polled > 0 || ps == nil {
 		return polled
 	}
 	usage, ok := maxRSS(ps)
 	if !ok {
 		return polled
 	}
-	if usage > procStatus(os.Getpid(), "VmHWM") {
-		return max(usage, polled)
-	}
-	return polled
+	return usage
 }
 
 // tailBuffer keeps the last max bytes written to it.
