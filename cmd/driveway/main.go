@@ -59,6 +59,8 @@ func commands() []command {
 		{"diff", "replay a population of PCs against two releases and report what changes", "--from CATALOG (--to CATALOG | --labels DIR) --population FILE [--json] [--max-changed 5%] [--allow-label ID …]", cmdDiff},
 		{"offer", "answer an offer request from a release", "--catalog DIR [--key PREFIX.pub] [--now RFC3339] [--explain] < request.json", cmdOffer},
 		{"serve", "run an edge: answer offer requests over HTTP from the newest verified release", "--catalog DIR | --origin URL --cache DIR --key PREFIX.pub [--listen ADDR] […]", cmdServe},
+		{"client", "the PC's side: scan this machine into an offer request, get and verify offers", "scan|get [flags]", cmdClient},
+		{"log", "audit the transparency log of a catalog's releases", "verify [flags]", cmdLog},
 		{"chid", "compute the 15 computer hardware IDs of a machine", "[--smbios FILE | --manufacturer M --family F …] [--json]", cmdCHID},
 		{"version", "print driveway's version and build information", "[--json]", cmdVersion},
 	}
