@@ -1,0 +1,341 @@
+package client
+
+// Get: ask an edge, verify, download, install, report.
+//
+// Get posts the PC's offer request to EDGE/v1/offers and checks the answer with Verify,
+// against the release keys, the PC's clock and the state directory's newest verified
+// sequence (state.go). A response that does not verify, or any one of whose offers does
+// not, is refused as a whole: it came through a path that lies, and nothing in it is acted
+// on. A response from an older release than the state's is refused (ErrOld). After a
+// verified response the state is raised to its sequence (written atomically) before
+// anything is downloaded, so the PC never goes back even if the rest fails.
+//
+// Then, for each offer of a kind to install (Options.Kinds), in the response's order: the
+// package is downloaded (download.go: resumed, its size and sha256 checked against the
+// signed record before anything else sees it), handed to the install hook (hook.go), and
+// the hook's outcome is reported to EDGE/v1/reports with the offer's reportToken (one
+// request for all of them, at the end). Offers of other kinds are listed, not fetched.
+// A failure of one offer (download, hash, hook) does not stop the others; Get returns the
+// first failure, and the Result says what happened to every offer.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/driveway/driveway/signing"
+)
+
+// Failure classes of Get besides Verify's errors, ErrDownload, ErrHash and ErrHook.
+var (
+	ErrUnreachable = errors.New("client: edge unreachable or refused the request")
+	ErrUnverified  = errors.New("client: response not verified") // wraps Verify's error; not ErrOld
+	ErrReport      = errors.New("client: report refused")
+)
+
+// DefaultKinds are the offer kinds Get installs when GetOptions.Kinds is nil: what Windows
+// Update installs by itself. optional is listed for a person to choose, dynamic is for an OS
+// upgrade in progress.
+var DefaultKinds = []string{"automatic", "extension", "rollback"}
+
+// GetOptions configure Get. Edge, Request, Keys, State, HTTP and Now are required.
+type GetOptions struct {
+	Edge    string // the edge's base URL, e.g. https://drivers.example.com
+	Request []byte // the offer request (JSON), as `driveway client scan` prints it
+	// Keys and Threshold verify the release statement (the release keys); Catalog pins the
+	// catalog ("": the state's, else the first release verified).
+	Keys      []*signing.Verifier
+	Threshold int
+	Catalog   string
+	State     string           // the state directory: state.json, downloads/, packages/
+	HTTP      *http.Client     // for the edge and the package servers (its timeouts bound every request)
+	Now       func() time.Time // the PC's clock: statement expiry, report times
+	Kinds     []string         // offer kinds to download and install; nil: DefaultKinds
+	Hook      *Hook            // nil: download and check, install nothing, report nothing
+}
+
+// Result is what Get did. It is meant to be printed (`driveway client get --json`).
+type GetResult struct {
+	Edge     string `json:"edge"`
+	Catalog  string `json:"catalog,omitempty"`
+	Sequence uint64 `json:"sequence,omitempty"` // the release the response answered from (verified)
+	Previous uint64 `json:"previous"`           // the newest sequence verified before
+	// Refused are the offers Verify refused (the response was then refused as a whole).
+	Refused []string       `json:"refused,omitempty"`
+	Offers  []OfferOutcome `json:"offers"`
+	// Reports is what the edge said to the reports: "accepted", or why not.
+	Reports string `json:"reports,omitempty"`
+}
+
+// OfferOutcome is what Get did with one verified offer.
+type OfferOutcome struct {
+	LabelID       string `json:"labelId"`
+	InstanceID    string `json:"instanceId"`
+	Kind          string `json:"kind"`
+	INF           string `json:"inf"`
+	DriverVersion string `json:"driverVersion"`
+	URL           string `json:"url"`
+	SHA256        string `json:"sha256"`
+	Size          uint64 `json:"size"`
+	// Action: "listed" (a kind not installed), "downloaded" (no hook), "installed",
+	// "install-failed", or "failed" (download or hash: see Error).
+	Action   string `json:"action"`
+	Package  string `json:"package,omitempty"` // the verified file the hook got
+	Resumed  int64  `json:"resumedFrom,omitempty"`
+	Fetched  int64  `json:"fetched,omitempty"`
+	HookExit *int   `json:"hookExit,omitempty"`
+	Report   string `json:"report,omitempty"` // "sent", or why none was
+	Error    string `json:"error,omitempty"`
+}
+
+// pcRequest is what Get reads of the request for its reports.
+type pcRequest struct {
+	DeviceID string `json:"deviceId"`
+	OS       struct {
+		Build int `json:"build"`
+	} `json:"os"`
+	CHIDs []*string `json:"chids"`
+}
+
+// tokens is what Get reads of the response besides what Verify checks.
+type tokens struct {
+	Offers []struct {
+		ReportToken string `json:"reportToken"`
+	} `json:"offers"`
+}
+
+// Get runs the whole flow; see the comment at the top of the file.
+func Get(ctx context.Context, opts GetOptions) (*GetResult, error) {
+	switch {
+	case opts.Now == nil:
+		return nil, errors.New("client: GetOptions.Now is required (the PC's clock)")
+	case opts.HTTP == nil:
+		return nil, errors.New("client: GetOptions.HTTP is required")
+	case opts.State == "":
+		return nil, errors.New("client: GetOptions.State is required (the directory that keeps the newest verified release)")
+	case len(opts.Keys) == 0:
+		return nil, errors.New("client: GetOptions.Keys is required (the release public keys)")
+	}
+	var rq pcRequest
+	if err := json.Unmarshal(opts.Request, &rq); err != nil {
+		return nil, fmt.Errorf("client: the request is not JSON: %v", err)
+	}
+	st, err := LoadState(opts.State)
+	if err != nil {
+		return nil, err
+	}
+	catalog := opts.Catalog
+	if catalog == "" {
+		catalog = st.Catalog
+	} else if st.Catalog != "" && st.Catalog != catalog {
+		return nil, fmt.Errorf("%w: %s holds catalog %q, not %q: use another state directory for another catalog", ErrState, opts.State, st.Catalog, catalog)
+	}
+	res := &GetResult{Edge: opts.Edge, Previous: st.Sequence, Offers: []OfferOutcome{}}
+
+	body, err := postOffers(ctx, opts.HTTP, opts.Edge, opts.Request)
+	if err != nil {
+		return res, err
+	}
+	now := opts.Now()
+	v, err := Verify(body, opts.Request, Options{Keys: opts.Keys, Threshold: opts.Threshold, Now: now, Newest: st.Sequence, Catalog: catalog})
+	if err != nil {
+		if errors.Is(err, ErrOld) {
+			return res, err
+		}
+		return res, fmt.Errorf("%w: %w", ErrUnverified, err)
+	}
+	if len(v.Errors) > 0 {
+		for _, e := range v.Errors {
+			res.Refused = append(res.Refused, e.Error())
+		}
+		return res, fmt.Errorf("%w: %w (%s refused; nothing of this response is acted on)", ErrUnverified, v.Errors[0], plural(len(v.Errors), "offer"))
+	}
+	res.Catalog, res.Sequence = v.Statement.Catalog, v.Statement.Sequence
+	if v.Statement.Sequence > st.Sequence || st.Catalog == "" {
+		if err := SaveState(opts.State, State{Catalog: v.Statement.Catalog, Sequence: v.Statement.Sequence, Verified: now}); err != nil {
+			return res, err
+		}
+	}
+	var tk tokens
+	json.Unmarshal(body, &tk) // Verify parsed the same body
+
+	kinds := opts.Kinds
+	if kinds == nil {
+		kinds = DefaultKinds
+	}
+	var first error
+	fail := func(err error) {
+		if first == nil {
+			first = err
+		}
+	}
+	var reports []report
+	for i := range v.Offers {
+		o := &v.Offers[i]
+		out := OfferOutcome{LabelID: strconv.FormatUint(o.LabelID, 10), InstanceID: o.InstanceID, Kind: o.Kind, INF: o.INF,
+			DriverVersion: o.DriverVersion, URL: o.URL, SHA256: o.SHA256, Size: o.Size}
+		if !slices.Contains(kinds, o.Kind) {
+			out.Action = "listed"
+			res.Offers = append(res.Offers, out)
+			continue
+		}
+		d, err := download(ctx, opts.HTTP, opts.State, o)
+		if d != nil {
+			out.Resumed, out.Fetched = d.Resumed, d.Fetched
+		}
+		if err != nil {
+			out.Action, out.Error = "failed", err.Error()
+			res.Offers = append(res.Offers, out)
+			fail(err)
+			continue
+		}
+		out.Package = d.Path
+		if opts.Hook == nil {
+			out.Action = "downloaded"
+			res.Offers = append(res.Offers, out)
+			continue
+		}
+		code, err := opts.Hook.run(ctx, opts.State, d.Path, o, v.Statement.Catalog, v.Statement.Sequence)
+		out.HookExit = code
+		result := "installed"
+		out.Action = "installed"
+		if err != nil {
+			out.Action, out.Error, result = "install-failed", err.Error(), "failed"
+			fail(err)
+		}
+		var token string
+		if i < len(tk.Offers) {
+			token = tk.Offers[i].ReportToken
+		}
+		if token == "" {
+			out.Report = "not sent: the offer has no reportToken (the edge does not take reports)"
+		} else if code == nil && err != nil {
+			out.Report = "not sent: the hook did not run"
+		} else {
+			r := report{DeviceID: rq.DeviceID, LabelID: out.LabelID, InstanceID: o.InstanceID, Result: result,
+				Time: now.UTC().Format(time.RFC3339), Build: rq.OS.Build, ReportToken: token}
+			if result == "failed" {
+				r.ErrorCode = "exit " + strconv.Itoa(*code)
+			}
+			if len(rq.CHIDs) > 5 && rq.CHIDs[5] != nil {
+				r.CHID = *rq.CHIDs[5]
+			}
+			reports = append(reports, r)
+			out.Report = "sent"
+		}
+		res.Offers = append(res.Offers, out)
+	}
+	if len(reports) > 0 {
+		if err := postReports(ctx, opts.HTTP, opts.Edge, reports); err != nil {
+			res.Reports = err.Error()
+			fail(err)
+		} else {
+			res.Reports = "accepted"
+		}
+	}
+	return res, first
+}
+
+// postOffers asks the edge and returns the body of its 200.
+func postOffers(ctx context.Context, hc *http.Client, edge string, request []byte) ([]byte, error) {
+	u := strings.TrimSuffix(edge, "/") + "/v1/offers"
+	resp, err := post(ctx, hc, u, request)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponse+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: reading the answer: %v", ErrUnreachable, u, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%w: %s answered %s%s", ErrUnreachable, u, resp.Status, edgeError(body))
+	}
+	return body, nil
+}
+
+// report is one install report as the edge takes it (rollout's report format).
+type report struct {
+	DeviceID    string `json:"deviceId"`
+	LabelID     string `json:"labelId"`
+	InstanceID  string `json:"instanceId"`
+	Result      string `json:"result"`
+	Time        string `json:"time"`
+	ErrorCode   string `json:"errorCode,omitempty"`
+	Build       int    `json:"build,omitempty"`
+	CHID        string `json:"chid,omitempty"`
+	ReportToken string `json:"reportToken"`
+}
+
+// maxBatch is the most reports an edge takes in one request.
+const maxBatch = 64
+
+// postReports sends the reports, maxBatch a request; each request must be answered 202.
+func postReports(ctx context.Context, hc *http.Client, edge string, rs []report) error {
+	u := strings.TrimSuffix(edge, "/") + "/v1/reports"
+	for len(rs) > 0 {
+		n := min(len(rs), maxBatch)
+		b, _ := json.Marshal(rs[:n]) // strings and integers: cannot fail
+		rs = rs[n:]
+		resp, err := post(ctx, hc, u, b)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v (the install happened; the report was not sent)", ErrReport, u, err)
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusAccepted:
+		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+			return fmt.Errorf("%w: %s answered %s%s; the edge asks to send it again after %s s", ErrReport, u, resp.Status, edgeError(body), resp.Header.Get("Retry-After"))
+		default:
+			return fmt.Errorf("%w: %s answered %s%s", ErrReport, u, resp.Status, edgeError(body))
+		}
+	}
+	return nil
+}
+
+func post(ctx context.Context, hc *http.Client, u string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return hc.Do(req)
+}
+
+// edgeError is ": code at field: message" from an edge's error body, or "".
+func edgeError(body []byte) string {
+	var e struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+			Field   string `json:"field"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &e) != nil || e.Error.Code == "" {
+		return ""
+	}
+	s := ": " + clip(e.Error.Code)
+	if e.Error.Field != "" {
+		s += " at " + clip(e.Error.Field)
+	}
+	if len(e.Error.Message) > 300 {
+		e.Error.Message = e.Error.Message[:300] + "…"
+	}
+	return s + ": " + e.Error.Message
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
