@@ -17,7 +17,9 @@ package rollout
 //	  "advance": {"minSuccessPercent": 99.0, "maxKernelCrashRate": 0.1, "maxPnPErrorRate": 0.5},
 //	  "pause":   {"minSuccessPercent": 97.0, "maxKernelCrashRate": 0.5, "maxPnPErrorRate": 2.0},
 //	  "cancel":  {"minSuccessPercent": 90.0, "maxKernelCrashRate": 2.0, "maxPnPErrorRate": 5.0, "rollback": true},
-//	  "classes": {"Firmware": {"ladder": [1, 2, 5, 10, 25, 50, 100], "minDwell": "168h"}}
+//	  "classes": {"Firmware": {"ladder": [1, 2, 5, 10, 25, 50, 100], "minDwell": "168h"}},
+//	  "throttle": {"maxNewMachinesPerDay": 500},  // a count throttle (throttle.go); none by default
+//	  "firstRing": {"minMachines": 20, "maxPercent": 25}  // an even first ring (ring.go); none by default
 //	}
 //
 // Rates are percentages of machines. A rollout advances only when its label has enough data
@@ -71,6 +73,25 @@ type Policy struct {
 	Pause           *Thresholds        `json:"pause,omitempty"`
 	Cancel          *Thresholds        `json:"cancel,omitempty"`
 	Classes         map[string]*Policy `json:"classes,omitempty"`
+	// Throttle, when set, paces the rollout by a count of new machines a day instead of
+	// the ladder's dwell (throttle.go).
+	Throttle *Throttle `json:"throttle,omitempty"`
+	// FirstRing, when set, makes the first stage reach every targeting cluster (ring.go).
+	FirstRing *FirstRing `json:"firstRing,omitempty"`
+}
+
+// Throttle is a count throttle: at most MaxNewMachinesPerDay machines a day start reporting
+// on the label (throttle.go).
+type Throttle struct {
+	MaxNewMachinesPerDay int `json:"maxNewMachinesPerDay"`
+}
+
+// FirstRing is an even first ring: while a label is at its first stage, each targeting
+// cluster of its census with at least MinMachines × 100 / MaxPercent machines gets a
+// threshold of its own so that at least MinMachines of its machines are in (ring.go).
+type FirstRing struct {
+	MinMachines int     `json:"minMachines"`
+	MaxPercent  float64 `json:"maxPercent,omitempty"` // default 25
 }
 
 // Duration is a time.Duration written as "72h" in JSON.
@@ -187,6 +208,17 @@ func (p *Policy) withDefaults(d *Policy) *Policy {
 	if out.Cancel == nil {
 		out.Cancel = d.Cancel
 	}
+	if out.Throttle == nil {
+		out.Throttle = d.Throttle
+	}
+	if out.FirstRing == nil {
+		out.FirstRing = d.FirstRing
+	}
+	if out.FirstRing != nil && out.FirstRing.MaxPercent == 0 {
+		fr := *out.FirstRing
+		fr.MaxPercent = 25
+		out.FirstRing = &fr
+	}
 	out.Classes = nil
 	return &out
 }
@@ -209,6 +241,12 @@ func (p *Policy) check(where string) error {
 		if c.v < 0.5 || c.v >= 1 {
 			return fmt.Errorf("%s: %s %v must be at least 0.5 (raw percentages) and below 1, such as 0.95", where, c.name, c.v)
 		}
+	}
+	if t := p.Throttle; t != nil && t.MaxNewMachinesPerDay <= 0 {
+		return fmt.Errorf("%s: throttle.maxNewMachinesPerDay %d must be above 0 (leave the throttle out for none)", where, t.MaxNewMachinesPerDay)
+	}
+	if r := p.FirstRing; r != nil && (r.MinMachines <= 0 || r.MaxPercent <= 0 || r.MaxPercent > 100) {
+		return fmt.Errorf("%s: firstRing needs minMachines above 0 and maxPercent in (0, 100], such as {\"minMachines\": 20, \"maxPercent\": 25}", where)
 	}
 	return nil
 }

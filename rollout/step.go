@@ -41,6 +41,9 @@ type Decision struct {
 	// Block is a targeted hold's block (HoldCohort), added to the tree's blocks.json by Apply.
 	Block   *catalogs.Block `json:"-"`
 	BlockID string          `json:"blockId,omitempty"`
+	// Lift is a lifted hold's record (LiftCohort), appended to the tree's lifts.json by
+	// Apply, which takes the block BlockID out of blocks.json.
+	Lift *Lift `json:"lift,omitempty"`
 
 	dist catalogs.Distribution // the label's distribution after the step
 	file string                // the label file, relative to the tree
@@ -52,6 +55,9 @@ func (d *Decision) Changed() bool { return d.Action != Hold }
 // String is the one-line explanation: "3009 advance 5% -> 25%: success 99.80% over 812 machines".
 func (d Decision) String() string {
 	s := fmt.Sprintf("%s %s %s%%", d.Label, d.Action, catalogs.FormatBasisPoints(d.From))
+	if d.Action == LiftCohort {
+		s = fmt.Sprintf("%s %s %s", d.Label, d.Action, d.BlockID)
+	}
 	if d.Action == Advance || d.Action == Expedited {
 		s += " -> " + catalogs.FormatBasisPoints(d.To) + "%"
 	}
@@ -73,17 +79,34 @@ func (d Decision) String() string {
 // like any step, while the rest of the rollout goes on, judged without the held cohorts'
 // machines (their counts taken out of the label's; a machine that reported from two
 // cohorts is taken out once per cohort). A cohort whose release and CHID are both unknown
-// cannot be targeted and pauses or cancels the label, as a label-wide breach does. A hold stays until
-// a person removes its block (its id is CohortBlockID's, its reason says why).
+// cannot be targeted and pauses or cancels the label, as a label-wide breach does. A hold
+// stays until a newer driver for its cohort is live or an operator lifts it (lift.go): a
+// LiftCohort decision, and a cohort whose hold of a label was lifted is not held alone again
+// for that label.
 func Step(tree *catalogs.Tree, measures *Measures, policy *Policy, now time.Time) []Decision {
+	return StepWith(tree, measures, policy, now, StepInputs{})
+}
+
+// StepInputs are Step's inputs besides the tree, the measures and the policy.
+type StepInputs struct {
+	Lifts  []Lift  // the tree's lifts.json (LoadLifts)
+	Census *Census // counts of machines per label and cluster (census.go); nil: estimated from the reports
+}
+
+// StepWith is Step with the tree's lifts and a census.
+func StepWith(tree *catalogs.Tree, measures *Measures, policy *Policy, now time.Time, in StepInputs) []Decision {
 	var out []Decision
-	st := stepper{tree: tree, blocks: map[string]bool{}, tab: tree.OS}
+	st := stepper{tree: tree, blocks: map[string]bool{}, lifted: map[string]bool{}, tab: tree.OS, census: in.Census}
 	for _, b := range tree.Blocks {
 		st.blocks[b.ID] = true
+	}
+	for _, l := range in.Lifts {
+		st.lifted[l.BlockID] = true
 	}
 	if st.tab == nil {
 		st.tab = ostable.Default()
 	}
+	out = append(out, st.autoLifts(now)...)
 	for _, l := range tree.Labels() {
 		if ds, ok := st.label(l, measures, policy.For(labelClass(l)), now, false); ok {
 			out = append(out, ds...)
@@ -96,15 +119,17 @@ func Step(tree *catalogs.Tree, measures *Measures, policy *Policy, now time.Time
 // stepper is what Step knows besides a label: the blocks that exist and the OS table.
 type stepper struct {
 	tree   *catalogs.Tree
-	blocks map[string]bool
+	blocks map[string]bool // ids of the tree's blocks
+	lifted map[string]bool // ids of the blocks of holds lifted (lifts.json)
 	tab    *ostable.Table
+	census *Census
 }
 
 // stepLabel is Step's decision for one label under its class's policy p, if it is in
 // rollout, without targeted holds; unscheduled judges it as if the publisher had no stages
 // still to come (Expedite).
 func stepLabel(l *catalogs.Label, measures *Measures, p *Policy, now time.Time, unscheduled bool) (Decision, bool) {
-	st := stepper{blocks: map[string]bool{}, tab: ostable.Default()}
+	st := stepper{blocks: map[string]bool{}, lifted: map[string]bool{}, tab: ostable.Default()}
 	ds, ok := st.label(l, measures, p, now, unscheduled)
 	if !ok {
 		return Decision{}, false
@@ -274,6 +299,9 @@ func (st *stepper) label(l *catalogs.Label, measures *Measures, p *Policy, now t
 			if b == nil {
 				continue // untargetable: the breach pauses the label below
 			}
+			if st.lifted[b.ID] {
+				continue // lifted before: judged with the label from then on
+			}
 			out = append(out, Decision{Label: l.ID, Action: HoldCohort, From: cur, To: cur, Reason: why + ": held on that cohort alone (block " + b.ID + ")",
 				Block: b, BlockID: b.ID, file: blocksFile})
 			newly = append(newly, c)
@@ -323,7 +351,7 @@ func (st *stepper) label(l *catalogs.Label, measures *Measures, p *Policy, now t
 				catalogs.FormatBasisPoints(last.BasisPoints), last.At.UTC().Format(time.RFC3339))
 		case lm.Machines < p.MinLabelMachines:
 			d.Action, d.Reason = Hold, fmt.Sprintf("not enough data: %d machines, %d needed", lm.Machines, p.MinLabelMachines)
-		case now.Sub(last.At) < p.MinDwell.Duration:
+		case p.Throttle == nil && now.Sub(last.At) < p.MinDwell.Duration:
 			d.Action, d.Reason = Hold, fmt.Sprintf("at %s%% since %s; dwell until %s", catalogs.FormatBasisPoints(cur),
 				last.At.UTC().Format(time.RFC3339), last.At.Add(p.MinDwell.Duration).UTC().Format(time.RFC3339))
 		default:
@@ -335,6 +363,18 @@ func (st *stepper) label(l *catalogs.Label, measures *Measures, p *Policy, now t
 			d.Action, d.To = Advance, to
 			d.Reason = fmt.Sprintf("success %.2f%%, kernel crashes %.2f%%, PnP errors %.2f%% over %d machines",
 				lm.SuccessPercent, lm.KernelCrashRate, lm.PnPErrorRate, lm.Machines)
+			if p.Throttle != nil {
+				var v stagesView
+				for _, s := range r.Stages {
+					v = append(v, stageAt{s.At, s.BasisPoints})
+				}
+				t, why, ok := throttleTo(p.Throttle, l.ID, &lm, v, st.census, now)
+				if !ok {
+					d.Action, d.To, d.Reason = Hold, cur, why
+					break
+				}
+				to, d.To, d.Reason = t, t, d.Reason+"; "+why
+			}
 			next.Rollout.Stages = append(next.Rollout.Stages, catalogs.Stage{At: now, BasisPoints: to})
 		}
 	}
@@ -404,8 +444,27 @@ func Apply(dir string, decisions []Decision) ([]string, error) {
 		}
 		changed = append(changed, blockLabels...)
 	}
+	lifted := map[string]bool{}
+	var lifts []Lift
 	for _, d := range decisions {
-		if !d.Changed() || d.Block != nil {
+		if d.Lift != nil {
+			lifted[d.Lift.BlockID] = true
+			lifts = append(lifts, *d.Lift)
+			if !slices.Contains(changed, d.Label) {
+				changed = append(changed, d.Label)
+			}
+		}
+	}
+	if len(lifts) > 0 {
+		if err := removeBlocks(filepath.Join(dir, blocksFile), lifted); err != nil {
+			return changed, err
+		}
+		if err := appendLifts(filepath.Join(dir, liftsFile), lifts); err != nil {
+			return changed, err
+		}
+	}
+	for _, d := range decisions {
+		if !d.Changed() || d.Block != nil || d.Lift != nil {
 			continue
 		}
 		path := filepath.Join(dir, filepath.FromSlash(d.file))

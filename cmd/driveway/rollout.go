@@ -23,12 +23,14 @@ func cmdRollout(e *env, args []string) int {
 			return cmdRolloutStep(e, args[1:])
 		case "expedite":
 			return cmdRolloutExpedite(e, args[1:])
+		case "lift":
+			return cmdRolloutLift(e, args[1:])
 		}
 	}
 	if len(args) > 0 && args[0] != "--help" && args[0] != "-h" {
 		return e.usageError("rollout", fmt.Sprintf("unknown rollout command %q", args[0]))
 	}
-	fmt.Fprint(e.stdout, `Usage: driveway rollout measure|step|expedite [flags]
+	fmt.Fprint(e.stdout, `Usage: driveway rollout measure|step|expedite|lift [flags]
 
 Rollout is the health loop of gradual rollouts:
 
@@ -37,8 +39,11 @@ Rollout is the health loop of gradual rollouts:
            and a policy, write the new distribution state into the label files, and publish
            a control-only release so edges pick it up
   expedite move one healthy label to 100% now, recorded with who and why
+  lift     lift a targeted hold of a cohort (a block the controller added), recorded with
+           who and why
 
-Run 'driveway rollout measure --help', 'step --help' or 'expedite --help' for the flags.
+Run 'driveway rollout measure --help', 'step --help', 'expedite --help' or 'lift --help'
+for the flags.
 `)
 	if len(args) == 0 {
 		return exitUsage
@@ -131,6 +136,7 @@ twice with the same inputs changes nothing the second time.`)
 	keys := fs.StringArray("key", nil, "signing key `FILE` for --out")
 	asJSON := fs.Bool("json", false, "print the decisions as JSON")
 	audit := fs.String("audit", "", "append every decision that changes a label to this NDJSON `FILE` (an audit log)")
+	censusFile := fs.String("census", "", "census `FILE`: machines per label and targeting cluster, for the policy's throttle and firstRing")
 	if code, ok := e.parse(fs, args); !ok {
 		return code
 	}
@@ -168,7 +174,16 @@ twice with the same inputs changes nothing the second time.`)
 		}
 		return e.fail("rollout", fmt.Errorf("the label tree has %d errors; fix them first", n))
 	}
-	decisions := rollout.Step(tree, &m, policy, now)
+	in := rollout.StepInputs{}
+	if in.Lifts, err = rollout.LoadLifts(*labels); err != nil {
+		return e.fail("rollout", err)
+	}
+	if *censusFile != "" {
+		if in.Census, err = rollout.LoadCensus(*censusFile); err != nil {
+			return e.fail("rollout", err)
+		}
+	}
+	decisions := rollout.StepWith(tree, &m, policy, now, in)
 	if *asJSON {
 		b, _ := json.MarshalIndent(decisions, "", "  ")
 		fmt.Fprintf(e.stdout, "%s\n", b)
@@ -272,6 +287,62 @@ release, as step does.`)
 		return e.fail("rollout", fmt.Errorf("the label tree has %d errors; fix them first (driveway validate --labels %s)", n, *labels))
 	}
 	d, err := rollout.Expedite(tree, *label, &m, policy, now, rollout.ExpediteOptions{By: *by, Reason: *reason, Force: *force})
+	if err != nil {
+		return e.fail("rollout", err)
+	}
+	if *asJSON {
+		b, _ := json.MarshalIndent(d, "", "  ")
+		fmt.Fprintf(e.stdout, "%s\n", b)
+	} else {
+		fmt.Fprintln(e.stdout, d)
+	}
+	changed, err := rollout.Apply(*labels, []rollout.Decision{d})
+	if err != nil {
+		return e.fail("rollout", err)
+	}
+	return e.publishDecisions(*labels, *out, *keys, *audit, []rollout.Decision{d}, changed, now)
+}
+
+func cmdRolloutLift(e *env, args []string) int {
+	fs := e.flags("rollout", `
+Lift lifts a targeted hold: a block the rollout controller added to blocks.json when one
+cohort (OS release × model CHID) of a label broke the policy (its id is the blockId of the
+hold-cohort decision in 'rollout step --json' and in the audit log). The block is removed,
+and the lift is recorded with who and why in the tree's lifts.json, in the line it prints
+and in --audit; the controller does not hold that cohort of that label alone again (its
+machines are judged with the label's). With --out and --key it publishes a control-only
+release, as step does. The controller lifts a hold by itself when a newer driver for the
+cohort is fully live.`)
+	labels := fs.String("labels", "", "the label tree `DIR` (required)")
+	block := fs.String("block", "", "the hold's block `ID` (required)")
+	by := fs.String("by", "", "who lifts it (`NAME`, recorded; required)")
+	reason := fs.String("reason", "", "why (`TEXT`, recorded; required)")
+	nowFlag := fs.String("now", "", "the `TIME` of the decision (RFC 3339); default now")
+	out := fs.String("out", "", "publish a control-only release into this catalog `DIR`")
+	keys := fs.StringArray("key", nil, "signing key `FILE` for --out")
+	audit := fs.String("audit", "", "append the decision to this NDJSON `FILE` (an audit log)")
+	asJSON := fs.Bool("json", false, "print the decision as JSON")
+	if code, ok := e.parse(fs, args); !ok {
+		return code
+	}
+	switch {
+	case *labels == "" || *block == "" || *by == "" || *reason == "":
+		return e.usageError("rollout", "lift needs --labels, --block, --by and --reason")
+	case (*out == "") != (len(*keys) == 0):
+		return e.usageError("rollout", "--out and --key go together")
+	}
+	now, err := e.parseNow(*nowFlag)
+	if err != nil {
+		return e.usageError("rollout", err.Error())
+	}
+	tree, probs, err := catalogs.Load(*labels, nil)
+	if err != nil {
+		return e.fail("rollout", err)
+	}
+	if n := probs.Errors(); n > 0 {
+		return e.fail("rollout", fmt.Errorf("the label tree has %d errors; fix them first (driveway validate --labels %s)", n, *labels))
+	}
+	d, err := rollout.LiftHold(tree, *block, now, rollout.LiftOptions{By: *by, Reason: *reason})
 	if err != nil {
 		return e.fail("rollout", err)
 	}
