@@ -27,6 +27,7 @@ import (
 	"github.com/driveway/driveway/catalogs"
 	"github.com/driveway/driveway/catalogs/ostable"
 	"github.com/driveway/driveway/index"
+	"github.com/driveway/driveway/releaselog"
 	"github.com/driveway/driveway/signing"
 	"github.com/driveway/driveway/statement"
 	"github.com/driveway/driveway/trust"
@@ -78,6 +79,10 @@ type Options struct {
 	// timestamp.json, which edges require) is valid; default trust.DefaultTimestampValidity.
 	// The pipeline re-signs it on a schedule (driveway timestamp).
 	TimestampValidity time.Duration
+	// LogKey, when set, appends the release's statement to the catalog's transparency log
+	// (Out/log, package releaselog), starting one if there is none. A catalog that has a log
+	// refuses a build without it.
+	LogKey *releaselog.Key
 }
 
 // Report is what a build did, as `driveway build --report` writes it.
@@ -111,8 +116,11 @@ type Report struct {
 	PruneError string `json:"pruneError,omitempty"`
 	// TimestampNote says why no timestamp was signed with the release: the build's keys do
 	// not hold the catalog's timestamp role (run driveway timestamp with its key).
-	TimestampNote string  `json:"timestampNote,omitempty"`
-	Phases        []Phase `json:"phases"`
+	TimestampNote string `json:"timestampNote,omitempty"`
+	// Log is the transparency log's new checkpoint (catalog@size:hash) when the release was
+	// logged.
+	Log    string  `json:"log,omitempty"`
+	Phases []Phase `json:"phases"`
 }
 
 // RejectedLabel is a label an error kept out of the release.
@@ -149,6 +157,9 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 		return nil, errors.New("build: Options.Now is zero; pass the release's creation time (the caller's clock)")
 	}
 	if err := checkSigners(opts.Out, opts.Signers); err != nil {
+		return nil, err
+	}
+	if err := checkLogKey(opts.Out, opts.LogKey); err != nil {
 		return nil, err
 	}
 	opts.Now = opts.Now.UTC().Truncate(time.Second)
@@ -282,11 +293,18 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 	if m.Statement, err = releaseStatement(c, m, opts.Signers); err != nil {
 		return rep, err
 	}
+	pending, err := prepareLog(opts.Out, m, opts.LogKey)
+	if err != nil {
+		return rep, err
+	}
 	env, id, err := index.Publish(opts.Out, m, opts.Signers...)
 	if err != nil {
 		return rep, err
 	}
 	rep.ReleaseID = id
+	if rep.Log, err = writeLog(pending, m.Sequence); err != nil {
+		return rep, err
+	}
 	if rep.TimestampNote, err = stamp(opts.Out, m, env, opts.TimestampValidity, opts.Signers); err != nil {
 		return rep, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/driveway/driveway/catalogs"
 	"github.com/driveway/driveway/catalogs/compiled"
 	"github.com/driveway/driveway/index"
+	"github.com/driveway/driveway/releaselog"
 	"github.com/driveway/driveway/signing"
 	"github.com/driveway/driveway/statement"
 )
@@ -31,6 +32,8 @@ type ControlOptions struct {
 	// TimestampValidity: as Options.TimestampValidity.
 	TimestampValidity time.Duration
 	Keep              int
+	// LogKey: as Options.LogKey.
+	LogKey *releaselog.Key
 }
 
 // ErrNeedsFullBuild is returned by Control when a label changed beyond its control state.
@@ -61,6 +64,9 @@ func Control(ctx context.Context, opts ControlOptions) (*Report, error) {
 		return nil, errors.New("build: ControlOptions.Now is zero; pass the release's creation time (the caller's clock)")
 	}
 	if err := checkSigners(opts.Out, opts.Signers); err != nil {
+		return nil, err
+	}
+	if err := checkLogKey(opts.Out, opts.LogKey); err != nil {
 		return nil, err
 	}
 	opts.Now = opts.Now.UTC().Truncate(time.Second)
@@ -262,8 +268,15 @@ func Control(ctx context.Context, opts ControlOptions) (*Report, error) {
 			return rep, fmt.Errorf("build: sign the release statement: %w", err)
 		}
 	}
+	pending, err := prepareLog(opts.Out, &next, opts.LogKey)
+	if err != nil {
+		return rep, err
+	}
 	env, id, err := index.Publish(opts.Out, &next, opts.Signers...)
 	if err != nil {
+		return rep, err
+	}
+	if rep.Log, err = writeLog(pending, next.Sequence); err != nil {
 		return rep, err
 	}
 	if rep.TimestampNote, err = stamp(opts.Out, &next, env, opts.TimestampValidity, opts.Signers); err != nil {

@@ -111,17 +111,23 @@ func ParseVerifier(vkey string) (note.Verifier, error) {
 	return v, nil
 }
 
-// LoadSigner reads a private log key file.
-func LoadSigner(path string) (note.Signer, note.Verifier, error) {
+// Key is a private log key: its signer and its verifier.
+type Key struct {
+	Signer   note.Signer
+	Verifier note.Verifier
+}
+
+// LoadKey reads a private log key file.
+func LoadKey(path string) (*Key, error) {
 	b, err := readCapped(path, 4096)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	s, v, err := ParseSigner(string(b))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return s, v, nil
+	return &Key{s, v}, nil
 }
 
 // LoadVerifier reads a public log key file.

@@ -215,22 +215,54 @@ func (l *Log) Extends(old Checkpoint) error {
 	return nil
 }
 
-// Append appends a release statement to the log of catalog directory dir and writes its new
-// tiles and checkpoint (new tiles first, the checkpoint last, each atomically), after
-// reading and checking the whole log with verifier (Read); it refuses to extend a log that
-// does not verify, an entry of another catalog, or a sequence not after the last entry's.
-// A directory without log/ starts a log. It returns the new checkpoint.
-func Append(dir string, e *Entry, signer note.Signer, verifier note.Verifier) (Checkpoint, error) {
-	files, cp, err := prepareAppend(dir, e, signer, verifier)
+// Append appends a release statement to the log of catalog directory dir: Prepare, then
+// Write.
+func Append(dir string, e *Entry, key *Key) (Checkpoint, error) {
+	p, err := Prepare(dir, e, key)
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	for _, f := range files {
-		if err := writeAtomic(filepath.Join(dir, Dir, filepath.FromSlash(f.name)), f.data); err != nil {
-			return Checkpoint{}, fmt.Errorf("releaselog: append release %d: %w (the previous checkpoint stands)", e.Sequence, err)
+	return p.Write()
+}
+
+// Pending is an append prepared and not yet written.
+type Pending struct {
+	dir   string
+	seq   uint64
+	files []logFile
+	cp    Checkpoint
+}
+
+// Prepare reads and checks the whole log of catalog directory dir with the key's verifier
+// (Read) and makes the files that appending e writes. It refuses a log that does not verify,
+// an entry of another catalog, or a sequence not after the last entry's; a directory without
+// log/ starts a log. It writes nothing.
+func Prepare(dir string, e *Entry, key *Key) (*Pending, error) {
+	files, cp, err := prepareAppend(dir, e, key.Signer, key.Verifier)
+	if err != nil {
+		return nil, err
+	}
+	return &Pending{dir: dir, seq: e.Sequence, files: files, cp: cp}, nil
+}
+
+// Checkpoint is the checkpoint Write makes.
+func (p *Pending) Checkpoint() Checkpoint { return p.cp }
+
+// Write writes the append's new tiles, then the new checkpoint, each atomically. The log must
+// not have changed since Prepare (one writer at a time: the build's).
+func (p *Pending) Write() (Checkpoint, error) {
+	for _, f := range p.files {
+		if err := writeAtomic(filepath.Join(p.dir, Dir, filepath.FromSlash(f.name)), f.data); err != nil {
+			return Checkpoint{}, fmt.Errorf("releaselog: append release %d: %w (the previous checkpoint stands)", p.seq, err)
 		}
 	}
-	return cp, nil
+	return p.cp, nil
+}
+
+// Exists reports whether catalog directory dir has a log (its log/ directory).
+func Exists(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, Dir))
+	return err == nil
 }
 
 type logFile struct {

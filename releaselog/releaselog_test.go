@@ -26,7 +26,7 @@ var update = flag.Bool("update", false, "rewrite testdata/ from the test's entri
 
 const catalog = "contoso-example"
 
-func logKey(t testing.TB) (note.Signer, note.Verifier) {
+func logKey(t testing.TB) (*Key, note.Verifier) {
 	t.Helper()
 	skey, _, err := note.GenerateKey(rand.Reader, "contoso-example-log")
 	if err != nil {
@@ -36,7 +36,7 @@ func logKey(t testing.TB) (note.Signer, note.Verifier) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, v
+	return &Key{s, v}, v
 }
 
 func releaseKey(t testing.TB) *signing.Signer {
@@ -61,11 +61,11 @@ func stmt(t testing.TB, k *signing.Signer, cat string, seq uint64, at time.Time,
 	return env
 }
 
-func appendN(t testing.TB, dir string, k *signing.Signer, s note.Signer, v note.Verifier, from, to uint64, salt byte) []Checkpoint {
+func appendN(t testing.TB, dir string, k *signing.Signer, s *Key, v note.Verifier, from, to uint64, salt byte) []Checkpoint {
 	t.Helper()
 	var cps []Checkpoint
 	for seq := from; seq <= to; seq++ {
-		cp, err := Append(dir, &Entry{Catalog: catalog, Sequence: seq, Statement: stmt(t, k, catalog, seq, testclock.Now(), salt)}, s, v)
+		cp, err := Append(dir, &Entry{Catalog: catalog, Sequence: seq, Statement: stmt(t, k, catalog, seq, testclock.Now(), salt)}, s)
 		if err != nil {
 			t.Fatalf("append %d: %v", seq, err)
 		}
@@ -78,12 +78,12 @@ func TestAppendReadProve(t *testing.T) {
 	dir := t.TempDir()
 	k := releaseKey(t)
 	s, v := logKey(t)
-	cps := appendN(t, dir, k, s, v, 1, 300, 0) // past one full tile of 256
+	cps := appendN(t, dir, k, s, v, 1, 260, 0) // past one full tile of 256
 	l, err := Read(DirSource(dir), v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l.Checkpoint != cps[len(cps)-1] || l.Checkpoint.Size != 300 || len(l.Entries()) != 300 {
+	if l.Checkpoint != cps[len(cps)-1] || l.Checkpoint.Size != 260 || len(l.Entries()) != 260 {
 		t.Fatalf("read %s, %d entries; want %s", l.Checkpoint, len(l.Entries()), cps[len(cps)-1])
 	}
 	if err := l.CheckStatements(1, k.Verifier()); err != nil {
@@ -94,9 +94,9 @@ func TestAppendReadProve(t *testing.T) {
 			t.Fatalf("checkpoint %d: %v", i+1, err)
 		}
 	}
-	for _, seq := range []uint64{1, 2, 255, 256, 257, 299, 300} {
+	for _, seq := range []uint64{1, 2, 255, 256, 257, 259, 260} {
 		e := l.Entries()[seq-1]
-		for _, prev := range []*Checkpoint{nil, &cps[0], &cps[seq-1], &cps[255], &cps[299]} {
+		for _, prev := range []*Checkpoint{nil, &cps[0], &cps[seq-1], &cps[255], &cps[259]} {
 			cp, err := CheckRelease(DirSource(dir), v, catalog, seq, e.Statement, prev)
 			if err != nil {
 				t.Fatalf("release %d, prev %v: %v", seq, prev, err)
@@ -199,7 +199,7 @@ func TestRewrittenEntry(t *testing.T) {
 	if !errors.Is(err, ErrNotLogged) {
 		t.Fatalf("CheckRelease of the rewritten entry: %v", err)
 	}
-	if _, err := Append(dir, &Entry{Catalog: catalog, Sequence: 6, Statement: stmt(t, k, catalog, 6, testclock.Now(), 0)}, s, v); err == nil ||
+	if _, err := Append(dir, &Entry{Catalog: catalog, Sequence: 6, Statement: stmt(t, k, catalog, 6, testclock.Now(), 0)}, s); err == nil ||
 		!strings.Contains(err.Error(), "does not verify, so nothing is appended") {
 		t.Fatalf("Append to a rewritten log: %v", err)
 	}
@@ -238,7 +238,7 @@ func TestRollback(t *testing.T) {
 		t.Fatalf("CheckRelease: %v", err)
 	}
 	// Truncated: the newest entry tile cut to hold fewer entries than the checkpoint says.
-	os.WriteFile(filepath.Join(dir, Dir, CheckpointFile), must(SignCheckpoint(cps[2], s)), 0o644)
+	os.WriteFile(filepath.Join(dir, Dir, CheckpointFile), must(SignCheckpoint(cps[2], s.Signer)), 0o644)
 	p := filepath.Join(dir, Dir, filepath.FromSlash(dataTile(0, 6).Path()))
 	b, _ := os.ReadFile(p)
 	os.WriteFile(p, b[:bytes.LastIndex(b[:len(b)-2], []byte("\n\n"))+2], 0o644)
@@ -314,7 +314,7 @@ func TestCrashBetweenSteps(t *testing.T) {
 	for stop := 0; ; stop++ {
 		dir := t.TempDir()
 		cps := appendN(t, dir, k, s, v, 1, 4, 0)
-		files, _, err := prepareAppend(dir, &Entry{Catalog: catalog, Sequence: 5, Statement: stmt(t, k, catalog, 5, testclock.Now(), 'c')}, s, v)
+		files, _, err := prepareAppend(dir, &Entry{Catalog: catalog, Sequence: 5, Statement: stmt(t, k, catalog, 5, testclock.Now(), 'c')}, s.Signer, v)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -334,7 +334,7 @@ func TestCrashBetweenSteps(t *testing.T) {
 			t.Fatalf("stopped before file %d: %v, %v", stop, l, err)
 		}
 		// A different release 5 is appended after the restart: the stale tiles are replaced.
-		cp, err := Append(dir, &Entry{Catalog: catalog, Sequence: 5, Statement: stmt(t, k, catalog, 5, testclock.Now(), 0)}, s, v)
+		cp, err := Append(dir, &Entry{Catalog: catalog, Sequence: 5, Statement: stmt(t, k, catalog, 5, testclock.Now(), 0)}, s)
 		if err != nil {
 			t.Fatalf("append after a stop before file %d: %v", stop, err)
 		}
@@ -359,16 +359,16 @@ func TestAppendRefuses(t *testing.T) {
 		{Entry{Catalog: "fabrikam", Sequence: 9, Statement: stmt(t, k, "fabrikam", 9, testclock.Now(), 0)}, `catalog "fabrikam"`},
 		{Entry{Catalog: catalog, Sequence: 9}, "no statement"},
 	} {
-		if _, err := Append(dir, &c.e, s, v); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := Append(dir, &c.e, s); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("append %+v: %v, want %q", c.e.Sequence, err, c.want)
 		}
 	}
 	_, other := logKey(t)
-	if _, err := Append(dir, &Entry{Catalog: catalog, Sequence: 4, Statement: stmt(t, k, catalog, 4, testclock.Now(), 0)}, s, other); err == nil {
+	if _, err := Append(dir, &Entry{Catalog: catalog, Sequence: 4, Statement: stmt(t, k, catalog, 4, testclock.Now(), 0)}, &Key{s.Signer, other}); err == nil {
 		t.Error("append with another verifier than the signer")
 	}
 	os.Remove(filepath.Join(dir, Dir, CheckpointFile))
-	if _, err := Append(dir, &Entry{Catalog: catalog, Sequence: 4, Statement: stmt(t, k, catalog, 4, testclock.Now(), 0)}, s, v); err == nil ||
+	if _, err := Append(dir, &Entry{Catalog: catalog, Sequence: 4, Statement: stmt(t, k, catalog, 4, testclock.Now(), 0)}, s); err == nil ||
 		!strings.Contains(err.Error(), "no checkpoint") {
 		t.Errorf("append to a log without its checkpoint: %v", err)
 	}
@@ -382,10 +382,11 @@ func TestKeys(t *testing.T) {
 	if err := WriteKeyPair(filepath.Join(dir, "log"), "contoso-example-log"); err == nil {
 		t.Fatal("a key pair overwritten")
 	}
-	s, v, err := LoadSigner(filepath.Join(dir, "log.key"))
+	key, err := LoadKey(filepath.Join(dir, "log.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	s, v := key.Signer, key.Verifier
 	pub, err := LoadVerifier(filepath.Join(dir, "log.pub"))
 	if err != nil {
 		t.Fatal(err)
@@ -400,7 +401,7 @@ func TestKeys(t *testing.T) {
 	if _, err := LoadVerifier(filepath.Join(dir, "log.key")); err == nil || !strings.Contains(err.Error(), "private") {
 		t.Fatalf("the private key as a verifier: %v", err)
 	}
-	if _, _, err := LoadSigner(filepath.Join(dir, "log.pub")); err == nil {
+	if _, err := LoadKey(filepath.Join(dir, "log.pub")); err == nil {
 		t.Fatal("the public key as a signer")
 	}
 	if fi, _ := os.Stat(filepath.Join(dir, "log.key")); fi.Mode().Perm() != 0o600 {
@@ -429,7 +430,7 @@ func TestVectors(t *testing.T) {
 	var texts []byte
 	for seq := uint64(1); seq <= 3; seq++ {
 		e := &Entry{Catalog: catalog, Sequence: seq, Statement: stmt(t, k, catalog, seq, at.Add(time.Duration(seq)*time.Hour), 0)}
-		if _, err := Append(dir, e, s, v); err != nil {
+		if _, err := Append(dir, e, &Key{s, v}); err != nil {
 			t.Fatal(err)
 		}
 		b, _ := e.Marshal()
@@ -495,7 +496,7 @@ func FuzzParseEntry(f *testing.F) {
 
 func FuzzCheckpoint(f *testing.F) {
 	s, v := logKey(f)
-	good := must(SignCheckpoint(Checkpoint{Catalog: catalog, Size: 3, Hash: tlog.Hash{1}}, s))
+	good := must(SignCheckpoint(Checkpoint{Catalog: catalog, Size: 3, Hash: tlog.Hash{1}}, s.Signer))
 	f.Add(good)
 	f.Add([]byte("driveway release log 1 x\n0\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"))
 	f.Add(bytes.Replace(good, []byte("\n3\n"), []byte("\n-3\n"), 1))
