@@ -96,13 +96,35 @@ type OfferOutcome struct {
 	Error    string `json:"error,omitempty"`
 }
 
-// pcRequest is what Get reads of the request for its reports.
+// pcRequest is what Get reads of the request for its reports. Only the edge judges the
+// request: a member of another type here is left out of the reports, not an error.
 type pcRequest struct {
-	DeviceID string `json:"deviceId"`
-	OS       struct {
-		Build int `json:"build"`
-	} `json:"os"`
-	CHIDs []*string `json:"chids"`
+	DeviceID string
+	Build    int
+	CHID     string // HardwareID-5 (the model), when the request carries CHIDs
+}
+
+func readRequest(b []byte) (pcRequest, error) {
+	var w struct {
+		DeviceID json.RawMessage `json:"deviceId"`
+		OS       struct {
+			Build json.RawMessage `json:"build"`
+		} `json:"os"`
+		CHIDs []json.RawMessage `json:"chids"`
+	}
+	var rq pcRequest
+	if !json.Valid(b) {
+		return rq, errors.New("client: the request is not JSON")
+	}
+	if json.Unmarshal(b, &w) != nil {
+		return rq, nil // not an object of that shape: the edge says what is wrong
+	}
+	json.Unmarshal(w.DeviceID, &rq.DeviceID)
+	json.Unmarshal(w.OS.Build, &rq.Build)
+	if len(w.CHIDs) > 5 {
+		json.Unmarshal(w.CHIDs[5], &rq.CHID)
+	}
+	return rq, nil
 }
 
 // tokens is what Get reads of the response besides what Verify checks.
@@ -124,9 +146,9 @@ func Get(ctx context.Context, opts GetOptions) (*GetResult, error) {
 	case len(opts.Keys) == 0:
 		return nil, errors.New("client: GetOptions.Keys is required (the release public keys)")
 	}
-	var rq pcRequest
-	if err := json.Unmarshal(opts.Request, &rq); err != nil {
-		return nil, fmt.Errorf("client: the request is not JSON: %v", err)
+	rq, err := readRequest(opts.Request)
+	if err != nil {
+		return nil, err
 	}
 	st, err := LoadState(opts.State)
 	if err != nil {
@@ -221,12 +243,9 @@ func Get(ctx context.Context, opts GetOptions) (*GetResult, error) {
 			out.Report = "not sent: the hook did not run"
 		} else {
 			r := report{DeviceID: rq.DeviceID, LabelID: out.LabelID, InstanceID: o.InstanceID, Result: result,
-				Time: now.UTC().Format(time.RFC3339), Build: rq.OS.Build, ReportToken: token}
+				Time: now.UTC().Format(time.RFC3339), Build: rq.Build, CHID: rq.CHID, ReportToken: token}
 			if result == "failed" {
 				r.ErrorCode = "exit " + strconv.Itoa(*code)
-			}
-			if len(rq.CHIDs) > 5 && rq.CHIDs[5] != nil {
-				r.CHID = *rq.CHIDs[5]
 			}
 			reports = append(reports, r)
 			out.Report = "sent"

@@ -622,6 +622,118 @@ func TestClientGetEndToEnd(t *testing.T) {
 	})
 }
 
+// TestClientGetFailures: the other failure classes on the same loopback world: a hook that
+// fails (exit 8, reported as failed), reports the edge refuses (tokens rewritten by the
+// proxy: exit 9), an edge that does not answer (exit 3), and misuse (exit 2).
+func TestClientGetFailures(t *testing.T) {
+	w := newClientWorld(t)
+	w.proxy.set(w.newEdge, nil)
+
+	t.Run("hook fails", func(t *testing.T) {
+		fail := filepath.Join(t.TempDir(), "fail.sh")
+		os.WriteFile(fail, []byte("#!/bin/sh\necho 'pnputil: the driver is not better' >&2\nexit 3\n"), 0o755)
+		code, res, stderr := w.get(t, seeded(t, 2), "unused", "--install-hook", "/bin/sh "+fail)
+		if code != exitGetHook || res["class"] != "hook" || !strings.Contains(stderr, "exited with status 3") || res["reports"] != "accepted" {
+			t.Fatalf("exit %d %v: %s", code, res, stderr)
+		}
+		for _, o := range offers(res) {
+			if o["action"] == "installed" {
+				t.Errorf("offer %v installed", o)
+			}
+		}
+		failed := 0
+		for _, r := range spooled(t, w.newSpool) {
+			if r.Result == "failed" {
+				failed++
+			}
+		}
+		if failed == 0 {
+			t.Fatal("no failed report stored")
+		}
+	})
+
+	t.Run("reports refused", func(t *testing.T) {
+		token := regexp.MustCompile(`"reportToken":"([A-Za-z0-9_-]{20})([A-Za-z0-9_-])`)
+		w.proxy.set(w.newEdge, func(b []byte) []byte {
+			return token.ReplaceAllFunc(b, func(m []byte) []byte {
+				m = append([]byte(nil), m...)
+				if m[len(m)-1] == 'A' {
+					m[len(m)-1] = 'B'
+				} else {
+					m[len(m)-1] = 'A'
+				}
+				return m
+			})
+		})
+		defer w.proxy.set(w.newEdge, nil)
+		record := filepath.Join(t.TempDir(), "hook.log")
+		code, res, stderr := w.get(t, seeded(t, 2), record)
+		if code != exitGetReport || res["class"] != "report" || !strings.Contains(stderr, "403") || !strings.Contains(stderr, "bad-token") {
+			t.Fatalf("exit %d %v: %s", code, res["class"], stderr)
+		}
+		t.Logf("exit %d: %s", code, strings.TrimSpace(stderr))
+		if len(hookCalls(t, record)) == 0 {
+			t.Fatal("the installs did not happen")
+		}
+	})
+
+	t.Run("edge unreachable", func(t *testing.T) {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		dead := "http://" + ln.Addr().String()
+		ln.Close()
+		code, _, stderr := runCLIAt(exampleClock, nil, "client", "get", "--edge", dead, "--key", w.key+".pub", "--request", w.request,
+			"--state", t.TempDir(), "--no-install")
+		if code != exitGetUnreachable || !strings.Contains(stderr, "edge unreachable") || !strings.Contains(stderr, "connection refused") {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+	})
+
+	t.Run("edge answers 400", func(t *testing.T) {
+		bad := filepath.Join(t.TempDir(), "req.json")
+		os.WriteFile(bad, []byte(`{"deviceId":"x","os":{"build":"22631"},"devices":[]}`), 0o644)
+		code, _, stderr := runCLIAt(exampleClock, nil, "client", "get", "--edge", w.newEdge, "--key", w.key+".pub", "--request", bad,
+			"--state", t.TempDir(), "--no-install")
+		if code != exitGetUnreachable || !strings.Contains(stderr, "400") || !strings.Contains(stderr, "/os/build") {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+	})
+
+	t.Run("no install", func(t *testing.T) {
+		state := seeded(t, 2)
+		code, stdout, stderr := runCLIAt(exampleClock, nil, "client", "get", "--edge", w.newEdge, "--key", w.key+".pub", "--request", w.request,
+			"--state", state, "--no-install")
+		if code != 0 || !strings.Contains(stdout, "release 2 of catalog \"contoso-example\" verified") || !strings.Contains(stdout, "downloaded") {
+			t.Fatalf("exit %d: %s%s", code, stdout, stderr)
+		}
+		if es, _ := os.ReadDir(filepath.Join(state, client.PackagesDir)); len(es) == 0 {
+			t.Fatal("nothing downloaded")
+		}
+	})
+
+	t.Run("state of another format", func(t *testing.T) {
+		state := t.TempDir()
+		os.WriteFile(filepath.Join(state, client.StateFile), []byte(`{"format":"driveway-client-state/9","catalog":"c","sequence":7}`), 0o644)
+		code, _, stderr := runCLIAt(exampleClock, nil, "client", "get", "--edge", w.newEdge, "--key", w.key+".pub", "--request", w.request,
+			"--state", state, "--no-install")
+		if code != exitFailure || !strings.Contains(stderr, "state.json") || !strings.Contains(stderr, "driveway-client-state/9") {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+	})
+
+	for _, args := range [][]string{
+		{"--key", w.key + ".pub", "--request", w.request, "--state", "s"},
+		{"--edge", w.newEdge, "--key", w.key + ".pub", "--request", w.request, "--state", "s", "--no-install", "--install-hook", "x"},
+		{"--edge", w.newEdge, "--key", w.key + ".pub", "--request", w.request, "--state", "s", "--now", "yesterday"},
+	} {
+		if code, _, stderr := runCLIAt(exampleClock, nil, append([]string{"client", "get"}, args...)...); code != exitUsage || !strings.Contains(stderr, "driveway help client get") {
+			t.Errorf("%v: exit %d: %s", args, code, stderr)
+		}
+	}
+	if code, stdout, _ := runCLIAt(exampleClock, nil, "client", "get", "--help"); code != 0 || !strings.Contains(stdout, "9 the edge refused") {
+		t.Errorf("help: exit %d: %s", code, stdout)
+	}
+}
+
 // offerOf is the offer of label in a response.
 func offerOf(t *testing.T, body []byte, label string) map[string]any {
 	t.Helper()
