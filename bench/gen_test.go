@@ -50,7 +50,7 @@ func sharedTree(t *testing.T) (string, LabelStats, *catalogs.Tree, catalogs.Prob
 			shared.err = err
 			return
 		}
-		shared.tree, shared.probs = tree, append(probs, tree.Validate(nil)...)
+		shared.tree, shared.probs = tree, append(probs, tree.Validate(&catalogs.ValidateOptions{Now: WorldNow()})...)
 	})
 	if shared.err != nil {
 		t.Fatal(shared.err)
@@ -140,7 +140,15 @@ func TestGenerateLabelsRefusesNonEmptyDir(t *testing.T) {
 func TestGenerateLabelsValid(t *testing.T) {
 	_, _, _, probs := sharedTree(t)
 	var errs, warns []string
+	superseded := 0
 	for _, p := range probs {
+		// A driver superseded everywhere by a newer one of the same hardware IDs is what a
+		// real catalog holds too (validate says so: W001, every row outranked): the
+		// generator's driver updates leave the older labels live, as publishers do.
+		if p.Code == "W001" && strings.HasPrefix(p.Message, "every row is outranked") {
+			superseded++
+			continue
+		}
 		if p.Warning() {
 			warns = append(warns, p.String())
 		} else {
@@ -152,6 +160,10 @@ func TestGenerateLabelsValid(t *testing.T) {
 	}
 	if len(warns) > 0 {
 		t.Errorf("%d warnings; the first:\n%s", len(warns), strings.Join(warns[:min(10, len(warns))], "\n"))
+	}
+	t.Logf("%d of %d labels superseded everywhere by a newer driver (W001)", superseded, shapeLabels)
+	if superseded*2 > shapeLabels {
+		t.Errorf("%d of %d labels are superseded everywhere (W001): a benchmark tree most of whose labels are never offered measures little", superseded, shapeLabels)
 	}
 }
 

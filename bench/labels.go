@@ -1247,7 +1247,7 @@ func (g *labelGen) catalogFiles() []namedFile {
 		if len(b.chids) > 0 {
 			w.strings("chids", b.chids[:1])
 		}
-		builds := [][2]int{{22621, 22631}, {26100, 26200}, {19041, 19045}, {0, 0}}[i%4]
+		builds := g.blockBuilds(b.label, i)
 		if builds[0] != 0 {
 			w.intField("minBuild", int64(builds[0]))
 			w.intField("maxBuild", int64(builds[1]))
@@ -1257,6 +1257,45 @@ func (g *labelGen) catalogFiles() []namedFile {
 	w.endArray()
 	out = append(out, namedFile{"blocks.json", append([]byte(nil), w.finish()...)})
 	return out
+}
+
+// blockBuilds is the build range of the i-th block: one of a few of recent releases, the
+// first from the i-th on that a release the label is offered on meets (a block of builds the
+// label never reaches would match nothing: validate's W006), or none.
+func (g *labelGen) blockBuilds(l *label, i int) [2]int {
+	ranges := [][2]int{{22621, 22631}, {26100, 26200}, {19041, 19045}, {0, 0}}
+	for k := 0; k < len(ranges); k++ {
+		b := ranges[(i+k)%len(ranges)]
+		if b[0] == 0 || g.offeredWithin(l, b[0], b[1]) {
+			return b
+		}
+	}
+	return [2]int{}
+}
+
+// offeredWithin reports whether some live row of the label is offered on a build in
+// [lo, hi]: its release (offered forward) and the label's floor at or below hi's, its
+// ceiling at or above lo's. Pre-Windows 10 rows are taken to meet any range.
+func (g *labelGen) offeredWithin(l *label, lo, hi int) bool {
+	slo, _ := g.os.SlotOf(lo)
+	shi, _ := g.os.SlotOf(hi)
+	floor, ceil := ostable.Slot(0), g.os.LastSlot()
+	if l.floor != "" {
+		floor, _ = g.os.ReleaseSlot(l.floor)
+	}
+	if l.ceiling != "" {
+		ceil, _ = g.os.ReleaseSlot(l.ceiling)
+	}
+	for _, rw := range l.rows {
+		c, ok := g.os.LookupOSCode(rw.os)
+		if rw.state != "added" || !ok || c.Retired {
+			continue
+		}
+		if c.Legacy || (max(c.Slot, floor) <= shi && slo <= ceil) {
+			return true
+		}
+	}
+	return false
 }
 
 var blockReasons = []string{

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fixture is a label tree as JSON documents by path, built from a valid base and mutated by
@@ -388,17 +389,113 @@ func ruleCases() []ruleCase {
 			f.inf()["OSPnPInfoMap"].(obj)["WINDOWS_XP"] = obj{nicID: obj{}}
 			f.label()["targeting"].(obj)["hardwareIds"] = []any{row("WINDOWS_XP", nicID)}
 		}},
-		{code: "W002", name: "tie on rank, date and version", fail: func(f fixture) { f.addLabel("3002", func(obj) {}) },
+		{code: "W002", name: "tie on rank, date and version", fail: func(f fixture) { f.addLabel("3002", laterGoLive) },
 			pass: func(f fixture) { // both target CHIDs, none in common: no device sees both
 				chids := func(id string) []any { return []any{obj{"chid": id, "distributionState": "added"}} }
 				f.label()["targeting"].(obj)["chids"] = chids("8dc9b7c5-f5d5-5850-9ab3-bd6f0549d814")
 				f.addLabel("3002", func(l obj) { l["targeting"].(obj)["chids"] = chids("6de5d951-d755-576b-bd09-c5cf66b27234") })
+			}},
+		{code: "W004", name: "order decided by the label id alone", fail: func(f fixture) { f.addLabel("3002", func(obj) {}) },
+			pass: func(f fixture) { f.addLabel("3002", laterGoLive) }},
+		{code: "W001", name: "dominated: a newer driver of the same HWID applies wherever this one does", pointer: "/targeting/hardwareIds/0",
+			fail: func(f fixture) { newerDriver(f, func(obj) {}) },
+			pass: func(f fixture) { // the newer driver is still rolling out: this one serves the rest
+				newerDriver(f, func(l obj) { l["distribution"].(obj)["rollout"] = stages("2026-01-01T00:00:00Z", 50) })
+			}},
+		{code: "W001", name: "dominated: the newer driver reached 100% before go-live", pointer: "/targeting/hardwareIds/0",
+			fail: func(f fixture) {
+				newerDriver(f, func(l obj) { l["distribution"].(obj)["rollout"] = stages("2025-12-20T00:00:00Z", 10, 100) })
+			},
+			pass: func(f fixture) { // the newer driver targets CHIDs: devices without them get this one
+				newerDriver(f, func(l obj) {
+					l["targeting"].(obj)["chids"] = []any{obj{"chid": "8dc9b7c5-f5d5-5850-9ab3-bd6f0549d814", "distributionState": "added"}}
+				})
+			}},
+		{code: "W001", name: "dominated, but the winner is blocked where this one is not", fail: func(f fixture) { newerDriver(f, func(obj) {}) },
+			pass: func(f fixture) {
+				newerDriver(f, func(obj) {})
+				f["blocks.json"] = []any{obj{"id": "7", "reason": "r", "labels": []any{"3002"}, "minBuild": 17763, "maxBuild": 17763}}
+			}},
+		{code: "W001", name: "no release of the family within floor and ceiling", pointer: "/targeting/inServicePublishInfo",
+			fail: func(f fixture) { clientRS5AndGE(f, "FE", "FE") },
+			pass: func(f fixture) { clientRS5AndGE(f, "FE", "GE") }},
+		{code: "W005", name: "rollout reaches 100% after the cancel", pointer: "/distribution/cancelled/at", fail: func(f fixture) {
+			f.at(labelPath, "distribution")["rollout"] = stages("2026-01-01T00:00:00Z", 10, 100)
+			f.at(labelPath, "distribution")["cancelled"] = obj{"at": "2026-01-05T00:00:00Z"}
+		}, pass: func(f fixture) {
+			f.at(labelPath, "distribution")["rollout"] = stages("2026-01-01T00:00:00Z", 10, 100)
+			f.at(labelPath, "distribution")["cancelled"] = obj{"at": "2026-01-20T00:00:00Z"}
+		}},
+		{code: "W005", name: "rollout never reaches 100% before a planned cancel", pointer: "/distribution/rollout/stages", fail: func(f fixture) {
+			f.at(labelPath, "distribution")["rollout"] = stages("2026-01-01T00:00:00Z", 10, 50)
+			f.at(labelPath, "distribution")["cancelled"] = obj{"at": "2027-01-05T00:00:00Z"}
+		}, pass: func(f fixture) { f.at(labelPath, "distribution")["rollout"] = stages("2026-01-01T00:00:00Z", 10, 50) }},
+		{code: "W005", name: "a cancel already in effect is a finished rollout", opts: &ValidateOptions{Now: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)},
+			fail: func(f fixture) { // planned: the cancel is still ahead
+				f.at(labelPath, "distribution")["rollout"] = stages("2026-01-29T00:00:00Z", 10, 100)
+				f.at(labelPath, "distribution")["cancelled"] = obj{"at": "2026-02-03T00:00:00Z"}
+			}, pass: func(f fixture) {
+				f.at(labelPath, "distribution")["rollout"] = stages("2026-01-01T00:00:00Z", 10, 100)
+				f.at(labelPath, "distribution")["cancelled"] = obj{"at": "2026-01-05T00:00:00Z"}
+			}},
+		{code: "W006", name: "block names no label of the tree", pointer: "/0/labels",
+			fail: func(f fixture) { f["blocks.json"] = []any{obj{"id": "7", "reason": "r", "labels": []any{"3009"}}} },
+			pass: func(f fixture) { f["blocks.json"] = []any{obj{"id": "7", "reason": "r", "labels": []any{"3001"}}} }},
+		{code: "W006", name: "block's hardware IDs are on no row", pointer: "/0/hardwareIds",
+			fail: func(f fixture) {
+				f["blocks.json"] = []any{obj{"id": "7", "reason": "r", "hardwareIds": []any{`pci\ven_8086&dev_0001`}}}
+			},
+			pass: func(f fixture) { f["blocks.json"] = []any{obj{"id": "7", "reason": "r", "hardwareIds": []any{nicID}}} }},
+		{code: "W006", name: "block's builds miss every release the label is offered on", pointer: "/0/minBuild",
+			fail: func(f fixture) { // RS5 forward starts at 17763; a block of Windows 7 builds
+				f.label()["targeting"].(obj)["inServicePublishInfo"] = obj{"flooring": "RS5", "ceiling": "RS5"}
+				f["blocks.json"] = []any{obj{"id": "7", "reason": "r", "labels": []any{"3001"}, "minBuild": 18362}}
+			},
+			pass: func(f fixture) {
+				f.label()["targeting"].(obj)["inServicePublishInfo"] = obj{"flooring": "RS5", "ceiling": "RS5"}
+				f["blocks.json"] = []any{obj{"id": "7", "reason": "r", "labels": []any{"3001"}, "minBuild": 17763, "maxBuild": 17763}}
 			}},
 		{code: "W003", name: "expansion skips an INF with a build number", fail: func(f fixture) {
 			f.at(subPath, "")["expansion"] = obj{"requestedBy": "100"}
 			f.inf()["TargetOSVersions"] = []any{"NTamd64.10.0...14393"}
 		}},
 	}
+}
+
+// laterGoLive makes a copied label go live a month after the base label.
+func laterGoLive(l obj) { l["publishingSpecifications"].(obj)["goLiveDate"] = "2026-02-01T00:00:00Z" }
+
+// stages is a rollout from a time, one stage a week, at the given percents.
+func stages(from string, percents ...int) obj {
+	t, _ := time.Parse(time.RFC3339, from)
+	var st []any
+	for i, p := range percents {
+		st = append(st, obj{"at": t.AddDate(0, 0, 7*i).Format(time.RFC3339), "percent": p})
+	}
+	return obj{"stages": st, "paused": false}
+}
+
+// newerDriver adds label 3002 publishing b.inf, the base INF's hardware ID on RS5 with a
+// newer date, so that it wins the order against the base label everywhere.
+func newerDriver(f fixture, mutate func(obj)) {
+	var inf obj
+	b, _ := json.Marshal(f.inf())
+	json.Unmarshal(b, &inf)
+	inf["DriverDate"], inf["DriverVersion"] = "2025-06-01T00:00:00", "1.0.0.2"
+	f.at(metaPath, "BundleInfoMap.amd64.InfInfoMap")["b.inf"] = inf
+	f.addLabel("3002", func(l obj) {
+		r := row("WINDOWS_v100_X64_RS5_FULL", nicID)
+		r["infId"] = "b.inf"
+		l["targeting"].(obj)["hardwareIds"] = []any{r}
+		mutate(l)
+	})
+}
+
+// clientRS5AndGE makes the base label publish RS5 and GE rows with a floor and ceiling.
+func clientRS5AndGE(f fixture, floor, ceiling string) {
+	f.inf()["OSPnPInfoMap"].(obj)["WINDOWS_v100_X64_GE_FULL"] = obj{nicID: obj{"FeatureScore": nil}}
+	f.label()["targeting"].(obj)["hardwareIds"] = []any{row("WINDOWS_v100_X64_RS5_FULL", nicID), row("WINDOWS_v100_X64_GE_FULL", nicID)}
+	f.label()["targeting"].(obj)["inServicePublishInfo"] = obj{"flooring": floor, "ceiling": ceiling}
 }
 
 // shareTo adds a share label (destination anotherPartner) of the base submission to a partner.
@@ -453,7 +550,7 @@ func TestRules(t *testing.T) {
 // allCodes lists every code of labels.md.
 var allCodes = strings.Fields(`L001 L002 L003 L004 L005 L010 L011 L012 L013 L014 L015
 	L020 L021 L022 L023 L024 L025 L026 L027 L028 L029 L030 L040 L041 L042 L043 L044
-	L050 L051 L052 L053 L060 L061 L062 L063 L064 L065 W001 W002 W003 W065`)
+	L050 L051 L052 L053 L060 L061 L062 L063 L064 L065 W001 W002 W003 W004 W005 W006 W065`)
 
 // TestL029BlamesTheLaterRow: the mix is reported at the row that breaks the rule, with rows
 // compared by position (row 10 comes after row 9).

@@ -15,6 +15,10 @@ type ValidateOptions struct {
 	// RequireFlight makes an automatic label that never went through a flight an error
 	// (L065) instead of a warning (W065).
 	RequireFlight bool
+	// Now is the time the tree is validated at: W005 leaves alone a cancel already in
+	// effect then (a finished rollout), and dominance (W001) looks from then on. Zero: the
+	// tree is judged as of no particular time (every cancel is a plan).
+	Now time.Time
 }
 
 // DefaultClassRules is the class rules table when catalog.json has none: firmware must
@@ -42,6 +46,7 @@ func (t *Tree) Validate(opts *ValidateOptions) Problems {
 		}
 	}
 	v.ties()
+	v.analyse()
 	v.sink.list.Sort()
 	return v.sink.list
 }
@@ -505,6 +510,7 @@ func (v *validator) neverOffered(l *Label, f labelFacts) {
 
 // ties warns when two labels tie on rank, date and version for the same hardware ID and OS
 // code (W002): the order falls back to go-live and label id, which someone should look at.
+// When their go-live ties too, the order is decided by the label id alone (W004).
 func (v *validator) ties() {
 	type key struct{ hwid, os string }
 	type cand struct {
@@ -563,6 +569,11 @@ func (v *validator) ties() {
 					continue
 				}
 				reported[[2]*Label{a.l, b.l}] = true
+				if pa, pb := a.l.Publishing, b.l.Publishing; pa != nil && pb != nil && pa.GoLive.Equal(pb.GoLive) {
+					v.add(b.l, "W004", "/targeting/hardwareIds", "ties with label %s on everything the order of offers compares but the label id (rank, date %s, version %s, go-live %s) for %s on %s; label %s wins only by its smaller id: give the one meant to win a newer date or higher version",
+						a.l.ID, DateOfDays(a.date).Format("2006-01-02"), FormatVersion(a.version), pa.GoLive.Format(time.RFC3339), k.hwid, k.os, a.l.ID)
+					continue
+				}
 				v.add(b.l, "W002", "/targeting/hardwareIds", "ties with label %s on rank, date (%s) and version (%s) for %s on %s; the later go-live, then the smaller label id, wins",
 					a.l.ID, DateOfDays(a.date).Format("2006-01-02"), FormatVersion(a.version), k.hwid, k.os)
 			}

@@ -15,20 +15,31 @@ without writing anything. Each problem prints as one line:
 
   CODE file#json-pointer: message
 
-sorted by file. L-codes are errors, W-codes warnings. Exit status 1 when there is an error.
+sorted by file. L-codes are errors, W-codes warnings (docs/validation.md lists them): exit
+status 1 when there is an error, or with --strict when there is a warning too. The warnings
+include a static analysis of the tree: labels that can never be offered (W001), orders
+decided only by label id (W004), rollouts that cannot reach 100% before their cancel (W005)
+and blocks that match nothing (W006). --now is the time the tree is judged at (a cancel
+already in effect is a finished rollout, not a plan).
 A directory without products/ is not a label tree (a typo, the parent of the tree): exit 1,
 with one line naming the subdirectory that is one.`)
 	labels := fs.String("labels", "", "the label tree `DIR` (required)")
 	asJSON := fs.Bool("json", false, "print the problems as JSON")
 	requireFlight := fs.Bool("require-flight", false, "make an automatic label that never flighted an error (L065), not a warning")
 	osTable := fs.String("os-table", "", "an OS table `FILE` replacing the embedded one")
+	strict := fs.Bool("strict", false, "fail (exit 1) on warnings too")
+	nowFlag := fs.String("now", "", "judge the tree at this time (RFC 3339); default: now")
 	if code, ok := e.parse(fs, args); !ok {
 		return code
 	}
 	if *labels == "" {
 		return e.usageError("validate", "--labels is required")
 	}
-	tree, probs, err := loadTree(*labels, *osTable, *requireFlight)
+	now, err := e.parseNow(*nowFlag)
+	if err != nil {
+		return e.usageError("validate", err.Error())
+	}
+	tree, probs, err := loadTree(*labels, *osTable, &catalogs.ValidateOptions{RequireFlight: *requireFlight, Now: now})
 	if err != nil {
 		return e.fail("validate", err)
 	}
@@ -41,14 +52,14 @@ with one line naming the subdirectory that is one.`)
 		}
 		fmt.Fprintf(e.stderr, "%d labels: %s, %s\n", len(tree.Labels()), plural(errs, "error"), plural(len(probs)-errs, "warning"))
 	}
-	if errs > 0 {
+	if errs > 0 || (*strict && len(probs) > 0) {
 		return exitFailure
 	}
 	return exitOK
 }
 
 // loadTree loads and validates a label tree: the build's checks, shared by validate and build.
-func loadTree(dir, osTablePath string, requireFlight bool) (*catalogs.Tree, catalogs.Problems, error) {
+func loadTree(dir, osTablePath string, vopts *catalogs.ValidateOptions) (*catalogs.Tree, catalogs.Problems, error) {
 	var tab *ostable.Table
 	if osTablePath != "" {
 		var err error
@@ -60,7 +71,7 @@ func loadTree(dir, osTablePath string, requireFlight bool) (*catalogs.Tree, cata
 	if err != nil {
 		return nil, nil, err
 	}
-	probs = append(probs, tree.Validate(&catalogs.ValidateOptions{RequireFlight: requireFlight})...)
+	probs = append(probs, tree.Validate(vopts)...)
 	probs.Sort()
 	return tree, probs, nil
 }
