@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/driveway/driveway/build"
+	"github.com/driveway/driveway/catalogs/compiled"
 	"github.com/driveway/driveway/client"
 	"github.com/driveway/driveway/index"
 	"github.com/driveway/driveway/serve"
@@ -283,7 +284,18 @@ func TestProofOfAnotherLabelRefused(t *testing.T) {
 	// The proof of the record at index other, as the edge would have written it.
 	proofRe := regexp.MustCompile(`"proof":\{"index":[0-9]+,"record":"(?:[^"\\]|\\.)*","hashes":\[[^\]]*\]\}`)
 	loc := proofRe.FindIndex(body)
-	otherProof, _ := recs.AppendProof(nil, recs.ID(int(other)))
+	otherID := recs.ID(int(other))
+	key := compiled.LabelKey(otherID)
+	h := index.Hash(key[:])
+	v, ok, err := rel.Label[index.RouteHash(h, len(rel.Label))].GetHash(key[:], h)
+	if err != nil || !ok {
+		t.Fatalf("label %d: %v %v", otherID, ok, err)
+	}
+	otherLabel, err := compiled.ParseLabel(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherProof, _ := recs.AppendProof(nil, otherID, &otherLabel)
 	forged := append(append(append([]byte(nil), body[:loc[0]]...), otherProof...), body[loc[1]:]...)
 	res, err := client.Verify(forged, w.request, w.opts())
 	if err != nil {

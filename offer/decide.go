@@ -79,6 +79,9 @@ type Offer struct {
 	Throttled   bool // a rollout throttle applied: Bucket and BasisPoints are set
 	Bucket      int
 	BasisPoints int
+	// Record is the label record the offer was decided from (valid as long as the Engine):
+	// an edge writes the offer's package record from it (package statement).
+	Record *compiled.Label
 	// ReportToken, when the caller sets it after Decide (an edge with install reports: see
 	// rollout's report tokens), is answered as "reportToken". Decide leaves it empty.
 	ReportToken []byte
@@ -492,6 +495,9 @@ func (e *Engine) applicable(req *Request, dev *Device, c *cand, now int64, res *
 			}
 		default:
 			b := Bucket(li.id, req.DeviceID)
+			if p > 0 && len(li.ctl.clusters) > 0 { // an even first ring
+				p = li.ctl.ringPercent(p, dev, c.ident, eff.build, res)
+			}
 			if b >= p {
 				v := Rollout
 				if ro.Paused {
@@ -851,7 +857,7 @@ func (res *Result) offer(dev *Device, d int, c *cand, kind Kind) {
 		Product: rec.Product, Submission: rec.Submission, INF: c.inf.Name, Class: c.inf.Class,
 		HardwareID: dev.id(c.ident), Rank: c.rank, Date: c.date, Version: c.version,
 		URL: rec.URL, SHA256: rec.PackageSHA256, Size: rec.PackageSize,
-		Throttled: c.throttle, Bucket: int(c.bucket), BasisPoints: int(c.bp),
+		Throttled: c.throttle, Bucket: int(c.bucket), BasisPoints: int(c.bp), Record: rec,
 	})
 }
 

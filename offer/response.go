@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/driveway/driveway/catalogs/compiled"
 	"github.com/driveway/driveway/catalogs/ostable"
 )
 
@@ -24,7 +25,7 @@ func AppendResponse(dst []byte, req *Request, res *Result, tab *ostable.Table) [
 // and must not allocate beyond growing dst.
 type Proofs interface {
 	AppendStatement(dst []byte) []byte
-	AppendProof(dst []byte, label uint64) []byte
+	AppendProof(dst []byte, label uint64, rec *compiled.Label) []byte
 }
 
 // AppendResponseWith is AppendResponse with the members of p (nil: none, AppendResponse).
@@ -90,7 +91,7 @@ func appendOffer(dst []byte, req *Request, o *Offer, p Proofs) []byte {
 	dst = append(dst, '}')
 	if p != nil {
 		dst = append(dst, ',')
-		dst = p.AppendProof(dst, o.Label)
+		dst = p.AppendProof(dst, o.Label, o.Record)
 	}
 	if o.Throttled {
 		dst = append(dst, `,"rollout":{"bucket":`...)

@@ -16,3 +16,7 @@ func (s *Server) LiveGenerations() int64 { return s.pool.gens.Load() }
 // SetNoProofs leaves the release statement and the offers' proofs out of answers (for the
 // benchmarks' before-and-after in one run).
 func (s *Server) SetNoProofs(v bool) { s.noProofs = v }
+
+// RecordsMade is the number of times the edge made a release's package records from its
+// label shards (not reused from the release before).
+func (s *Server) RecordsMade() int64 { return s.pool.recordsMade.Load() }

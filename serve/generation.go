@@ -89,6 +89,48 @@ type pool struct {
 	m      *metrics
 	closed bool         // the server shut down: close the decoder when the last shard goes
 	gens   atomic.Int64 // generations loaded and not yet freed
+	// records are the package records (package statement) of the last release loaded, by
+	// the content names of its label shards in order: a release with the same label shards
+	// (a control-only release: a rollout step, a pause) has the same records and tree, so
+	// its swap does not read every label record again.
+	records struct {
+		key  string
+		recs *statement.Records
+	}
+	recordsMade atomic.Int64 // times records were made from label shards (tests)
+}
+
+// labelShardsKey names a release's label shards by content, in shard order.
+func labelShardsKey(m *index.Manifest) string {
+	names := make([]string, m.Routing.LabelShards)
+	for _, ref := range m.Shards {
+		if ref.Kind == index.KindLabel && ref.Shard >= 0 && ref.Shard < len(names) {
+			names[ref.Shard] = ref.Name
+		}
+	}
+	return strings.Join(names, " ")
+}
+
+// releaseRecords returns the package records of rel: the pool's, when rel's label shards
+// are those the pool's records were made from, else made from rel and kept.
+func (p *pool) releaseRecords(rel *index.Release) (*statement.Records, error) {
+	key := labelShardsKey(rel.Manifest)
+	p.mu.Lock()
+	if p.records.key == key && p.records.recs != nil {
+		recs := p.records.recs
+		p.mu.Unlock()
+		return recs, nil
+	}
+	p.mu.Unlock()
+	recs, err := ReleaseRecords(rel)
+	if err != nil {
+		return nil, err
+	}
+	p.recordsMade.Add(1)
+	p.mu.Lock()
+	p.records.key, p.records.recs = key, recs
+	p.mu.Unlock()
+	return recs, nil
 }
 
 type pooledShard struct {
@@ -326,7 +368,7 @@ func (s *Server) load(dir string, envelope []byte, want *trust.Timestamp) (*gene
 	if first != nil {
 		return fail(first)
 	}
-	if g.att, err = checkStatement(rel, opts); err != nil {
+	if g.att, err = checkStatement(rel, opts, s.pool); err != nil {
 		return fail(&refusal{reasonStatement, err})
 	}
 	src, err := offer.SourceOf(rel)
@@ -350,7 +392,7 @@ func (s *Server) load(dir string, envelope []byte, want *trust.Timestamp) (*gene
 // release keys (opts), naming the manifest's catalog, sequence and times, and committing to
 // the tree of the package records of the release's label records, recomputed here. It
 // returns what the handler adds to every response.
-func checkStatement(rel *index.Release, opts *index.VerifyOptions) (att *statement.Attestation, err error) {
+func checkStatement(rel *index.Release, opts *index.VerifyOptions, p *pool) (att *statement.Attestation, err error) {
 	defer func() { // a shard truncated under the edge while its records are read
 		if r := recover(); r != nil {
 			if !isFault(r) {
@@ -368,7 +410,7 @@ func checkStatement(rel *index.Release, opts *index.VerifyOptions) (att *stateme
 	if err != nil {
 		return nil, fmt.Errorf("serve: release %d: %w", m.Sequence, err)
 	}
-	recs, err := ReleaseRecords(rel)
+	recs, err := p.releaseRecords(rel)
 	if err != nil {
 		return nil, err
 	}

@@ -68,9 +68,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/driveway/driveway/catalogs/chid"
 	"github.com/driveway/driveway/catalogs/compiled"
@@ -105,19 +107,66 @@ func AppendRecord(dst []byte, id uint64, rec []byte) ([]byte, error) {
 	if err != nil {
 		return dst, fmt.Errorf("statement: label %d: %w", id, err)
 	}
-	dst = append(dst, RecordFormat+"\nlabel "...)
+	return AppendLabelRecord(dst, id, &l)
+}
+
+// AppendLabelRecord is AppendRecord from the parsed label record. It does not allocate
+// beyond growing dst.
+func AppendLabelRecord(dst []byte, id uint64, l *compiled.Label) ([]byte, error) {
+	return appendRecord(dst, id, l, false)
+}
+
+// AppendLabelRecordJSON appends the record as the inside of a JSON string (its newlines,
+// quotes and backslashes escaped), as an edge answers it per offer: written escaped in one
+// pass, not escaped after. It does not allocate beyond growing dst.
+func AppendLabelRecordJSON(dst []byte, id uint64, l *compiled.Label) ([]byte, error) {
+	return appendRecord(dst, id, l, true)
+}
+
+// appendRecord writes a record, escaped for a JSON string when esc: then each line ends in
+// `\n` and each quoted field has its quotes and backslashes escaped (the rest of a record is
+// plain ASCII that needs no escape).
+func appendRecord(dst []byte, id uint64, l *compiled.Label, esc bool) ([]byte, error) {
+	nl := "\n"
+	if esc {
+		nl = `\n`
+	}
+	quote := func(dst, s []byte) []byte {
+		if plainASCII(s) { // the common case, without strconv's rune by rune quoting
+			q := `"`
+			if esc {
+				q = `\"`
+			}
+			dst = append(dst, q...)
+			dst = append(dst, s...)
+			return append(dst, q...)
+		}
+		from := len(dst)
+		dst = strconv.AppendQuoteToASCII(dst, bytesString(s))
+		if esc {
+			dst = escapeQuoted(dst, from)
+		}
+		return dst
+	}
+	dst = append(dst, RecordFormat...)
+	dst = append(dst, nl...)
+	dst = append(dst, "label "...)
 	dst = strconv.AppendUint(dst, id, 10)
-	dst = append(dst, "\nproduct "...)
+	dst = append(dst, nl...)
+	dst = append(dst, "product "...)
 	dst = strconv.AppendUint(dst, l.Product, 10)
-	dst = append(dst, "\nsubmission "...)
+	dst = append(dst, nl...)
+	dst = append(dst, "submission "...)
 	dst = strconv.AppendUint(dst, l.Submission, 10)
-	dst = append(dst, "\ncategory "...)
+	dst = append(dst, nl...)
+	dst = append(dst, "category "...)
 	if l.Flags&compiled.FlagManual != 0 {
 		dst = append(dst, "manual"...)
 	} else {
 		dst = append(dst, "automatic"...)
 	}
-	dst = append(dst, "\nflags"...)
+	dst = append(dst, nl...)
+	dst = append(dst, "flags"...)
 	if l.Flags == 0 {
 		dst = append(dst, " -"...)
 	}
@@ -127,22 +176,25 @@ func AppendRecord(dst []byte, id uint64, rec []byte) ([]byte, error) {
 			dst = append(dst, name...)
 		}
 	}
-	dst = append(dst, "\nurl "...)
-	dst = strconv.AppendQuoteToASCII(dst, string(l.URL))
-	dst = append(dst, "\nsha256 "...)
+	dst = append(dst, nl...)
+	dst = append(dst, "url "...)
+	dst = quote(dst, l.URL)
+	dst = append(dst, nl...)
+	dst = append(dst, "sha256 "...)
 	dst = hex.AppendEncode(dst, l.PackageSHA256)
-	dst = append(dst, "\nsize "...)
+	dst = append(dst, nl...)
+	dst = append(dst, "size "...)
 	dst = strconv.AppendUint(dst, l.PackageSize, 10)
-	dst = append(dst, '\n')
+	dst = append(dst, nl...)
 	for i := range l.NumINFs() {
 		inf, ok := l.INF(i)
 		if !ok {
 			return dst, fmt.Errorf("statement: label %d: INF %d: %w", id, i, compiled.ErrCorrupt)
 		}
 		dst = append(dst, "inf "...)
-		dst = strconv.AppendQuoteToASCII(dst, string(inf.Name))
+		dst = quote(dst, inf.Name)
 		dst = append(dst, ' ')
-		dst = strconv.AppendQuoteToASCII(dst, string(inf.Class))
+		dst = quote(dst, inf.Class)
 		dst = append(dst, ' ')
 		dst = AppendDate(dst, inf.Date)
 		dst = append(dst, ' ')
@@ -155,10 +207,50 @@ func AppendRecord(dst []byte, id uint64, rec []byte) ([]byte, error) {
 		}
 		dst = append(dst, ' ')
 		dst = append(dst, kindsOf(l.Flags, inf.HasExtension)...)
-		dst = append(dst, '\n')
+		dst = append(dst, nl...)
 	}
 	return dst, nil
 }
+
+// plainASCII reports whether strconv.QuoteToASCII leaves every byte of s as it is:
+// printable ASCII other than the quote and the backslash.
+func plainASCII(s []byte) bool {
+	for _, c := range s {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// escapeQuoted escapes dst[from:], a strconv.QuoteToASCII string (printable ASCII), in place
+// for the inside of a JSON string: a backslash before each quote and backslash. It grows dst
+// by the escapes and moves the text back to front.
+func escapeQuoted(dst []byte, from int) []byte {
+	extra := 0
+	for _, c := range dst[from:] {
+		if c == '"' || c == '\\' {
+			extra++
+		}
+	}
+	end := len(dst)
+	dst = slices.Grow(dst, extra)[:end+extra]
+	w := len(dst)
+	for r := end - 1; r >= from; r-- {
+		c := dst[r]
+		w--
+		dst[w] = c
+		if c == '"' || c == '\\' {
+			w--
+			dst[w] = '\\'
+		}
+	}
+	return dst
+}
+
+// bytesString views b as a string without copying, for strconv's quoting, which reads it and
+// keeps nothing (a string(b) conversion would allocate for every field longer than 32 bytes).
+func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // kindsOf is the kinds field of an INF line (see the package doc).
 func kindsOf(flags uint16, extensionID bool) string {

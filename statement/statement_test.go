@@ -145,7 +145,11 @@ func TestVectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proof, _ := recs.AppendProof(nil, 3001)
+	l3001, err := compiled.ParseLabel(labels[3001])
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, _ := recs.AppendProof(nil, 3001, &l3001)
 	files := map[string][]byte{
 		"records.txt":    records,
 		"record.txt":     records[:bytes.Index(records, []byte("--\n"))],
@@ -226,4 +230,42 @@ func inQuotes(text []byte, i int) bool {
 		}
 	}
 	return in
+}
+
+// TestRecordJSONEscaped: the record an edge writes per offer, escaped as it is written, is
+// exactly the JSON string of the record (what a PC unquotes and hashes), for the vectors and
+// for fields with quotes, backslashes, control and non-ASCII characters.
+func TestRecordJSONEscaped(t *testing.T) {
+	labels := vectorLabels(t)
+	for _, u := range []string{`https://p.example/a"b\c?x=<1>&y=2`, "https://p.example/\x00\t\n\u00e9\U0001F600\xff", `\\""`, ""} {
+		d := compiled.LabelData{ID: 9, Product: 1, Submission: 2, URL: u, PackageSize: 3,
+			INFs: []compiled.INFData{{Name: `n"a\me.inf`, Class: "Cl\u00e4ss", Date: 19000, Version: 1 << 48}}}
+		rec, err := compiled.AppendLabel(nil, &d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		labels[9] = rec
+		for id, rec := range labels {
+			l, err := compiled.ParseLabel(rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, err := statement.AppendLabelRecord(nil, id, &l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false) // the edge writes <, > and & as they are
+			enc.Encode(string(plain))
+			want := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+			got, err := statement.AppendLabelRecordJSON([]byte(`"`), id, &l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got = append(got, '"'); !bytes.Equal(got, want) {
+				t.Fatalf("label %d (url %q):\n got %s\nwant %s", id, u, got, want)
+			}
+		}
+	}
 }
