@@ -109,8 +109,9 @@ func readPCI(dir string) (PCI, error) {
 // their device nodes: each device, then each interface of a composite device.
 func readUSB(dir string, entries []fs.DirEntry) ([]Device, error) {
 	type dev struct {
-		name string
-		u    USBDevice
+		name   string
+		u      USBDevice
+		ifaces []string // the interfaces' directory names, in the order of u.Interfaces
 	}
 	var devs []*dev
 	byName := map[string]*dev{}
@@ -142,6 +143,7 @@ func readUSB(dir string, entries []fs.DirEntry) ([]Device, error) {
 			return nil, err
 		}
 		d.u.Interfaces = append(d.u.Interfaces, i)
+		d.ifaces = append(d.ifaces, name)
 	}
 	var out []Device
 	for _, d := range devs {
@@ -151,9 +153,9 @@ func readUSB(dir string, entries []fs.DirEntry) ([]Device, error) {
 		if !d.u.Composite() {
 			continue
 		}
-		for _, i := range d.u.Interfaces {
+		for k, i := range d.u.Interfaces {
 			hw, compat := d.u.InterfaceIDs(i)
-			out = append(out, Device{InstanceID: hw[1] + `\` + d.name + fmt.Sprintf(":%d", i.Number), HardwareIDs: hw, CompatibleIDs: compat})
+			out = append(out, Device{InstanceID: hw[1] + `\` + d.ifaces[k], HardwareIDs: hw, CompatibleIDs: compat})
 		}
 	}
 	return out, nil
