@@ -52,6 +52,7 @@ release's labels and catalog name, and refuses a tree whose catalog.json names a
 	labels := fs.String("labels", "", "the label tree `DIR` (required)")
 	out := fs.String("out", "", "the catalog `DIR` to publish into (required)")
 	keys := fs.StringArray("key", nil, "private signing key `FILE` or KMS reference (required; repeat to sign with several keys)")
+	logKeyFile := fs.String("log-key", "", "append the release to the catalog's transparency log with this log key `FILE` (driveway keygen --type log); required once --out has a log")
 	nowFlag := fs.String("now", "", "the release's creation `TIME` (RFC 3339); default: now")
 	skipInvalid := fs.Bool("skip-invalid", false, "leave invalid labels out and build the rest")
 	report := fs.String("report", "", "write a JSON report of the build to `FILE`")
@@ -112,9 +113,13 @@ release's labels and catalog name, and refuses a tree whose catalog.json names a
 		}
 		signers = append(signers, s)
 	}
+	logKey, err := loadLogKey(*logKeyFile)
+	if err != nil {
+		return e.fail("build", err)
+	}
 	if *controlOnly {
 		copts := build.ControlOptions{Labels: *labels, Out: *out, Signers: signers, Now: now,
-			LabelIDs: *changed, ExpiresAfter: *expires, Keep: *keep}
+			LabelIDs: *changed, ExpiresAfter: *expires, Keep: *keep, LogKey: logKey}
 		if *population != "" {
 			if code, ok := e.populationGuard(nil, &copts, *population, changeLimit, *allowChange, *quiet); !ok {
 				return code
@@ -129,6 +134,7 @@ release's labels and catalog name, and refuses a tree whose catalog.json names a
 		Labels: *labels, Out: *out, Signers: signers, Now: now, SkipInvalid: *skipInvalid, RequireFlight: *requireFlight,
 		OSTable: tab, HWIDShards: *hwidShards, LabelShards: *labelShards, ExpiresAfter: *expires, Keep: *keep,
 		AllowShrink: *allowShrink, MaxDropPercent: maxDropPercent, AllowCatalogChange: *allowCatalogChange,
+		LogKey: logKey,
 	}
 	if *population != "" {
 		if code, ok := e.populationGuard(&opts, nil, *population, changeLimit, *allowChange, *quiet); !ok {
@@ -183,6 +189,9 @@ func (e *env) reportBuild(rep *build.Report, err error, report string, quiet boo
 		fmt.Fprintf(e.stderr, "release %d of %s: %s (%d skipped), %s, %s, %s bytes of shards; %s; expires %s\n",
 			rep.Sequence, rep.Catalog, count(rep.LabelsBuilt, "label"), rep.LabelsSkipped, count(rep.Rows, "row"), count(rep.HWIDs, "hardware ID"),
 			groupDigits(rep.ShardBytes), what, rep.Expires.Format(time.RFC3339))
+		if rep.Log != "" {
+			fmt.Fprintf(e.stderr, "logged: transparency log checkpoint %s\n", rep.Log)
+		}
 	}
 	return exitOK
 }

@@ -134,6 +134,7 @@ twice with the same inputs changes nothing the second time.`)
 	dryRun := fs.Bool("dry-run", false, "print the plan, change nothing")
 	out := fs.String("out", "", "publish a control-only release into this catalog `DIR`")
 	keys := fs.StringArray("key", nil, "signing key `FILE` for --out")
+	logKey := fs.String("log-key", "", "the transparency log key `FILE` for --out, when the catalog has a log")
 	asJSON := fs.Bool("json", false, "print the decisions as JSON")
 	audit := fs.String("audit", "", "append every decision that changes a label to this NDJSON `FILE` (an audit log)")
 	censusFile := fs.String("census", "", "census `FILE`: machines per label and targeting cluster, for the policy's throttle and firstRing")
@@ -201,12 +202,12 @@ twice with the same inputs changes nothing the second time.`)
 		return e.fail("rollout", err)
 	}
 	fmt.Fprintf(e.stderr, "%d labels in rollout, %d changed\n", len(decisions), len(changed))
-	return e.publishDecisions(*labels, *out, *keys, *audit, decisions, changed, now)
+	return e.publishDecisions(*labels, *out, *keys, *logKey, *audit, decisions, changed, now)
 }
 
 // publishDecisions appends the changing decisions to the audit log (when asked) and
 // publishes a control-only release of the changed labels (with --out).
-func (e *env) publishDecisions(labels, out string, keys []string, audit string, decisions []rollout.Decision, changed []string, now time.Time) int {
+func (e *env) publishDecisions(labels, out string, keys []string, logKeyFile, audit string, decisions []rollout.Decision, changed []string, now time.Time) int {
 	if audit != "" {
 		if err := rollout.AppendAudit(audit, decisions, now); err != nil {
 			return e.fail("rollout", err)
@@ -223,7 +224,11 @@ func (e *env) publishDecisions(labels, out string, keys []string, audit string, 
 		}
 		signers = append(signers, s)
 	}
-	rep, err := build.Control(context.Background(), build.ControlOptions{Labels: labels, Out: out, Signers: signers, Now: now, LabelIDs: changed})
+	logKey, err := loadLogKey(logKeyFile)
+	if err != nil {
+		return e.fail("rollout", err)
+	}
+	rep, err := build.Control(context.Background(), build.ControlOptions{Labels: labels, Out: out, Signers: signers, Now: now, LabelIDs: changed, LogKey: logKey})
 	return e.reportBuild(rep, err, "", false)
 }
 
@@ -246,6 +251,7 @@ release, as step does.`)
 	nowFlag := fs.String("now", "", "the `TIME` of the decision (RFC 3339); default now")
 	out := fs.String("out", "", "publish a control-only release into this catalog `DIR`")
 	keys := fs.StringArray("key", nil, "signing key `FILE` for --out")
+	logKey := fs.String("log-key", "", "the transparency log key `FILE` for --out, when the catalog has a log")
 	audit := fs.String("audit", "", "append the decision to this NDJSON `FILE` (an audit log)")
 	asJSON := fs.Bool("json", false, "print the decision as JSON")
 	if code, ok := e.parse(fs, args); !ok {
@@ -300,7 +306,7 @@ release, as step does.`)
 	if err != nil {
 		return e.fail("rollout", err)
 	}
-	return e.publishDecisions(*labels, *out, *keys, *audit, []rollout.Decision{d}, changed, now)
+	return e.publishDecisions(*labels, *out, *keys, *logKey, *audit, []rollout.Decision{d}, changed, now)
 }
 
 func cmdRolloutLift(e *env, args []string) int {
@@ -320,6 +326,7 @@ cohort is fully live.`)
 	nowFlag := fs.String("now", "", "the `TIME` of the decision (RFC 3339); default now")
 	out := fs.String("out", "", "publish a control-only release into this catalog `DIR`")
 	keys := fs.StringArray("key", nil, "signing key `FILE` for --out")
+	logKey := fs.String("log-key", "", "the transparency log key `FILE` for --out, when the catalog has a log")
 	audit := fs.String("audit", "", "append the decision to this NDJSON `FILE` (an audit log)")
 	asJSON := fs.Bool("json", false, "print the decision as JSON")
 	if code, ok := e.parse(fs, args); !ok {
@@ -356,5 +363,5 @@ cohort is fully live.`)
 	if err != nil {
 		return e.fail("rollout", err)
 	}
-	return e.publishDecisions(*labels, *out, *keys, *audit, []rollout.Decision{d}, changed, now)
+	return e.publishDecisions(*labels, *out, *keys, *logKey, *audit, []rollout.Decision{d}, changed, now)
 }
