@@ -45,7 +45,7 @@ func ReadSysfs(root string) (*Machine, error) {
 	case uerr != nil && !errors.Is(uerr, fs.ErrNotExist):
 		return nil, fmt.Errorf("scan: %v", uerr)
 	case perr != nil && uerr != nil:
-		return nil, fmt.Errorf("scan: neither %s nor %s exists: is %s a Linux root with /sys mounted? (give the root of a recorded tree with --root)", pciDir, usbDir, root)
+		return nil, fmt.Errorf("scan: neither %s nor %s exists: is %s a Linux root with /sys mounted (or, with --root, a recorded tree)?", pciDir, usbDir, root)
 	}
 	for _, e := range pci {
 		d, err := readPCI(filepath.Join(pciDir, e.Name()))
