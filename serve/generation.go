@@ -424,6 +424,7 @@ func checkStatement(rel *index.Release, opts *index.VerifyOptions, p *pool) (att
 // shards (package statement), as the build did; `driveway verify` uses it too.
 func ReleaseRecords(rel *index.Release) (*statement.Records, error) {
 	var b statement.Builder
+	b.Grow(max(rel.Manifest.Counts.Labels, 0))
 	for _, sh := range rel.Label {
 		err := sh.Scan(func(key, value []byte) error {
 			if len(key) != 8 {
