@@ -210,6 +210,10 @@ func controlFor(l *catalogs.Label, now time.Time) (compiled.LabelControl, bool) 
 		for _, s := range r.Stages {
 			ro.Stages = append(ro.Stages, compiled.Stage{At: s.At, BasisPoints: s.BasisPoints})
 		}
+		for _, c := range r.Clusters {
+			ro.Clusters = append(ro.Clusters, compiled.ClusterStage{CHID: c.CHID.String(), MinBuild: c.MinBuild, MaxBuild: c.MaxBuild,
+				HardwareID: c.HWID, BasisPoints: c.BasisPoints})
+		}
 		if !ro.Done(now) {
 			lc.Rollout = ro
 		}

@@ -28,8 +28,17 @@ type flightJSON struct {
 }
 
 type rolloutJSON struct {
-	Stages []stageJSON `json:"stages"`
-	Paused bool        `json:"paused"`
+	Stages   []stageJSON   `json:"stages"`
+	Paused   bool          `json:"paused"`
+	Clusters []clusterJSON `json:"clusters,omitempty"`
+}
+
+type clusterJSON struct {
+	CHID     string      `json:"chid"`
+	MinBuild int         `json:"minBuild,omitempty"`
+	MaxBuild int         `json:"maxBuild,omitempty"`
+	HWID     string      `json:"hardwareId,omitempty"`
+	Percent  json.Number `json:"percent"`
 }
 
 type stageJSON struct {
@@ -65,6 +74,9 @@ func (d Distribution) MarshalJSON() ([]byte, error) {
 		rj := &rolloutJSON{Stages: []stageJSON{}, Paused: r.Paused}
 		for _, s := range r.Stages {
 			rj.Stages = append(rj.Stages, stageJSON{formatTime(s.At), json.Number(FormatBasisPoints(s.BasisPoints))})
+		}
+		for _, c := range r.Clusters {
+			rj.Clusters = append(rj.Clusters, clusterJSON{c.CHID.String(), c.MinBuild, c.MaxBuild, c.HWID, json.Number(FormatBasisPoints(c.BasisPoints))})
 		}
 		out.Rollout = rj
 	}

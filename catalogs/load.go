@@ -763,6 +763,38 @@ func decodeLabel(r *reader, v *jsonValue, fileID string) *Label {
 	return lab
 }
 
+// decodeClusters reads a rollout's "clusters" (an even first ring's thresholds).
+func decodeClusters(r *reader, ro *jsonValue, rptr string) []ClusterStage {
+	var out []ClusterStage
+	for i, it := range r.array(ro, rptr, "clusters", false) {
+		cptr := pointerIndex(rptr+"/clusters", i)
+		if r.typed(it, cptr, jsonObject) == nil {
+			continue
+		}
+		r.strict(it, cptr, "chid", "minBuild", "maxBuild", "hardwareId", "percent")
+		var c ClusterStage
+		c.CHID, _ = r.guid(it, cptr, "chid", true)
+		minB, _ := r.integer(it, cptr, "minBuild", false, 1<<31-1)
+		maxB, _ := r.integer(it, cptr, "maxBuild", false, 1<<31-1)
+		c.MinBuild, c.MaxBuild = int(minB), int(maxB)
+		if c.MaxBuild != 0 && c.MinBuild > c.MaxBuild {
+			r.malformed(cptr+"/minBuild", "minBuild %d is above maxBuild %d", c.MinBuild, c.MaxBuild)
+		}
+		if h := r.str(it, cptr, "hardwareId", false); h != "" {
+			c.HWID = NormalizeHWID(h)
+		}
+		if pv := r.typed(r.get(it, cptr, "percent", true), cptr+"/percent", jsonNumber); pv != nil {
+			bp, err := parsePercent(pv.text)
+			if err != nil {
+				r.malformed(cptr+"/percent", "%v", err)
+			}
+			c.BasisPoints = bp
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
 func decodeDistribution(r *reader, d *jsonValue, dist *Distribution) {
 	const ptr = "/distribution"
 	r.strict(d, ptr, "author", "flight", "rollout", "cancelled")
@@ -789,8 +821,9 @@ func decodeDistribution(r *reader, d *jsonValue, dist *Distribution) {
 	}
 	if ro := r.object(d, ptr, "rollout", false); ro != nil {
 		const rptr = ptr + "/rollout"
-		r.strict(ro, rptr, "stages", "paused")
+		r.strict(ro, rptr, "stages", "paused", "clusters")
 		rollout := &Rollout{Paused: r.boolean(ro, rptr, "paused", false)}
+		rollout.Clusters = decodeClusters(r, ro, rptr)
 		for i, it := range r.array(ro, rptr, "stages", true) {
 			sptr := pointerIndex(rptr+"/stages", i)
 			if r.typed(it, sptr, jsonObject) == nil {

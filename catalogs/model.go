@@ -262,6 +262,20 @@ type Flight struct {
 type Rollout struct {
 	Stages []Stage
 	Paused bool
+	// Clusters are an even first ring's per-cluster thresholds (the rollout controller's
+	// policy firstRing): a device of a cluster is in while its bucket is below the larger of
+	// the stages' percent and its cluster's, once the first stage has begun.
+	Clusters []ClusterStage
+}
+
+// ClusterStage is the threshold of one targeting cluster of a rollout: devices with the CHID
+// (at any level) on a build in [MinBuild, MaxBuild] (0: unbounded), and, when HWID is set,
+// matched by that hardware ID (normalised).
+type ClusterStage struct {
+	CHID               chid.ID
+	MinBuild, MaxBuild int
+	HWID               string
+	BasisPoints        int
 }
 
 // Stage is one step of a rollout. Percent is in basis points (0–10000).

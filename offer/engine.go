@@ -141,6 +141,37 @@ type labelControl struct {
 	channels  Channel
 	rollout   *compiled.Rollout
 	cancelled *compiled.Cancelled
+	clusters  []clusterStage // the rollout's first ring (control table version 2)
+}
+
+// clusterStage is a rollout's threshold for one targeting cluster (compiled.ClusterStage).
+type clusterStage struct {
+	chid     chid.ID
+	min, max uint32
+	hwid     string // normalised; "" any
+	bp       int
+}
+
+// ringPercent is the threshold (basis points) of a device in a rollout at percent p > 0:
+// the largest of p and the percents of the clusters it is in (its CHIDs at any level, its
+// build, the hardware ID the candidate matched).
+func (lc *labelControl) ringPercent(p int, dev *Device, ident uint16, build uint32, res *Result) int {
+	for i := range lc.clusters {
+		cl := &lc.clusters[i]
+		if cl.bp <= p || cl.min != 0 && build < cl.min || cl.max != 0 && build > cl.max {
+			continue
+		}
+		if cl.hwid != "" && string(dev.id(ident)) != cl.hwid {
+			continue
+		}
+		for n := 0; n < chid.NumLevels; n++ {
+			if res.devMask&(1<<n) != 0 && res.devIDs[n] == cl.chid {
+				p = cl.bp
+				break
+			}
+		}
+	}
+	return p
 }
 
 type block struct {
@@ -171,6 +202,9 @@ func NewEngine(src Source) (*Engine, error) {
 	}
 	e := &Engine{src: src, control: map[uint64]*labelControl{}, byLabel: map[uint64][]int{},
 		labels: make([]atomic.Pointer[labelEntry], 1<<labelCacheBits), smbios: make([]atomic.Pointer[smbiosEntry], 1<<smbiosCacheBits)}
+	if err := src.Control.CheckVersion(); err != nil {
+		return nil, fmt.Errorf("offer: %w", err)
+	}
 	for i := range src.Control.Labels {
 		lc := &src.Control.Labels[i]
 		id, ok := parseID(lc.Label)
@@ -178,6 +212,16 @@ func NewEngine(src Source) (*Engine, error) {
 			return nil, fmt.Errorf("offer: control table: label %q is not an id", lc.Label)
 		}
 		c := &labelControl{flight: lc.Flight, rollout: lc.Rollout, cancelled: lc.Cancelled}
+		if lc.Rollout != nil {
+			for _, cs := range lc.Rollout.Clusters {
+				g, err := chid.Parse(cs.CHID)
+				if err != nil || cs.BasisPoints < 0 || cs.BasisPoints > 10000 || cs.MinBuild < 0 || cs.MaxBuild < 0 {
+					return nil, fmt.Errorf("offer: control table: label %s: cluster %q: a CHID, builds of 0 or more and 0–10000 basis points are needed", lc.Label, cs.CHID)
+				}
+				c.clusters = append(c.clusters, clusterStage{chid: g, min: uint32(cs.MinBuild), max: uint32(cs.MaxBuild),
+					hwid: catalogs.NormalizeHWID(cs.HardwareID), bp: cs.BasisPoints})
+			}
+		}
 		if lc.Flight != nil {
 			for _, name := range lc.Flight.Channels {
 				ch, ok := ParseChannel([]byte(name))

@@ -44,6 +44,9 @@ type Decision struct {
 	// Lift is a lifted hold's record (LiftCohort), appended to the tree's lifts.json by
 	// Apply, which takes the block BlockID out of blocks.json.
 	Lift *Lift `json:"lift,omitempty"`
+	// Ring is the label's first-ring thresholds after the step, when the step changes them
+	// (ring.go).
+	Ring []RingCluster `json:"firstRing,omitempty"`
 
 	dist catalogs.Distribution // the label's distribution after the step
 	file string                // the label file, relative to the tree
@@ -380,6 +383,26 @@ func (st *stepper) label(l *catalogs.Label, measures *Measures, p *Policy, now t
 	}
 	if len(held) > 0 && d.Action != CancelIt && d.Action != PauseIt {
 		d.Reason += fmt.Sprintf(" (without the %d held cohort(s))", len(held))
+	}
+	if (d.Action == Hold || d.Action == Advance) && !r.Paused {
+		rcur := cur
+		if d.Action == Advance {
+			rcur = d.To
+		}
+		var open []Cohort
+		for _, c := range cohorts {
+			if !st.blocks[CohortBlockID(l.ID, c.Release, c.CHID)] {
+				open = append(open, c)
+			}
+		}
+		if clusters, shown, why, ok := st.ring(l, p, open, r, rcur, now); ok {
+			next.Rollout.Clusters = clusters
+			d.Ring = shown
+			if d.Action == Hold {
+				d.Action = FirstRingSet
+			}
+			d.Reason = why + "; " + d.Reason
+		}
 	}
 	d.dist = next
 	return append(out, d), true

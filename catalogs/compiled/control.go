@@ -1,6 +1,8 @@
 package compiled
 
 import (
+	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -15,10 +17,19 @@ import (
 // last at 100%, not paused), no running flight (none, or approved), is not co-engineered or
 // flight-signed (those never leave the flight), and is not cancelled. The edge evaluates
 // entries at request time, so a stage or a cancel in the future takes effect by itself.
+//
+// Versions. Version 1 (no "version" member) is the table above. Version 2 adds a rollout's
+// "clusters", an even first ring's per-cluster thresholds (Rollout.Clusters), and is
+// written only when a rollout has clusters. An edge that knows version 1 alone reads a
+// version 2 table as version 1 (JSON members it does not know are ignored): it offers the
+// label at the stages' percent, to fewer devices than the ring asks and never to more, so a
+// release with a first ring is safe on an old edge. An edge refuses a table of a version it
+// does not know (CheckVersion).
 type Control struct {
-	Labels    []LabelControl `json:"labels"`    // by label id, numerically
-	Blocks    []Block        `json:"blocks"`    // blocks.json
-	Audiences []Audience     `json:"audiences"` // audiences.json, or the built-in Test Registry Key
+	Version   int            `json:"version,omitempty"` // 0 or 1: version 1; 2: clusters
+	Labels    []LabelControl `json:"labels"`            // by label id, numerically
+	Blocks    []Block        `json:"blocks"`            // blocks.json
+	Audiences []Audience     `json:"audiences"`         // audiences.json, or the built-in Test Registry Key
 }
 
 // LabelControl is the control entry of one label.
@@ -40,6 +51,47 @@ type Flight struct {
 type Rollout struct {
 	Stages []Stage `json:"stages"`
 	Paused bool    `json:"paused,omitempty"`
+	// Clusters (version 2): a device of a cluster is in the rollout while its bucket is below
+	// the larger of the stages' percent and its cluster's, once the first stage has begun
+	// and while not paused. The controller only raises a cluster's percent, so buckets stay
+	// sticky.
+	Clusters []ClusterStage `json:"clusters,omitempty"`
+}
+
+// ClusterStage is one targeting cluster's threshold: devices with CHID at any level, on a
+// build in [MinBuild, MaxBuild] (0: unbounded) and, when HardwareID is set, matched by that
+// (normalised) hardware ID.
+type ClusterStage struct {
+	CHID        string `json:"chid"`
+	MinBuild    int    `json:"minBuild,omitempty"`
+	MaxBuild    int    `json:"maxBuild,omitempty"`
+	HardwareID  string `json:"hardwareId,omitempty"`
+	BasisPoints int    `json:"basisPoints"`
+}
+
+// ControlVersion is the newest control table version this build reads and writes.
+const ControlVersion = 2
+
+// MarshalJSON writes the table with the version its content needs: 2 when a rollout has
+// clusters, none (version 1) otherwise.
+func (c Control) MarshalJSON() ([]byte, error) {
+	type plain Control
+	out := plain(c)
+	out.Version = 0
+	for _, l := range c.Labels {
+		if l.Rollout != nil && len(l.Rollout.Clusters) > 0 {
+			out.Version = 2
+		}
+	}
+	return json.Marshal(out)
+}
+
+// CheckVersion refuses a control table of a version this build does not know.
+func (c *Control) CheckVersion() error {
+	if c.Version > ControlVersion {
+		return fmt.Errorf("control table version %d: this build knows versions up to %d; upgrade the edge", c.Version, ControlVersion)
+	}
+	return nil
 }
 
 // Stage is one step of a rollout, in basis points (0–10000: 2500 is 25%).
