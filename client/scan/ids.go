@@ -43,6 +43,15 @@ type USBDevice struct {
 	Protocol        uint8  // bDeviceProtocol
 	NumInterfaces   int    // bNumInterfaces of the active configuration
 	Interfaces      []USBInterface
+	Functions       []USBFunction // the active configuration's interface association descriptors
+}
+
+// USBFunction is an interface association descriptor: interfaces First to First+Count-1
+// make one function, which Windows enumerates as one device node.
+type USBFunction struct {
+	First, Count    uint8 // bFirstInterface, bInterfaceCount
+	Class, SubClass uint8 // bFunctionClass, bFunctionSubClass
+	Protocol        uint8 // bFunctionProtocol
 }
 
 // USBInterface is one interface descriptor (alternate setting 0).
@@ -59,6 +68,39 @@ type USBInterface struct {
 func (u *USBDevice) Composite() bool {
 	iad := u.Class == 0xef && u.SubClass == 0x02 && u.Protocol == 0x01
 	return u.NumInterfaces > 1 && (u.Class == 0 || iad)
+}
+
+// Children returns the device nodes the generic parent driver creates for a composite
+// device, in interface order, as the interface number and class triple their IDs are made
+// of ([USBDevice.InterfaceIDs]). Interfaces an interface association descriptor groups make
+// one node, numbered by the function's first interface, with the function's class
+// (Microsoft, "Enumeration of interface collections on USB composite devices": the parent
+// driver always groups by IADs when there are any); every other interface is a node of its
+// own. A device that is not composite has none.
+func (u *USBDevice) Children() []USBInterface {
+	if !u.Composite() {
+		return nil
+	}
+	var out []USBInterface
+	done := map[uint8]bool{}
+	for _, i := range u.Interfaces {
+		if done[i.Number] {
+			continue
+		}
+		node := i
+		for _, f := range u.Functions {
+			if f.Count > 0 && i.Number >= f.First && int(i.Number) < int(f.First)+int(f.Count) {
+				node = USBInterface{Number: f.First, Class: f.Class, SubClass: f.SubClass, Protocol: f.Protocol}
+				for n := int(f.First); n < int(f.First)+int(f.Count); n++ {
+					done[uint8(n)] = true
+				}
+				break
+			}
+		}
+		done[i.Number] = true
+		out = append(out, node)
+	}
+	return out
 }
 
 // IDs returns the device node's hardware and compatible IDs (Microsoft, "Standard USB
@@ -88,13 +130,14 @@ func (u *USBDevice) IDs() (hardware, compatible []string) {
 }
 
 // InterfaceIDs returns the IDs of the device node the generic parent driver creates for
-// interface i of a composite device (Microsoft, "Enumeration of interfaces on USB
-// composite devices"):
+// interface (or function, see [USBDevice.Children]) i of a composite device (Microsoft,
+// "Enumeration of interfaces on USB composite devices"):
 //
 //	hardware:   USB\VID_v&PID_d&REV_r&MI_z, USB\VID_v&PID_d&MI_z
 //	compatible: USB\Class_c&SubClass_s&Prot_p, USB\Class_c&SubClass_s, USB\Class_c
 //
-// from the interface descriptor (z is bInterfaceNumber).
+// from the interface descriptor (z is bInterfaceNumber), or for a function from its
+// interface association descriptor (z is bFirstInterface).
 func (u *USBDevice) InterfaceIDs(i USBInterface) (hardware, compatible []string) {
 	vp := fmt.Sprintf(`USB\VID_%04X&PID_%04X`, u.Vendor, u.Product)
 	mi := fmt.Sprintf("&MI_%02X", i.Number)

@@ -11,6 +11,9 @@ package scan
 //	sys/bus/usb/devices/B-P[.P…]/bNumInterfaces   " 2\n": decimal, space-padded
 //	sys/bus/usb/devices/B-P[.P…]:C.I/{bInterfaceNumber,bInterfaceClass,
 //	                            bInterfaceSubClass,bInterfaceProtocol}      "03\n"
+//	sys/bus/usb/devices/B-P[.P…]/bConfigurationValue   "1\n": the active configuration
+//	sys/bus/usb/devices/B-P[.P…]/descriptors   raw descriptors, for the interface
+//	                            association descriptors of a composite device (usbdesc.go)
 //	sys/firmware/dmi/tables/DMI         the raw SMBIOS structure table (smbios.go)
 //	etc/machine-id                      32 hex digits: the deviceId is derived from it
 //
@@ -24,6 +27,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -147,18 +151,65 @@ func readUSB(dir string, entries []fs.DirEntry) ([]Device, error) {
 	}
 	var out []Device
 	for _, d := range devs {
-		hw, compat := d.u.IDs()
-		vp := hw[1]
-		out = append(out, Device{InstanceID: vp + `\` + d.name, HardwareIDs: hw, CompatibleIDs: compat})
-		if !d.u.Composite() {
-			continue
+		// sysfs lists 1-1:1.10 before 1-1:1.2: put the interfaces in their numbers' order.
+		order := make([]int, len(d.u.Interfaces))
+		for k := range order {
+			order[k] = k
 		}
-		for k, i := range d.u.Interfaces {
+		sort.SliceStable(order, func(a, b int) bool { return d.u.Interfaces[order[a]].Number < d.u.Interfaces[order[b]].Number })
+		ifaces := make([]USBInterface, len(order))
+		dirOf := map[uint8]string{}
+		for k, o := range order {
+			ifaces[k] = d.u.Interfaces[o]
+			dirOf[ifaces[k].Number] = d.ifaces[o]
+		}
+		d.u.Interfaces = ifaces
+		if d.u.Composite() {
+			fs, err := readUSBFunctions(filepath.Join(dir, d.name))
+			if err != nil {
+				return nil, err
+			}
+			d.u.Functions = fs
+		}
+		hw, compat := d.u.IDs()
+		out = append(out, Device{InstanceID: hw[1] + `\` + d.name, HardwareIDs: hw, CompatibleIDs: compat})
+		for _, i := range d.u.Children() {
 			hw, compat := d.u.InterfaceIDs(i)
-			out = append(out, Device{InstanceID: hw[1] + `\` + d.ifaces[k], HardwareIDs: hw, CompatibleIDs: compat})
+			out = append(out, Device{InstanceID: hw[1] + `\` + dirOf[i.Number], HardwareIDs: hw, CompatibleIDs: compat})
 		}
 	}
 	return out, nil
+}
+
+// readUSBFunctions reads the interface association descriptors of a device's active
+// configuration from its descriptors file; a device without the file (or without
+// bConfigurationValue, an unconfigured one) has none.
+func readUSBFunctions(dir string) ([]USBFunction, error) {
+	cfgPath := filepath.Join(dir, "bConfigurationValue")
+	b, err := readLimited(cfgPath, maxAttr)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("scan: %v", err)
+	}
+	cfg, ok := parseDecimal(b)
+	if !ok {
+		return nil, fmt.Errorf("scan: %s: %q is not a configuration number (0 to 255)", cfgPath, clip(b))
+	}
+	path := filepath.Join(dir, "descriptors")
+	raw, err := readLimited(path, maxDescriptors)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("scan: %v", err)
+	}
+	f, err := ParseUSBFunctions(raw, uint8(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("%w (%s)", err, path)
+	}
+	return f, nil
 }
 
 func readUSBDevice(dir string) (USBDevice, error) {

@@ -2,6 +2,7 @@ package scan
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -30,6 +31,13 @@ func expandTree(t testing.TB, archive, dmi string) string {
 		p := filepath.Join(root, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
+		}
+		if strings.HasSuffix(p, ".hex") {
+			b, err := hex.DecodeString(strings.Join(strings.Fields(string(content)), ""))
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			p, content = strings.TrimSuffix(p, ".hex"), b
 		}
 		if err := os.WriteFile(p, content, 0o644); err != nil {
 			t.Fatal(err)
@@ -107,9 +115,10 @@ func TestRecordedTree(t *testing.T) {
 	}
 
 	// 6 PCI functions; USB: 1-1 and its 3 interfaces, the hub 1-2, the mouse 1-2.1, the
-	// webcam 2-1 and its 4 interfaces; the root hubs are skipped.
-	if n := len(req.Devices); n != 6+4+1+1+5 {
-		t.Errorf("%d devices; want 17", n)
+	// webcam 2-1 and its 2 functions (video: interfaces 0-1, audio: 2-3); the root hubs are
+	// skipped.
+	if n := len(req.Devices); n != 6+4+1+1+3 {
+		t.Errorf("%d devices; want 15", n)
 	}
 
 	var r offer.Request
@@ -167,6 +176,8 @@ func TestRecordedTreeErrors(t *testing.T) {
 		{"interface class", "sys/bus/usb/devices/1-1:1.1/bInterfaceClass", "\n", "bInterfaceClass"},
 		{"attribute too long", "sys/bus/pci/devices/0000:00:01.0/device", strings.Repeat("0", 5000), "longer than 4096 bytes"},
 		{"smbios malformed", "sys/firmware/dmi/tables/DMI", "\x01\x02", "malformed SMBIOS table"},
+		{"usb descriptors malformed", "sys/bus/usb/devices/2-1/descriptors", "\x12\x01", "malformed USB descriptors"},
+		{"usb configuration value", "sys/bus/usb/devices/2-1/bConfigurationValue", "one\n", "not a configuration number"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
