@@ -62,7 +62,7 @@ func CheckRelease(src Source, key note.Verifier, catalog string, seq uint64, stm
 		default:
 			p, err := tlog.ProveTree(cp.Size, prev.Size, thr)
 			if err != nil {
-				return Checkpoint{}, fmt.Errorf("releaselog: proving checkpoint %d extends %d: %w", cp.Size, prev.Size, err)
+				return Checkpoint{}, fmt.Errorf("releaselog: proving checkpoint %d extends %d: %w (a hash tile that does not hash to the signed checkpoint: changed in storage or in transit)", cp.Size, prev.Size, err)
 			}
 			if err := tlog.CheckTree(p, cp.Size, cp.Hash, prev.Size, prev.Hash); err != nil {
 				return Checkpoint{}, fmt.Errorf("releaselog: the log of %d entries does not extend the one of %d seen before (%v): the log forked (a split view), or a past entry was rewritten: %w",
@@ -79,7 +79,7 @@ func CheckRelease(src Source, key note.Verifier, catalog string, seq uint64, stm
 	}
 	p, err := tlog.ProveRecord(cp.Size, idx, thr)
 	if err != nil {
-		return Checkpoint{}, fmt.Errorf("releaselog: proving entry %d is in the log: %w", idx, err)
+		return Checkpoint{}, fmt.Errorf("releaselog: proving entry %d is in the log: %w (a hash tile that does not hash to the signed checkpoint: changed in storage or in transit)", idx, err)
 	}
 	if err := tlog.CheckRecord(p, cp.Size, cp.Hash, idx, tlog.RecordHash(text)); err != nil {
 		return Checkpoint{}, fmt.Errorf("releaselog: entry %d (release %d) is not in the tree of the checkpoint (%v): an entry tile was changed: %w", idx, seq, err, ErrNotLogged)

@@ -159,7 +159,7 @@ func (w *dirWatcher) refuse(timestamp string, env os.FileInfo, r *refusal, path 
 	if env != nil {
 		st.envSize, st.envMod = env.Size(), env.ModTime()
 	}
-	if r.reason == reasonShard || r.reason == reasonIO {
+	if r.reason == reasonShard || r.reason == reasonIO || r.reason == reasonLog { // a log may arrive after its release
 		st.retry = time.Now().Add(w.s.retryRefused())
 	}
 	prev := w.refused

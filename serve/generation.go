@@ -371,6 +371,9 @@ func (s *Server) load(dir string, envelope []byte, want *trust.Timestamp) (*gene
 	if g.att, err = checkStatement(rel, opts, s.pool); err != nil {
 		return fail(&refusal{reasonStatement, err})
 	}
+	if err := s.checkLog(dir, m); err != nil { // serve/releaselog.go
+		return fail(&refusal{reasonLog, err})
+	}
 	src, err := offer.SourceOf(rel)
 	if err != nil {
 		return fail(&refusal{reasonManifest, err})

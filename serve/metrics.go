@@ -162,7 +162,7 @@ var (
 	// statuses are the statuses the edge answers with; anything else counts as "other".
 	statuses = [...]int{200, 202, 400, 403, 404, 405, 408, 413, 415, 429, 431, 500, 503}
 	// refusalReasons are why a release was refused.
-	refusalReasons = [...]string{reasonSignature, reasonManifest, reasonExpired, reasonRollback, reasonShard, reasonIO, reasonTimestamp, reasonRoot, reasonCatalog, reasonTime, reasonStatement}
+	refusalReasons = [...]string{reasonSignature, reasonManifest, reasonExpired, reasonRollback, reasonShard, reasonIO, reasonTimestamp, reasonRoot, reasonCatalog, reasonTime, reasonStatement, reasonLog}
 	// originReasons are why a fetch from the origin failed.
 	originReasons = [...]string{originConnect, originTimeout, originStatus, originTooLarge, originBody}
 	// offerKinds are offer.Kind's names, in its order.

@@ -56,6 +56,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/driveway/driveway/offer"
 	"github.com/driveway/driveway/rollout"
@@ -90,6 +91,13 @@ type Config struct {
 	// release, the root adopted, the catalog pinned), so that a restart cannot be shown an
 	// older release; "": kept in memory only. It must be the edge's own.
 	State string
+	// LogKey, when set, makes the edge check every release it loads against the catalog's
+	// transparency log (DIR/log, or ORIGIN/log; package releaselog): the release's statement
+	// must be in the log at its checkpoint, signed with this key, and the checkpoint must
+	// extend the newest one the edge verified before (kept in State). A release that is not
+	// in the log, or a log that forks from what the edge saw, is refused (reason "log") and
+	// the release served stays. nil: no log is checked (serve/releaselog.go).
+	LogKey note.Verifier
 	// CatalogName pins the catalog served; "": the catalog of the first release served
 	// (kept in State). A release or timestamp of another catalog is refused.
 	CatalogName string

@@ -10,7 +10,8 @@ package trust
 //	 "rootVersion": 2, "root": "<base64 of root 2's file>",   // the newest root adopted (absent: root 1)
 //	 "timestampVersion": 41,            // the newest timestamp verified
 //	 "sequence": 42,                    // the newest release a verified timestamp named
-//	 "releaseSha256": "<hex>"}          // and its envelope's sha256
+//	 "releaseSha256": "<hex>",          // and its envelope's sha256
+//	 "logSize": 7, "logHash": "<base64>"}  // the newest transparency log checkpoint verified (package releaselog)
 //
 // The file is the edge's own, like TUF's client-side metadata: it is written atomically
 // (temporary file, fsync, rename) and trusted when read back. Unknown fields are ignored;
@@ -44,6 +45,11 @@ type State struct {
 	TimestampVersion int64  `json:"timestampVersion,omitempty"`
 	Sequence         uint64 `json:"sequence,omitempty"`
 	ReleaseSHA256    string `json:"releaseSha256,omitempty"` // of the envelope the newest timestamp named
+	// LogSize and LogHash are the newest transparency log checkpoint the edge verified (its
+	// tree's size and base64 hash; the catalog is Catalog): every later checkpoint must
+	// extend it. Absent in a state written before logs: no checkpoint seen.
+	LogSize int64  `json:"logSize,omitempty"`
+	LogHash string `json:"logHash,omitempty"`
 }
 
 // Saw records a verified timestamp as the newest seen.

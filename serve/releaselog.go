@@ -1,0 +1,149 @@
+package serve
+
+// The transparency log at the edge (package releaselog has the formats).
+//
+// With Config.LogKey, every release the edge loads must be in the catalog's log: its
+// statement envelope, byte for byte, is an entry at the log's checkpoint (an inclusion proof
+// over the hash tiles, each tile checked against the signed checkpoint), and that checkpoint
+// extends the newest one the edge verified before (a consistency proof), kept in the state
+// file (trust.State's logSize and logHash) across restarts. A release missing from the log,
+// a log of another history (a split view: this edge or its region shown a history that
+// others are not), a rewritten past entry, or a rolled-back log is refused with reason
+// "log", and what is served stays.
+//
+// The log is read from the catalog directory (DIR/log), or, for an edge that mirrors an
+// origin, from ORIGIN/log: the checkpoint and the tiles the proofs need, each capped. What
+// was fetched is kept under CACHE/log once it verified, and read from there when the origin
+// cannot be reached (a restart during an origin outage): it is checked as if fetched.
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/driveway/driveway/index"
+	"github.com/driveway/driveway/releaselog"
+	"github.com/driveway/driveway/trust"
+)
+
+// reasonLog is the refusal reason of a release the log does not hold, or a log that does not
+// extend the one seen.
+const reasonLog = "log"
+
+// checkLog checks release m, loaded from dir, against the log (nothing without
+// Config.LogKey), and records the log's checkpoint as seen. Called under loadMu.
+func (s *Server) checkLog(dir string, m *index.Manifest) error {
+	key := s.cfg.LogKey
+	if key == nil {
+		return nil
+	}
+	st := s.trust.state
+	var prev *releaselog.Checkpoint
+	if st.LogSize > 0 {
+		h, err := base64.StdEncoding.DecodeString(st.LogHash)
+		if err != nil || len(h) != tlog.HashSize {
+			return fmt.Errorf("serve: the edge state holds an unreadable log hash %q; move the state away to start afresh", st.LogHash)
+		}
+		prev = &releaselog.Checkpoint{Catalog: m.Catalog, Size: st.LogSize}
+		if st.Catalog != "" {
+			prev.Catalog = st.Catalog
+		}
+		copy(prev.Hash[:], h)
+	}
+	src, keep := s.logSource(dir)
+	cp, err := releaselog.CheckRelease(src, key, m.Catalog, m.Sequence, m.Statement, prev)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && prev == nil {
+			return fmt.Errorf("serve: release %d: the edge checks the transparency log (--log-key) and the catalog has none: %w; build with --log-key", m.Sequence, err)
+		}
+		return fmt.Errorf("serve: release %d: %w", m.Sequence, err)
+	}
+	keep()
+	if prev == nil || cp.Size > prev.Size {
+		st.LogSize, st.LogHash = cp.Size, base64.StdEncoding.EncodeToString(cp.Hash[:])
+		s.saveTrust()
+		s.log.Debug("transparency log checkpoint verified", "size", cp.Size, "hash", cp.Hash.String(), "sequence", m.Sequence)
+	}
+	return nil
+}
+
+// logSource returns where the log is read from for a release loaded from dir, and a
+// function that keeps what was fetched (origin edges) once it verified.
+func (s *Server) logSource(dir string) (releaselog.Source, func()) {
+	if s.cfg.Origin == "" {
+		return releaselog.DirSource(dir), func() {}
+	}
+	base := strings.TrimRight(s.cfg.Origin, "/") + "/" + releaselog.Dir + "/"
+	cache := releaselog.DirSource(s.cfg.Cache)
+	var fetched []logFile
+	src := func(name string, limit int64) ([]byte, error) {
+		b, err := s.fetchLogFile(base+name, limit)
+		if err == nil {
+			fetched = append(fetched, logFile{name, b})
+			return b, nil
+		}
+		if cached, cerr := cache(name, limit); cerr == nil {
+			s.log.Debug("log file read from the cache", "file", name, "origin error", err.Error())
+			return cached, nil
+		}
+		return nil, err
+	}
+	keep := func() {
+		// The checkpoint last, as releaselog writes a log: the cached files stay consistent.
+		var cp []byte
+		for _, f := range fetched {
+			if f.name == releaselog.CheckpointFile {
+				cp = f.data
+				continue
+			}
+			s.keepLogFile(f.name, f.data)
+		}
+		if cp != nil {
+			s.keepLogFile(releaselog.CheckpointFile, cp)
+		}
+	}
+	return src, keep
+}
+
+type logFile struct {
+	name string
+	data []byte
+}
+
+func (s *Server) keepLogFile(name string, data []byte) {
+	p := filepath.Join(s.cfg.Cache, releaselog.Dir, filepath.FromSlash(name))
+	if err := trust.WriteFileAtomic(p, data); err != nil {
+		s.log.Warn("cannot keep a log file in the cache", "file", p, "error", err.Error())
+	}
+}
+
+// fetchLogFile GETs one log file from the origin, at most limit bytes; a 404 wraps
+// fs.ErrNotExist.
+func (s *Server) fetchLogFile(url string, limit int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.OriginTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.cfg.Client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("serve: GET %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return nil, fmt.Errorf("serve: GET %s: %s: %w", url, resp.Status, fs.ErrNotExist)
+	default:
+		return nil, fmt.Errorf("serve: GET %s: %s", url, resp.Status)
+	}
+	return readCapped(resp.Body, limit, url)
+}
