@@ -35,7 +35,8 @@ type analysis struct {
 	v      *validator
 	now    time.Time
 	labels map[*Label]*labelInfo
-	named  map[string][]int // label id -> the blocks (indexes in Tree.Blocks) that name it
+	named  map[string][]int            // label id -> the blocks (indexes in Tree.Blocks) that name it
+	famHas [ostable.NumFamilies][]bool // by slot: the family has an OS code for that release
 }
 
 // labelInfo is one live Windows Update label as the order of offers sees it.
@@ -48,11 +49,11 @@ type labelInfo struct {
 	floor      ostable.Slot
 	ceil       ostable.Slot
 	chids      []chid.ID
-	rows       []*rowInfo // the live rows, in file order
-	offerable  int        // rows with an OS release in their range
-	dominated  int        // offerable rows another label always beats
-	firstBeat  *rowInfo   // the first dominated row, for the message
-	outOfRange bool       // reported: no release within floor and ceiling
+	rows       []rowInfo // the live rows, in file order
+	offerable  int       // rows with an OS release in their range
+	dominated  int       // offerable rows another label always beats
+	firstBeat  *rowInfo  // the first dominated row, for the message
+	outOfRange bool      // reported: no release within floor and ceiling
 }
 
 // rowInfo is one live row of a live label.
@@ -74,9 +75,29 @@ type rowInfo struct {
 	beatenBy *rowInfo
 }
 
+// Analyse runs the static analysis alone and returns its warnings, unsorted: W001 for labels
+// no device can reach (dominance, OS ranges), W005 and W006 (W004 is Validate's, with the
+// ties of W002). Validate runs it too; it is here for measuring it (bench's
+// BenchmarkAnalysis). The tree must have been validated once (Validate applies expansion).
+func (t *Tree) Analyse(opts *ValidateOptions) Problems {
+	if opts == nil {
+		opts = &ValidateOptions{}
+	}
+	v := &validator{t: t, opts: opts, sink: &problemSink{}}
+	v.analyse()
+	return v.sink.list
+}
+
 // analyse runs the static analysis after the per-label rules.
 func (v *validator) analyse() {
 	a := &analysis{v: v, now: v.opts.Now, labels: map[*Label]*labelInfo{}, named: map[string][]int{}}
+	tab := v.t.OS
+	for f := range a.famHas {
+		a.famHas[f] = make([]bool, tab.NumSlots())
+		for s := tab.FirstRelease(); int(s) < tab.NumSlots(); s++ {
+			_, a.famHas[f][s] = tab.OSCodeFor(ostable.Family(f), tab.SlotName(s))
+		}
+	}
 	for i, b := range v.t.Blocks {
 		for _, id := range b.Labels {
 			a.named[id] = append(a.named[id], i)
@@ -88,8 +109,8 @@ func (v *validator) analyse() {
 		if li == nil {
 			continue
 		}
-		for _, r := range li.rows {
-			if r.inRange && !r.ext {
+		for i := range li.rows {
+			if r := &li.rows[i]; r.inRange && !r.ext {
 				groups[r.hwid] = append(groups[r.hwid], r)
 			}
 		}
@@ -141,11 +162,14 @@ func (a *analysis) info(l *Label) *labelInfo {
 		if !ok {
 			continue
 		}
-		ri := &rowInfo{li: li, index: i, hwid: r.HWID, family: c.Family, slot: c.Slot, legacy: c.Legacy,
+		if li.rows == nil {
+			li.rows = make([]rowInfo, 0, len(l.Rows)) // never grown again: groups point into it
+		}
+		li.rows = append(li.rows, rowInfo{li: li, index: i, hwid: r.HWID, family: c.Family, slot: c.Slot, legacy: c.Legacy,
 			score: e.FeatureScore, date: inf.Date, version: inf.Version, infCHIDs: inf.CHIDs,
-			ext: l.Submission.IsExtensionInf || inf.ExtensionID != nil}
+			ext: l.Submission.IsExtensionInf || inf.ExtensionID != nil})
+		ri := &li.rows[len(li.rows)-1]
 		a.bounds(ri)
-		li.rows = append(li.rows, ri)
 		if ri.inRange {
 			li.offerable++
 		}
@@ -196,8 +220,8 @@ func (a *analysis) bounds(r *rowInfo) {
 			r.upper = s
 		}
 	}
-	for s := r.lower; s <= r.upper && s != ostable.NoSlot; s++ {
-		if _, ok := tab.OSCodeFor(r.family, tab.SlotName(s)); ok {
+	for s := r.lower; s <= r.upper && int(s) < len(a.famHas[r.family]); s++ {
+		if a.famHas[r.family][s] {
 			r.inRange = true
 			return
 		}
@@ -221,6 +245,21 @@ func orderBefore(a, b *rowInfo) string {
 	return when(CompareIDs(a.li.l.ID, b.li.l.ID) < 0, "a smaller label id")
 }
 
+// first is orderBefore as a comparison, for sorting.
+func first(a, b *rowInfo) bool {
+	switch {
+	case a.score != b.score:
+		return a.score < b.score
+	case a.date != b.date:
+		return a.date > b.date
+	case a.version != b.version:
+		return a.version > b.version
+	case !a.li.golive.Equal(b.li.golive):
+		return a.li.golive.After(b.li.golive)
+	}
+	return CompareIDs(a.li.l.ID, b.li.l.ID) < 0
+}
+
 func when(cond bool, s string) string {
 	if cond {
 		return s
@@ -235,7 +274,7 @@ func (a *analysis) dominance(groups map[string][]*rowInfo) {
 		if len(g) < 2 {
 			continue
 		}
-		sort.Slice(g, func(i, j int) bool { return orderBefore(g[i], g[j]) != "" })
+		sort.Slice(g, func(i, j int) bool { return first(g[i], g[j]) })
 		for i, r := range g {
 			for _, m := range g[:i] {
 				if m.li != r.li && m.li.canLead && a.dominates(m, r) {
@@ -333,7 +372,7 @@ func (a *analysis) report(li *labelInfo) {
 		if l.HasCoEng {
 			ptr, bounds = "/targeting/coEngDriverPublishInfo", fmt.Sprintf("build floor %s and build ceiling %s", buildOrNone(l.FloorBuild), buildOrNone(l.CeilingBuild))
 		}
-		r := li.rows[0]
+		r := &li.rows[0]
 		v := fmt.Sprintf("%s %s", r.family, tab.SlotName(r.slot))
 		if r.legacy {
 			v += " (pre-Windows 10 rows match only their own version, which a release floor excludes)"
@@ -469,8 +508,8 @@ func joinIDs(ids []string) string {
 
 func rowsName(ls []*labelInfo, hwids []string) bool {
 	for _, li := range ls {
-		for _, r := range li.rows {
-			if containsString(hwids, r.hwid) {
+		for i := range li.rows {
+			if containsString(hwids, li.rows[i].hwid) {
 				return true
 			}
 		}
@@ -489,7 +528,8 @@ func buildsMeet(tab *ostable.Table, ls []*labelInfo, b Block) bool {
 		hi = 1<<31 - 1
 	}
 	for _, li := range ls {
-		for _, r := range li.rows {
+		for i := range li.rows {
+			r := &li.rows[i]
 			if !r.inRange {
 				continue
 			}
