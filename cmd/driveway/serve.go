@@ -15,7 +15,10 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/driveway/driveway/offer"
+	"github.com/driveway/driveway/releaselog"
 	"github.com/driveway/driveway/rollout"
 	"github.com/driveway/driveway/serve"
 )
@@ -34,7 +37,10 @@ signature or timestamp, a wrong shard, a rollback, another catalog or an expired
 refused, logged and counted, and the current release keeps serving. When the served release
 or its timestamp expires and nothing newer verifies, offers get a 503 and /readyz fails
 (--stale-ok extends). --state keeps what the edge has seen across restarts, so that it can
-never be shown an older release (docs/architecture.md, Trust).
+never be shown an older release (docs/architecture.md, Trust). With --log-key, every
+release must also be in the catalog's transparency log (DIR/log, ORIGIN/log) at a checkpoint
+that extends the newest one in --state: a release missing from the log, or a log that forked
+from what the edge saw (a split view), is refused with reason log.
 
 With --spool DIR the edge also takes install reports (POST /v1/reports: what a PC's install
 of an offered driver did) and appends them to NDJSON files in DIR, rotated by size and age,
@@ -54,6 +60,7 @@ flight finish (at most --shutdown-timeout).`)
 	threshold := fs.Int("threshold", 1, "distinct keys that must have signed")
 	state := fs.String("state", "", "keep what the edge has seen in this `FILE` (default: CACHE/edge-state.json when --cache is given)")
 	catalogName := fs.String("catalog-name", "", "serve only this catalog `NAME` (default: the first release's, kept in --state)")
+	logKeyFile := fs.String("log-key", "", "check every release against the catalog's transparency log (DIR/log or ORIGIN/log) signed by this log public key `FILE`")
 	listen := fs.String("listen", "127.0.0.1:8080", "the `ADDR` to listen on")
 	allowTime := fs.Bool("allow-time-override", false, "accept POST /v1/offers?now=RFC3339 (tests, simulations)")
 	staleOK := fs.Duration("stale-ok", 0, "keep serving a release this long past its expiry")
@@ -174,6 +181,12 @@ flight finish (at most --shutdown-timeout).`)
 			return fatal(err)
 		}
 	}
+	var logKey note.Verifier
+	if *logKeyFile != "" {
+		if logKey, err = releaselog.LoadVerifier(*logKeyFile); err != nil {
+			return fatal(err)
+		}
+	}
 	srv, err := serve.New(serve.Config{
 		Catalog: *catalog, Origin: *origin, Cache: *cache, Keys: verifiers, Threshold: *threshold,
 		Poll: *poll, BackoffMax: *backoffMax, OriginTimeout: *originTimeout,
@@ -181,7 +194,7 @@ flight finish (at most --shutdown-timeout).`)
 		Limits:      offer.Limits{MaxBody: *maxBody, MaxDevices: *maxDevices, MaxIDs: *maxIDs, MaxString: *maxString},
 		ReadTimeout: *readTimeout, WriteTimeout: *writeTimeout, IdleTimeout: *idleTimeout,
 		MaxConns: *maxConns, BlockCache: cacheBytes, Logger: log, FixedAnswer: *fixed, Clock: e.now,
-		State: statePath, CatalogName: *catalogName,
+		State: statePath, CatalogName: *catalogName, LogKey: logKey,
 		Spool: rollout.SpoolOptions{Dir: *spool, Secret: secret, MaxFileBytes: *spoolMaxBytes, MaxFileAge: *spoolMaxAge, SyncEvery: *spoolSync, Queue: *spoolQueue,
 			MaxTotalBytes: *spoolMaxTotal, MinFreeBytes: *spoolMinFree, MinFreePercent: *spoolMinFreePct, Retention: *reportRetention, MaxAhead: *reportMaxAhead},
 		ReportLimits: limits, ReportTokenTTL: *reportTokenTTL, TrustedProxies: proxies,
