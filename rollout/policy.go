@@ -19,7 +19,8 @@ package rollout
 //	  "cancel":  {"minSuccessPercent": 90.0, "maxKernelCrashRate": 2.0, "maxPnPErrorRate": 5.0, "rollback": true},
 //	  "classes": {"Firmware": {"ladder": [1, 2, 5, 10, 25, 50, 100], "minDwell": "168h"}},
 //	  "throttle": {"maxNewMachinesPerDay": 500},  // a count throttle (throttle.go); none by default
-//	  "firstRing": {"minMachines": 20, "maxPercent": 25}  // an even first ring (ring.go); none by default
+//	  "firstRing": {"minMachines": 20, "maxPercent": 25}, // an even first ring (ring.go); none by default
+//	  "baseline": "previous"                  // bounds over the replaced driver's rates (baseline.go), or "none"
 //	}
 //
 // Rates are percentages of machines. A rollout advances only when its label has enough data
@@ -78,6 +79,9 @@ type Policy struct {
 	Throttle *Throttle `json:"throttle,omitempty"`
 	// FirstRing, when set, makes the first stage reach every targeting cluster (ring.go).
 	FirstRing *FirstRing `json:"firstRing,omitempty"`
+	// Baseline is what the bounds are judged against (baseline.go): "previous" (the
+	// default), the rates of the driver the rollout replaces, or "none": absolute rates.
+	Baseline string `json:"baseline,omitempty"`
 }
 
 // Throttle is a count throttle: at most MaxNewMachinesPerDay machines a day start reporting
@@ -127,6 +131,7 @@ var DefaultPolicy = Policy{
 	Advance:           &Thresholds{MinSuccessPercent: 99, MaxKernelCrashRate: 0.1, MaxPnPErrorRate: 0.5},
 	Pause:             &Thresholds{MinSuccessPercent: 97, MaxKernelCrashRate: 0.5, MaxPnPErrorRate: 2},
 	Cancel:            &Thresholds{MinSuccessPercent: 90, MaxKernelCrashRate: 2, MaxPnPErrorRate: 5, Rollback: true},
+	Baseline:          BaselinePrevious,
 }
 
 // LoadPolicy reads a policy file; ParsePolicy reads its bytes.
@@ -211,6 +216,9 @@ func (p *Policy) withDefaults(d *Policy) *Policy {
 	if out.Throttle == nil {
 		out.Throttle = d.Throttle
 	}
+	if out.Baseline == "" {
+		out.Baseline = d.Baseline
+	}
 	if out.FirstRing == nil {
 		out.FirstRing = d.FirstRing
 	}
@@ -241,6 +249,9 @@ func (p *Policy) check(where string) error {
 		if c.v < 0.5 || c.v >= 1 {
 			return fmt.Errorf("%s: %s %v must be at least 0.5 (raw percentages) and below 1, such as 0.95", where, c.name, c.v)
 		}
+	}
+	if p.Baseline != BaselinePrevious && p.Baseline != BaselineNone {
+		return fmt.Errorf("%s: baseline %q must be \"previous\" (judge over the replaced driver's rates) or \"none\"", where, p.Baseline)
 	}
 	if t := p.Throttle; t != nil && t.MaxNewMachinesPerDay <= 0 {
 		return fmt.Errorf("%s: throttle.maxNewMachinesPerDay %d must be above 0 (leave the throttle out for none)", where, t.MaxNewMachinesPerDay)

@@ -99,7 +99,7 @@ type StepInputs struct {
 // StepWith is Step with the tree's lifts and a census.
 func StepWith(tree *catalogs.Tree, measures *Measures, policy *Policy, now time.Time, in StepInputs) []Decision {
 	var out []Decision
-	st := stepper{tree: tree, blocks: map[string]bool{}, lifted: map[string]bool{}, tab: tree.OS, census: in.Census}
+	st := stepper{tree: tree, blocks: map[string]bool{}, lifted: map[string]bool{}, tab: tree.OS, census: in.Census, now: now}
 	for _, b := range tree.Blocks {
 		st.blocks[b.ID] = true
 	}
@@ -126,6 +126,7 @@ type stepper struct {
 	lifted map[string]bool // ids of the blocks of holds lifted (lifts.json)
 	tab    *ostable.Table
 	census *Census
+	now    time.Time
 }
 
 // stepLabel is Step's decision for one label under its class's policy p, if it is in
@@ -255,34 +256,50 @@ func (st *stepper) label(l *catalogs.Label, measures *Measures, p *Policy, now t
 		}
 	}
 	lm = without(lm, held)
-	shown := func(t *Thresholds, m *Measure, min int) string { return t.shown(m, zOf(t), min, p.MinFailureSources) }
-	onLabel := func(t *Thresholds, f func(t *Thresholds, m *Measure, min int) string) string {
-		if why := f(t, &lm, p.MinLabelMachines); why != "" {
+	// The baseline (baseline.go) moves every bound by what the replaced driver shows.
+	base, baseID := st.baseline(l, measures, p)
+	var baseLabel *Measure
+	if base != nil {
+		baseLabel = &base.Measure
+	}
+	zBase := zPause
+	// check judges m against t moved by the baseline's measure b of the same machines: shown
+	// at the z of t (a stop gate), or raw.
+	const shown, raw = true, false
+	check := func(t *Thresholds, asShown bool, m *Measure, min int, b *Measure) string {
+		z := zOf(t)
+		if t = t.over(b, zBase); asShown {
+			return t.shown(m, z, min, p.MinFailureSources)
+		}
+		return t.breaks(m, min)
+	}
+	onLabel := func(t *Thresholds, asShown bool) string {
+		if why := check(t, asShown, &lm, p.MinLabelMachines, baseLabel); why != "" {
 			return fmt.Sprintf("%s over %d machines", why, lm.Machines)
 		}
 		return ""
 	}
-	onCohort := func(t *Thresholds, c *Cohort, f func(t *Thresholds, m *Measure, min int) string) string {
-		if why := f(t, &c.Measure, p.MinCohortMachines); why != "" {
+	onCohort := func(t *Thresholds, c *Cohort, asShown bool) string {
+		if why := check(t, asShown, &c.Measure, p.MinCohortMachines, base.cohortOf(c)); why != "" {
 			return fmt.Sprintf("%s over %d machines of cohort %s/%s", why, c.Machines, c.Release, c.CHID)
 		}
 		return ""
 	}
 	// breach: a bound the label or a cohort is shown to break (stop gates); suspect: one
 	// its raw percentages break, of a label or cohort with enough machines.
-	judge := func(t *Thresholds, f func(t *Thresholds, m *Measure, min int) string) string {
-		if why := onLabel(t, f); why != "" {
+	judge := func(t *Thresholds, asShown bool) string {
+		if why := onLabel(t, asShown); why != "" {
 			return why
 		}
 		for _, c := range open {
-			if why := onCohort(t, c, f); why != "" {
+			if why := onCohort(t, c, asShown); why != "" {
 				return why
 			}
 		}
 		return ""
 	}
 	breach := func(t *Thresholds) string { return judge(t, shown) }
-	suspect := func(t *Thresholds) string { return judge(t, (*Thresholds).breaks) }
+	suspect := func(t *Thresholds) string { return judge(t, raw) }
 	next := cloneDistribution(dist)
 	var out []Decision
 	uncorroborated := lm.FailedUnsourced == 0 && lm.FailureSources < p.MinFailureSources
@@ -358,14 +375,14 @@ func (st *stepper) label(l *catalogs.Label, measures *Measures, p *Policy, now t
 			d.Action, d.Reason = Hold, fmt.Sprintf("at %s%% since %s; dwell until %s", catalogs.FormatBasisPoints(cur),
 				last.At.UTC().Format(time.RFC3339), last.At.Add(p.MinDwell.Duration).UTC().Format(time.RFC3339))
 		default:
-			if why := p.Advance.breaks(&lm, p.MinLabelMachines); why != "" {
+			if why := p.Advance.over(baseLabel, 0).breaks(&lm, p.MinLabelMachines); why != "" {
 				d.Action, d.Reason = Hold, "not healthy enough to advance: "+why
 				break
 			}
 			to := nextStage(p.Ladder, cur)
 			d.Action, d.To = Advance, to
 			d.Reason = fmt.Sprintf("success %.2f%%, kernel crashes %.2f%%, PnP errors %.2f%% over %d machines",
-				lm.SuccessPercent, lm.KernelCrashRate, lm.PnPErrorRate, lm.Machines)
+				lm.SuccessPercent, lm.KernelCrashRate, lm.PnPErrorRate, lm.Machines) + baselineNote(baseID, baseLabel)
 			if p.Throttle != nil {
 				var v stagesView
 				for _, s := range r.Stages {
