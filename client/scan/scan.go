@@ -152,6 +152,11 @@ func (m *Machine) Request(o Options) (*Request, error) {
 		if d.InstanceID == "" {
 			return nil, fmt.Errorf("scan: device %d has no instance id", i)
 		}
+		for _, s := range append(append([]string{d.InstanceID}, d.HardwareIDs...), d.CompatibleIDs...) {
+			if len(s) > maxString || s == "" {
+				return nil, fmt.Errorf("scan: device %s has an ID of %d bytes; the offer API takes 1 to %d", d.InstanceID, len(s), maxString)
+			}
+		}
 	}
 	if m.HasSMBIOS && m.SMBIOS[chid.Manufacturer] != "" {
 		ids, present := chid.Compute(&m.SMBIOS)

@@ -243,6 +243,10 @@ func TestRequestOptions(t *testing.T) {
 			t.Errorf("Request(%+v) succeeded; want an error", o)
 		}
 	}
+	long := &Machine{MachineID: "m", Devices: []Device{{InstanceID: "X", HardwareIDs: []string{strings.Repeat("A", 513)}}}}
+	if _, err := long.Request(Options{OS: &OS{Build: 1, Arch: "x86"}}); err == nil || !strings.Contains(err.Error(), "513 bytes") {
+		t.Errorf("an ID of 513 bytes: err = %v", err)
+	}
 	if _, err := (&Machine{}).Request(Options{OS: &OS{Build: 1, Arch: "x86"}}); err == nil || !strings.Contains(err.Error(), "--device-id") {
 		t.Errorf("no machine id: err = %v; want one naming --device-id", err)
 	}
