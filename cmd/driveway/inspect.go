@@ -19,20 +19,26 @@ func cmdInspect(e *env, args []string) int {
 Inspect shows what the newest release of a catalog directory holds: the manifest (sequence,
 times, counts, control table), the shard layout (size, keys, blocks, compression ratio), and
 with --hwid every entry for one hardware ID: its rows and, per OS family and release, the rows
-an edge would consider there (offered-forward expanded). With --label, one label's record and
-control state.`)
+an edge would consider there (offered-forward expanded), each row with its label's control
+state at --now (cancelled, paused, rolling out, in flight, named by a block). With --label,
+one label's record and control state.`)
 	catalog := fs.String("catalog", "", "the catalog `DIR` (required)")
 	keys := fs.StringArray("key", nil, "public key `FILE` to verify the release first")
 	hwid := fs.String("hwid", "", "list every entry for this hardware `ID`")
 	label := fs.String("label", "", "show this label `ID`")
 	asJSON := fs.Bool("json", false, "print JSON")
+	nowFlag := fs.String("now", "", "the time control states are shown at (RFC 3339); default: now")
 	if code, ok := e.parse(fs, args); !ok {
 		return code
+	}
+	now, err := e.parseNow(*nowFlag)
+	if err != nil {
+		return e.usageError("inspect", err.Error())
 	}
 	if *catalog == "" {
 		return e.usageError("inspect", "--catalog is required")
 	}
-	rel, err := openForReading(e, "inspect", *catalog, *keys, 1, e.now())
+	rel, err := openForReading(e, "inspect", *catalog, *keys, 1, now)
 	if err != nil {
 		return e.fail("inspect", err)
 	}
@@ -47,7 +53,7 @@ control state.`)
 	}
 	switch {
 	case *hwid != "":
-		return inspectHWID(e, rel, tab, *hwid, *asJSON)
+		return inspectHWID(e, rel, tab, &control, now, *hwid, *asJSON)
 	case *label != "":
 		return inspectLabel(e, rel, tab, &control, *label)
 	}
@@ -168,9 +174,48 @@ type rowJSON struct {
 	State    string `json:"state"`
 	Extended bool   `json:"extended,omitempty"`
 	Category string `json:"category"`
+	Control  string `json:"control,omitempty"` // the label's control state (rowControl)
 }
 
-func inspectHWID(e *env, rel *index.Release, tab *ostable.Table, id string, asJSON bool) int {
+// rowControl is a label's control state at a time in a few words, for a row's state column:
+// "" when the label is fully live and no block names it.
+func rowControl(control *compiled.Control, label string, now time.Time) string {
+	var parts []string
+	for i := range control.Labels {
+		lc := &control.Labels[i]
+		if lc.Label != label {
+			continue
+		}
+		if c := lc.Cancelled; c != nil {
+			if now.Before(c.At) {
+				parts = append(parts, "to be cancelled "+c.At.Format("2006-01-02"))
+			} else {
+				parts = append(parts, "cancelled")
+			}
+		}
+		if r := lc.Rollout; r != nil {
+			switch p := catalogs.FormatBasisPoints(r.Scheduled(now)); {
+			case r.Paused:
+				parts = append(parts, "paused (stages at "+p+"%)")
+			case r.Scheduled(now) < 10000:
+				parts = append(parts, "rollout "+p+"%")
+			}
+		}
+		if f := lc.Flight; f != nil && (f.Approved.IsZero() || now.Before(f.Approved)) {
+			parts = append(parts, "in flight")
+		}
+	}
+	for _, b := range control.Blocks {
+		for _, l := range b.Labels {
+			if l == label {
+				parts = append(parts, "blocked by "+b.ID+" where it matches")
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func inspectHWID(e *env, rel *index.Release, tab *ostable.Table, control *compiled.Control, now time.Time, id string, asJSON bool) int {
 	key := catalogs.NormalizeHWID(id)
 	shard := index.Route([]byte(key), len(rel.HWID))
 	v, ok, err := rel.HWID[shard].Get([]byte(key))
@@ -189,7 +234,8 @@ func inspectHWID(e *env, rel *index.Release, tab *ostable.Table, id string, asJS
 	for i := range rows {
 		r := rec.Row(i)
 		rows[i] = rowJSON{Label: fmt.Sprint(r.Label), Family: r.Family.String(), Release: tab.SlotName(r.Slot),
-			Score: fmt.Sprintf("%02X", r.Score), State: r.State(), Extended: r.Flags&compiled.RowExtended != 0}
+			Score: fmt.Sprintf("%02X", r.Score), State: r.State(), Extended: r.Flags&compiled.RowExtended != 0,
+			Control: rowControl(control, fmt.Sprint(r.Label), now)}
 		if l, ok := lookupLabel(rel, r.Label); ok {
 			if inf, ok := l.INF(int(r.INF)); ok {
 				rows[i].INF, rows[i].Version = string(inf.Name), catalogs.FormatVersion(inf.Version)
@@ -238,6 +284,9 @@ func inspectHWID(e *env, rel *index.Release, tab *ostable.Table, id string, asJS
 		state := r.State
 		if r.Extended {
 			state += " (expanded)"
+		}
+		if r.Control != "" {
+			state += "; " + r.Control
 		}
 		fmt.Fprintf(tw, "%s\t%s %s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Label, r.Family, r.Release, r.INF, r.Version, r.Date, r.Score, state, r.Category)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/driveway/driveway/index"
@@ -23,7 +24,14 @@ verdict, which is how a publisher finds out why a PC did or did not get a driver
 
 With --key the release is verified first (signature, hashes, structure); without, offer says
 on stderr that it did not verify. --now asks "what would this PC be offered at that time";
-an expired release still answers here (with a note), where an edge would stop offering.`)
+an expired release still answers here (with a note), where an edge would stop offering.
+
+--format table explains the answer for people (docs/explain.md): per device its offers and
+every candidate row with its verdict, every check it fails (not only the first), the
+label's control state (flight, rollout, pause, cancel, blocks with their reasons), what its
+row and rank mean, and a device none of whose IDs is in the release said so. --format
+explain is the same as JSON. Both imply --explain; the default, json, is the edge's response
+byte for byte.`)
 	catalog := fs.String("catalog", "", "the catalog `DIR` (required)")
 	keys := fs.StringArray("key", nil, "public key `FILE` to verify the release with (repeat for several)")
 	threshold := fs.Int("threshold", 1, "distinct keys that must have signed")
@@ -31,8 +39,16 @@ an expired release still answers here (with a note), where an edge would stop of
 	explain := fs.Bool("explain", false, "list every candidate with its verdict")
 	request := fs.String("request", "", "read the request from `FILE` instead of stdin")
 	indent := fs.Bool("indent", false, "indent the JSON for reading (the default is the edge's exact bytes)")
+	format := fs.String("format", "json", "json (the edge's response), table (explained for people) or explain (that explanation as JSON)")
 	if code, ok := e.parse(fs, args); !ok {
 		return code
+	}
+	switch *format {
+	case "json":
+	case "table", "explain":
+		*explain = true
+	default:
+		return e.usageError("offer", fmt.Sprintf("--format %q: want json, table or explain", *format))
 	}
 	if *catalog == "" {
 		return e.usageError("offer", "--catalog is required")
@@ -75,6 +91,15 @@ an expired release still answers here (with a note), where an edge would stop of
 	}
 	var res offer.Result
 	engine.Decide(&req, now, *explain, &res)
+	switch *format {
+	case "table":
+		writeExplanation(e.stdout, engine.Explain(&req, now, &res))
+		return exitOK
+	case "explain":
+		b, _ := json.MarshalIndent(engine.Explain(&req, now, &res), "", "  ")
+		fmt.Fprintf(e.stdout, "%s\n", b)
+		return exitOK
+	}
 	out := offer.AppendResponse(nil, &req, &res, engine.OS())
 	if *indent {
 		var b bytes.Buffer
@@ -144,4 +169,47 @@ func freshTimestamp(dir string, root *trust.Root, rel *index.Release, now time.T
 		return fmt.Errorf("the timestamp names release %d, not %d", ts.Sequence, rel.Manifest.Sequence)
 	}
 	return ts.Names(rel.Envelope)
+}
+
+// writeExplanation prints an explained decision for people: per device its offers and a
+// table of its candidate rows, each with the checks it fails after the first and its label's
+// control state below it; then what row and rank mean.
+func writeExplanation(w io.Writer, x *offer.Explanation) {
+	fmt.Fprintf(w, "release %d at %s: %s\n", x.Release, x.Now, x.OS)
+	for _, d := range x.Devices {
+		fmt.Fprintf(w, "\ndevice %s (%s)\n", d.InstanceID, plural(d.IDs, "ID"))
+		if len(d.Offers) == 0 {
+			fmt.Fprintln(w, "  offered: nothing")
+		}
+		for _, o := range d.Offers {
+			fmt.Fprintf(w, "  offered: %s\n", o)
+		}
+		if d.Note != "" {
+			fmt.Fprintf(w, "  %s\n", d.Note)
+		}
+		if len(d.Candidates) == 0 {
+			continue
+		}
+		lw, rw := len("label"), len("row")
+		for _, c := range d.Candidates {
+			lw, rw = max(lw, len(c.Label)), max(rw, len(c.Row))
+		}
+		fmt.Fprintf(w, "  %-*s  %-*s  %-8s  %-18s  %s\n", lw, "label", rw, "row", "rank", "matched", "verdict: detail")
+		for _, c := range d.Candidates {
+			fmt.Fprintf(w, "  %-*s  %-*s  %-8s  %-18s  %s: %s\n", lw, c.Label, rw, c.Row, c.Rank, c.Matched, c.Verdict, c.Detail)
+			pad := strings.Repeat(" ", 4)
+			for i, f := range c.Failing {
+				if i > 0 {
+					fmt.Fprintf(w, "%salso fails %s: %s\n", pad, f.Verdict, f.Detail)
+				}
+			}
+			if c.Control != "" {
+				fmt.Fprintf(w, "%scontrol: %s\n", pad, c.Control)
+			}
+		}
+	}
+	fmt.Fprintln(w)
+	for _, t := range x.Terms {
+		fmt.Fprintln(w, t)
+	}
 }
