@@ -75,8 +75,18 @@ func TestClientScan(t *testing.T) {
 		t.Errorf("first hardware ID %s", got)
 	}
 
-	catalog, _ := buildExample(t, testNow())
-	code, offers, stderr := runCLI([]byte(out), "offer", "--catalog", catalog, "--now", testNow())
+	// The example's label dates are absolute: it is built and asked at its own clock.
+	work := t.TempDir()
+	labels, key, catalog := filepath.Join(work, "labels"), filepath.Join(work, "k"), filepath.Join(work, "catalog")
+	if err := copyFS(examplesFS(), "contoso", labels); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"keygen", "--out", key}, {"build", "--labels", labels, "--out", catalog, "--key", key + ".key", "--quiet"}} {
+		if code, _, stderr := runCLIAt(exampleClock, nil, args...); code != 0 {
+			t.Fatal(stderr)
+		}
+	}
+	code, offers, stderr := runCLIAt(exampleClock, []byte(out), "offer", "--catalog", catalog)
 	if code != 0 {
 		t.Fatalf("offer: exit %d: %s", code, stderr)
 	}
