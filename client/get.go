@@ -4,7 +4,8 @@ package client
 //
 // Get posts the PC's offer request to EDGE/v1/offers and checks the answer with Verify,
 // against the release keys, the PC's clock and the state directory's newest verified
-// sequence (state.go). A response that does not verify, or any one of whose offers does
+// sequence (state.go), and, with a transparency log configured, checks that the release is
+// in the log and the log extends the one seen before (GetOptions.Log). A response that does not verify, or any one of whose offers does
 // not, is refused as a whole: it came through a path that lies, and nothing in it is acted
 // on. A response from an older release than the state's is refused (ErrOld). After a
 // verified response the state is raised to its sequence (written atomically) before
@@ -31,6 +32,9 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/driveway/driveway/releaselog"
 	"github.com/driveway/driveway/signing"
 )
 
@@ -39,6 +43,7 @@ var (
 	ErrUnreachable = errors.New("client: edge unreachable or refused the request")
 	ErrUnverified  = errors.New("client: response not verified") // wraps Verify's error; not ErrOld
 	ErrReport      = errors.New("client: report refused")
+	ErrLog         = errors.New("client: release not proved in the transparency log") // not logged, or a log that forks or goes back
 )
 
 // DefaultKinds are the offer kinds Get installs when GetOptions.Kinds is nil: what Windows
@@ -60,6 +65,13 @@ type GetOptions struct {
 	Now       func() time.Time // the PC's clock: statement expiry, report times
 	Kinds     []string         // offer kinds to download and install; nil: DefaultKinds
 	Hook      *Hook            // nil: download and check, install nothing, report nothing
+	// Log and LogKey, when set, also check each verified release against the catalog's
+	// transparency log (package releaselog): its statement must be an entry of the log at a
+	// checkpoint signed by LogKey, and that checkpoint must extend the one in the state (a
+	// consistency proof), which is then raised to it. A release missing from the log, or a
+	// log that forks (a split view) or goes back, is refused (ErrLog).
+	Log    releaselog.Source
+	LogKey note.Verifier
 }
 
 // Result is what Get did. It is meant to be printed (`driveway client get --json`).
@@ -68,6 +80,7 @@ type GetResult struct {
 	Catalog  string `json:"catalog,omitempty"`
 	Sequence uint64 `json:"sequence,omitempty"` // the release the response answered from (verified)
 	Previous uint64 `json:"previous"`           // the newest sequence verified before
+	Log      string `json:"log,omitempty"`      // the log checkpoint the release was proved in (catalog@size:hash)
 	// Refused are the offers Verify refused (the response was then refused as a whole).
 	Refused []string       `json:"refused,omitempty"`
 	Offers  []OfferOutcome `json:"offers"`
@@ -129,7 +142,8 @@ func readRequest(b []byte) (pcRequest, error) {
 
 // tokens is what Get reads of the response besides what Verify checks.
 type tokens struct {
-	Offers []struct {
+	Statement json.RawMessage `json:"statement"`
+	Offers    []struct {
 		ReportToken string `json:"reportToken"`
 	} `json:"offers"`
 }
@@ -180,14 +194,31 @@ func Get(ctx context.Context, opts GetOptions) (*GetResult, error) {
 		}
 		return res, fmt.Errorf("%w: %w (%s refused; nothing of this response is acted on)", ErrUnverified, v.Errors[0], plural(len(v.Errors), "offer"))
 	}
+	var tk tokens
+	json.Unmarshal(body, &tk) // Verify parsed the same body
+	next := st
+	if opts.Log != nil {
+		if opts.LogKey == nil {
+			return res, errors.New("client: GetOptions.Log needs LogKey (the log's public key)")
+		}
+		cp, err := releaselog.CheckRelease(opts.Log, opts.LogKey, v.Statement.Catalog, v.Statement.Sequence, tk.Statement, st.Log)
+		if err != nil {
+			return res, fmt.Errorf("%w: release %d: %w", ErrLog, v.Statement.Sequence, err)
+		}
+		res.Log = cp.String()
+		if st.Log == nil || cp.Size > st.Log.Size {
+			next.Log = &cp
+		}
+	}
 	res.Catalog, res.Sequence = v.Statement.Catalog, v.Statement.Sequence
 	if v.Statement.Sequence > st.Sequence || st.Catalog == "" {
-		if err := SaveState(opts.State, State{Catalog: v.Statement.Catalog, Sequence: v.Statement.Sequence, Verified: now}); err != nil {
+		next.Catalog, next.Sequence, next.Verified = v.Statement.Catalog, v.Statement.Sequence, now
+	}
+	if next != st {
+		if err := SaveState(opts.State, next); err != nil {
 			return res, err
 		}
 	}
-	var tk tokens
-	json.Unmarshal(body, &tk) // Verify parsed the same body
 
 	kinds := opts.Kinds
 	if kinds == nil {

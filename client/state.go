@@ -18,6 +18,13 @@ package client
 //     verified response from a higher one.
 //   - verified (RFC 3339): the PC's clock when that sequence was first verified (for people;
 //     nothing checks it).
+//   - log: with a transparency log configured (GetOptions.Log), the newest checkpoint of it
+//     the PC has checked, as its note text (package releaselog: "driveway release log 1
+//     CATALOG\nSIZE\nHASH\n", without the signature); Get requires every later checkpoint
+//     to extend it (a consistency proof), so a log that forks or goes back is refused.
+//     Absent: no log checked yet.
+//
+//	{"format":"driveway-client-state/1","catalog":"contoso","sequence":42,"verified":"2026-11-21T12:00:00Z","log":"driveway release log 1 contoso\n3\nBASE64\n"}
 //
 // A missing file means nothing seen yet (a new PC). Anything else that does not parse is an
 // error that names the file and the member: the PC refuses to run rather than forget what it
@@ -35,6 +42,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/driveway/driveway/releaselog"
 )
 
 // StateFormat is the first member of a state file.
@@ -51,9 +60,10 @@ var ErrState = errors.New("client: state")
 
 // State is what a PC has verified.
 type State struct {
-	Catalog  string    // "" with Sequence 0: nothing seen yet
-	Sequence uint64    // the newest release sequence verified
-	Verified time.Time // when it was first verified (the PC's clock)
+	Catalog  string                 // "" with Sequence 0: nothing seen yet
+	Sequence uint64                 // the newest release sequence verified
+	Verified time.Time              // when it was first verified (the PC's clock)
+	Log      *releaselog.Checkpoint // the newest log checkpoint checked; nil: none
 }
 
 type stateWire struct {
@@ -61,6 +71,7 @@ type stateWire struct {
 	Catalog  *string    `json:"catalog"`
 	Sequence *uint64    `json:"sequence"`
 	Verified *time.Time `json:"verified,omitempty"`
+	Log      *string    `json:"log,omitempty"`
 }
 
 // ParseState decodes a state file's bytes (see the format above).
@@ -90,6 +101,13 @@ func ParseState(b []byte) (State, error) {
 	if w.Verified != nil {
 		s.Verified = *w.Verified
 	}
+	if w.Log != nil {
+		cp, err := releaselog.ParseCheckpoint([]byte(*w.Log))
+		if err != nil {
+			return State{}, fmt.Errorf(`member "log": %v`, err)
+		}
+		s.Log = &cp
+	}
 	return s, nil
 }
 
@@ -100,6 +118,10 @@ func AppendState(dst []byte, s State) []byte {
 	if !s.Verified.IsZero() {
 		v := s.Verified.UTC()
 		w.Verified = &v
+	}
+	if s.Log != nil {
+		t := string(s.Log.Text())
+		w.Log = &t
 	}
 	b, _ := json.Marshal(w) // strings, an integer and a time: cannot fail
 	dst = append(dst, b...)

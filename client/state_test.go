@@ -41,8 +41,14 @@ func TestStateVectors(t *testing.T) {
 	if s, _ := client.ParseState(b); s != want {
 		t.Errorf("ParseState(ok-full.json) = %+v", s)
 	}
+	b, _ = os.ReadFile("testdata/state/ok-log.json")
+	if s, err := client.ParseState(b); err != nil || s.Log == nil || s.Log.Size != 2 || s.Log.Catalog != "contoso-example" {
+		t.Errorf("ParseState(ok-log.json) = %+v, %v", s, err)
+	} else if got := client.AppendState(nil, s); string(got) != string(b) {
+		t.Errorf("AppendState of ok-log.json:\n%s\nwant:\n%s", got, b)
+	}
 	for name, member := range map[string]string{"bad-format.json": `"format"`, "bad-no-sequence.json": `"sequence"`, "bad-zero-sequence.json": `"sequence"`,
-		"bad-no-catalog.json": `"catalog"`, "bad-empty-catalog.json": `"catalog"`} {
+		"bad-no-catalog.json": `"catalog"`, "bad-empty-catalog.json": `"catalog"`, "bad-log.json": `"log"`, "bad-log-size.json": `"log"`} {
 		b, _ := os.ReadFile("testdata/state/" + name)
 		if _, err := client.ParseState(b); err == nil || !strings.Contains(err.Error(), member) {
 			t.Errorf("%s: %v does not name %s", name, err, member)
@@ -101,7 +107,8 @@ func FuzzState(f *testing.F) {
 			t.Fatalf("accepted %+v", s)
 		}
 		again, err := client.ParseState(client.AppendState(nil, s))
-		if err != nil || again.Catalog != s.Catalog || again.Sequence != s.Sequence || !again.Verified.Equal(s.Verified) {
+		if err != nil || again.Catalog != s.Catalog || again.Sequence != s.Sequence || !again.Verified.Equal(s.Verified) ||
+			(again.Log == nil) != (s.Log == nil) || (s.Log != nil && *again.Log != *s.Log) {
 			t.Fatalf("round trip of %+v: %+v, %v", s, again, err)
 		}
 	})

@@ -13,18 +13,22 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/driveway/driveway/client"
+	"github.com/driveway/driveway/releaselog"
 )
 
 // Exit codes of driveway client get, one per failure class (1 and 2 as every command's).
 const (
-	exitGetUnreachable = 3 // the edge did not answer 200
-	exitGetUnverified  = 4 // the response, or one of its offers, did not verify
-	exitGetOld         = 5 // the response is from a release older than one this PC verified
-	exitGetDownload    = 6 // a package could not be downloaded
-	exitGetHash        = 7 // a package's size or sha256 is not the signed record's
-	exitGetHook        = 8 // the install hook failed
-	exitGetReport      = 9 // the edge refused the install reports
+	exitGetUnreachable = 3  // the edge did not answer 200
+	exitGetUnverified  = 4  // the response, or one of its offers, did not verify
+	exitGetOld         = 5  // the response is from a release older than one this PC verified
+	exitGetDownload    = 6  // a package could not be downloaded
+	exitGetHash        = 7  // a package's size or sha256 is not the signed record's
+	exitGetHook        = 8  // the install hook failed
+	exitGetReport      = 9  // the edge refused the install reports
+	exitGetLog         = 10 // the release is not in the transparency log, or the log forked or went back
 )
 
 // getExit is the exit code and class name of a client.Get error.
@@ -34,6 +38,8 @@ func getExit(err error) (int, string) {
 		return exitOK, ""
 	case errors.Is(err, client.ErrUnreachable):
 		return exitGetUnreachable, "unreachable"
+	case errors.Is(err, client.ErrLog):
+		return exitGetLog, "log"
 	case errors.Is(err, client.ErrOld):
 		return exitGetOld, "old"
 	case errors.Is(err, client.ErrUnverified):
@@ -74,13 +80,20 @@ give --install-hook or --no-install (download and check only). Each hook's outco
 reported to EDGE/v1/reports with the offer's reportToken (the edge must take reports:
 serve --spool and --report-secret-file).
 
+With --log (the catalog's transparency log: its URL, e.g. https://origin/catalog/log, or a
+directory) and --log-key (the log's public key), each verified release must also be an entry
+of the log at a checkpoint signed by that key, and the checkpoint must extend the newest one
+this PC checked (kept in state.json): a release left out of the log, or a log that forks or
+goes back (a split view), is refused.
+
 Exit status: 0 every offer done; 1 another failure (the request or state file, a flag);
 2 misuse; 3 the edge unreachable or not answering 200; 4 the response not verified (a
 bad or missing statement or proof, an offer that differs from its signed record, another
 catalog, expired); 5 the response is from a release older than one this PC verified (a
 replay); 6 a download failed (run again: it resumes); 7 a package's size or sha256 is not
 the signed record's (the file is deleted); 8 the install hook failed; 9 the edge refused the
-install reports. With several failures, the first one's. --json prints the result (every
+install reports; 10 the release is not in the transparency log, or the log forked or went
+back. With several failures, the first one's. --json prints the result (every
 offer, what was done with it, the class and exit code) on stdout.`)
 	edge := fs.String("edge", "", "the edge's base `URL`, e.g. https://drivers.example.com (required)")
 	keys := fs.StringArray("key", nil, "the release public key `FILE` (required; repeat for several)")
@@ -93,6 +106,8 @@ offer, what was done with it, the class and exit code) on stdout.`)
 	kinds := fs.StringArray("kind", nil, "an offer `KIND` to install (repeat; default automatic, extension, rollback)")
 	timeout := fs.Duration("timeout", 30*time.Minute, "bound on each HTTP request, a package download included")
 	hookTimeout := fs.Duration("hook-timeout", client.DefaultHookTimeout, "stop an install hook still running after this long")
+	logAt := fs.String("log", "", "check each release against the catalog's transparency log at this `URL` or DIR (…/log)")
+	logKey := fs.String("log-key", "", "the transparency log's public key `FILE` (with --log)")
 	asJSON := fs.Bool("json", false, "print the result as JSON on stdout")
 	nowFlag := fs.String("now", "", "the PC's `TIME` (RFC 3339) instead of now: statement expiry and report times")
 	if code, ok := e.parse(fs, args); !ok {
@@ -111,6 +126,8 @@ offer, what was done with it, the class and exit code) on stdout.`)
 		return e.usageError("client get", "give --install-hook CMD, or --no-install to download and check only (the pnputil default is Windows')")
 	case *timeout <= 0:
 		return e.usageError("client get", "--timeout must be positive")
+	case (*logAt == "") != (*logKey == ""):
+		return e.usageError("client get", "--log and --log-key go together")
 	}
 	verifiers, err := loadVerifiers(*keys)
 	if err != nil {
@@ -124,6 +141,18 @@ offer, what was done with it, the class and exit code) on stdout.`)
 	}
 	if err != nil {
 		return e.fail("client get", fmt.Errorf("the request: %v", err))
+	}
+	var logSrc releaselog.Source
+	var logVerifier note.Verifier
+	if *logAt != "" {
+		if logVerifier, err = releaselog.LoadVerifier(*logKey); err != nil {
+			return e.fail("client get", err)
+		}
+		if strings.HasPrefix(*logAt, "http://") || strings.HasPrefix(*logAt, "https://") {
+			logSrc = urlSource(strings.TrimSuffix(*logAt, "/"), *timeout)
+		} else {
+			logSrc = dirOf(*logAt)
+		}
 	}
 	var h *client.Hook
 	switch {
@@ -141,7 +170,7 @@ offer, what was done with it, the class and exit code) on stdout.`)
 		*kinds = nil
 	}
 	res, err := client.Get(context.Background(), client.GetOptions{Edge: *edge, Request: req, Keys: verifiers, Threshold: *threshold,
-		Catalog: *catalog, State: *state, HTTP: hc, Now: func() time.Time { return now }, Kinds: *kinds, Hook: h})
+		Catalog: *catalog, State: *state, HTTP: hc, Now: func() time.Time { return now }, Kinds: *kinds, Hook: h, Log: logSrc, LogKey: logVerifier})
 	code, class := getExit(err)
 	msg := ""
 	if err != nil {
@@ -172,6 +201,9 @@ offer, what was done with it, the class and exit code) on stdout.`)
 func printGet(w io.Writer, r *client.GetResult) {
 	if r.Sequence > 0 {
 		fmt.Fprintf(w, "release %d of catalog %q verified (newest seen before: %d)\n", r.Sequence, r.Catalog, r.Previous)
+		if r.Log != "" {
+			fmt.Fprintf(w, "release %d is in the transparency log at checkpoint %s\n", r.Sequence, r.Log)
+		}
 	}
 	for _, o := range r.Offers {
 		fmt.Fprintf(w, "%-14s label %s %s %s for %s", o.Action, o.LabelID, o.INF, o.DriverVersion, o.InstanceID)

@@ -192,13 +192,14 @@ func (p *tamper) lastAnswer() []byte {
 
 // clientWorld is the example catalog, its packages on nginx, two edges and the proxy.
 type clientWorld struct {
-	work, key, request, hook string
-	nginx                    *testNginx
-	pkgRoot                  string
-	oldEdge, newEdge         string // releases 1 and 2
-	oldSpool, newSpool       string
-	proxy                    *tamper
-	pkgs                     map[string]string // submission id -> package file under pkgRoot
+	work, key, logKey, request, hook string
+	unloggedEdge                     string // releases 1 and 2 signed with the release key, not in the log
+	nginx                            *testNginx
+	pkgRoot                          string
+	oldEdge, newEdge                 string // releases 1 and 2
+	oldSpool, newSpool               string
+	proxy                            *tamper
+	pkgs                             map[string]string // submission id -> package file under pkgRoot
 }
 
 const (
@@ -263,21 +264,45 @@ func newClientWorld(t *testing.T) *clientWorld {
 	w.pointPackages(t, tree, "")
 	w.key = filepath.Join(w.work, "k")
 	catalog := filepath.Join(w.work, "catalog")
+	w.logKey = filepath.Join(w.work, "log")
 	if code, _, stderr := runCLIAt(exampleClock, nil, "keygen", "--out", w.key); code != 0 {
 		t.Fatal(stderr)
 	}
-	if code, _, stderr := runCLIAt(exampleClock, nil, "build", "--labels", tree, "--out", catalog, "--key", w.key+".key", "--quiet"); code != 0 {
+	if code, _, stderr := runCLIAt(exampleClock, nil, "keygen", "--type", "log", "--out", w.logKey); code != 0 {
 		t.Fatal(stderr)
 	}
+	build := func(out string, logged bool) {
+		t.Helper()
+		args := []string{"build", "--labels", tree, "--out", out, "--key", w.key + ".key", "--quiet"}
+		if logged {
+			args = append(args, "--log-key", w.logKey+".key")
+		}
+		if code, _, stderr := runCLIAt(exampleClock, nil, args...); code != 0 {
+			t.Fatal(stderr)
+		}
+	}
+	build(catalog, true)
 	old := filepath.Join(w.work, "catalog-1")
 	if err := os.CopyFS(old, os.DirFS(catalog)); err != nil {
 		t.Fatal(err)
 	}
 	// Release 2: the NIC's package is another file.
 	w.pointPackages(t, tree, nicSubmission+"-r2.cab")
-	if code, _, stderr := runCLIAt(exampleClock, nil, "build", "--labels", tree, "--out", catalog, "--key", w.key+".key", "--quiet"); code != 0 {
-		t.Fatal(stderr)
+	build(catalog, true)
+	// Releases 1 and 2 of another history, signed with the release key and left out of the
+	// log (what a thief of the release key alone could publish): the NIC's package is
+	// another one.
+	w.pointPackages(t, tree, nicSubmission+"-unlogged.cab")
+	unlogged := filepath.Join(w.work, "catalog-unlogged")
+	build(unlogged, false)
+	build(unlogged, false)
+	// nginx serves the logs too (the origin's layout: CATALOG/log/...).
+	for name, dir := range map[string]string{"catalog": catalog, "catalog-1": old} {
+		if err := os.Symlink(dir, filepath.Join(w.pkgRoot, name)); err != nil {
+			t.Fatal(err)
+		}
 	}
+	w.unloggedEdge = startClientEdge(t, unlogged, w.key+".pub", filepath.Join(w.work, "spool-unlogged"))
 	w.oldSpool, w.newSpool = filepath.Join(w.work, "spool-1"), filepath.Join(w.work, "spool-2")
 	w.oldEdge = startClientEdge(t, old, w.key+".pub", w.oldSpool)
 	w.newEdge = startClientEdge(t, catalog, w.key+".pub", w.newSpool)
@@ -731,6 +756,64 @@ func TestClientGetFailures(t *testing.T) {
 	}
 	if code, stdout, _ := runCLIAt(exampleClock, nil, "client", "get", "--help"); code != 0 || !strings.Contains(stdout, "9 the edge refused") {
 		t.Errorf("help: exit %d: %s", code, stdout)
+	}
+}
+
+// TestClientGetLog: with --log, a release must be in the catalog's transparency log (served
+// by nginx beside the packages) at a checkpoint that extends the one the PC saw: the genuine
+// releases pass and the state keeps the checkpoint; a release signed with the release key
+// but left out of the log, and a log that went back to an older checkpoint, are refused with
+// exit 10, nothing installed.
+func TestClientGetLog(t *testing.T) {
+	w := newClientWorld(t)
+	logURL := "http://" + w.nginx.addr() + "/catalog/log"
+	state := filepath.Join(w.work, "pc")
+	w.proxy.set(w.oldEdge, nil)
+	code, res, stderr := w.get(t, state, filepath.Join(w.work, "hook-1.log"), "--log", logURL, "--log-key", w.logKey+".pub")
+	if code != 0 || !strings.HasPrefix(fmt.Sprint(res["log"]), "contoso-example@2:") {
+		t.Fatalf("release 1 with the log: exit %d %v: %s", code, res["log"], stderr)
+	}
+	st, _ := client.LoadState(state)
+	if st.Log == nil || st.Log.Size != 2 || st.Sequence != 1 {
+		t.Fatalf("state: %+v", st)
+	}
+	w.proxy.set(w.newEdge, nil)
+	if code, res, stderr := w.get(t, state, filepath.Join(w.work, "hook-2.log"), "--log", logURL, "--log-key", w.logKey+".pub"); code != 0 || res["sequence"].(float64) != 2 {
+		t.Fatalf("release 2 with the log: exit %d: %s", code, stderr)
+	}
+	for _, c := range []struct {
+		name, edge, log, want string
+	}{
+		{"release not in the log", w.unloggedEdge, logURL, "with another statement than the release's"},
+		{"log gone back", w.newEdge, "http://" + w.nginx.addr() + "/catalog-1/log", "fewer than the 2 already seen"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			pc := t.TempDir()
+			os.CopyFS(pc, os.DirFS(state))
+			os.RemoveAll(filepath.Join(pc, client.PackagesDir))
+			record := filepath.Join(t.TempDir(), "hook.log")
+			w.proxy.set(c.edge, nil)
+			code, res, stderr := w.get(t, pc, record, "--log", c.log, "--log-key", w.logKey+".pub")
+			if code != exitGetLog || res["class"] != "log" || !strings.Contains(stderr, c.want) {
+				t.Fatalf("exit %d %v: %s", code, res["class"], stderr)
+			}
+			t.Logf("exit %d: %s", code, strings.TrimSpace(stderr))
+			if hookCalls(t, record) != nil {
+				t.Fatal("the hook ran")
+			}
+			nothingInstalled(t, c.name, pc)
+			// Without the log, the PC takes the unlogged release: it verifies with the
+			// release key alone.
+			if c.edge == w.unloggedEdge {
+				if code, _, stderr := w.get(t, t.TempDir(), filepath.Join(t.TempDir(), "hook.log")); code != 0 {
+					t.Fatalf("without --log: exit %d: %s", code, stderr)
+				}
+			}
+		})
+	}
+	if code, _, stderr := runCLIAt(exampleClock, nil, "client", "get", "--edge", w.newEdge, "--key", w.key+".pub", "--request", w.request,
+		"--state", t.TempDir(), "--no-install", "--log", logURL); code != exitUsage || !strings.Contains(stderr, "--log and --log-key") {
+		t.Errorf("--log without --log-key: exit %d: %s", code, stderr)
 	}
 }
 
