@@ -96,8 +96,10 @@ byte for byte.`)
 		writeExplanation(e.stdout, engine.Explain(&req, now, &res))
 		return exitOK
 	case "explain":
-		b, _ := json.MarshalIndent(engine.Explain(&req, now, &res), "", "  ")
-		fmt.Fprintf(e.stdout, "%s\n", b)
+		enc := json.NewEncoder(e.stdout)
+		enc.SetEscapeHTML(false) // hardware IDs are full of &
+		enc.SetIndent("", "  ")
+		enc.Encode(engine.Explain(&req, now, &res))
 		return exitOK
 	}
 	out := offer.AppendResponse(nil, &req, &res, engine.OS())
