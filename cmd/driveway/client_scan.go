@@ -12,7 +12,7 @@ import (
 )
 
 func cmdClientScan(e *env, args []string) int {
-	fs := e.newFlags("client scan", "[--root DIR] [--os BUILD[.UBR]] [--arch ARCH] [--sku SKU] [--device-id ID] [--scan KIND] [--indent]", `
+	fs := e.newFlags("client scan", "[--root DIR] [--os BUILD[.UBR]] [--arch ARCH] [--sku SKU] [--device-id ID] [--scan KIND [--target-build BUILD]] [--indent]", `
 Scan prints this machine as an offer request (JSON, spec/offers.md): every device with its
 hardware and compatible IDs in the order Windows' bus drivers report them, the OS, and the
 CHIDs computed from the SMBIOS table, with the SMBIOS fields they came from. Pipe it to
@@ -29,11 +29,11 @@ The deviceId is derived from /etc/machine-id (Windows: MachineGuid) with a keyed
 it is stable and does not reveal the machine id; --device-id replaces it. Notes about what
 could not be read (no SMBIOS table in a virtual machine, say) go to stderr.`)
 	root := fs.String("root", "", "read the Linux sysfs tree under `DIR` (DIR/sys/bus/pci/devices, …) instead of this machine")
-	osFlag := fs.String("os", "", "the Windows `BUILD[.UBR]` the request is for (22631.4460); required off Windows, overrides the OS read on it")
-	arch := fs.String("arch", "", "the OS architecture: x86, amd64 or arm64 (default: this machine's)")
-	sku := fs.String("sku", "", "the OS sku: client or server (default: this machine's, client off Windows)")
-	deviceID := fs.String("device-id", "", "the request's deviceId (default: derived from the machine id)")
-	scanKind := fs.String("scan", "", "the scan kind: scheduled, user, plugin, upgrade, optional or devmgr (default: left out, which is scheduled)")
+	osFlag := fs.String("os", "", "the Windows `BUILD[.UBR]` the request is for, like 22631.4460; required off Windows, overrides the OS read on it")
+	arch := fs.String("arch", "", "the OS's `ARCH`: x86, amd64 or arm64 (default: this machine's)")
+	sku := fs.String("sku", "", "the OS's `SKU`: client or server (default: this machine's, client off Windows)")
+	deviceID := fs.String("device-id", "", "the request's deviceId, `ID` (default: derived from the machine id)")
+	scanKind := fs.String("scan", "", "the scan `KIND`: scheduled, user, plugin, upgrade, optional or devmgr (default: left out, which is scheduled)")
 	target := fs.Uint32("target-build", 0, "the `BUILD` an upgrade scan upgrades to")
 	indent := fs.Bool("indent", false, "indent the JSON")
 	if code, ok := e.parse(fs, args); !ok {
