@@ -383,6 +383,9 @@ func (a *analysis) report(li *labelInfo) {
 	if li.dominated < li.offerable || li.firstBeat == nil {
 		return
 	}
+	if !a.now.IsZero() && !li.cancel.IsZero() && !a.now.Before(li.cancel) {
+		return // cancelled already: off on purpose, whatever outranks it
+	}
 	r, m := li.firstBeat, li.firstBeat.beatenBy
 	a.v.add(l, "W001", pointerIndex("/targeting/hardwareIds", r.index),
 		"every row is outranked wherever it applies: %s on %s %s loses to label %s (%s, and it applies at least as widely)%s; raise this driver's rank, date or version, or retire the label",

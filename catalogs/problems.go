@@ -6,8 +6,9 @@ import (
 	"strings"
 )
 
-// Problem is one finding of Load or Validate: a rule's stable code (labels.md), where it
-// is, and what is wrong with what would be right. L-codes are errors, W-codes warnings.
+// Problem is one finding of Load or Validate: a rule's stable code (labels.md; the warnings
+// are listed in docs/validation.md), where it is, and what is wrong with what would be right.
+// L-codes are errors, W-codes warnings.
 type Problem struct {
 	Code    string // "L021", "W002"
 	File    string // path in the label tree, slash-separated ("products/1003/…/3003.json")

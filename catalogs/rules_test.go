@@ -416,6 +416,12 @@ func ruleCases() []ruleCase {
 				newerDriver(f, func(obj) {})
 				f["blocks.json"] = []any{obj{"id": "7", "reason": "r", "labels": []any{"3002"}, "minBuild": 17763, "maxBuild": 17763}}
 			}},
+		{code: "W001", name: "dominated, judged at a time; a label already cancelled is off on purpose", opts: &ValidateOptions{Now: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)},
+			fail: func(f fixture) { newerDriver(f, func(obj) {}) },
+			pass: func(f fixture) {
+				newerDriver(f, func(obj) {})
+				f.at(labelPath, "distribution")["cancelled"] = obj{"at": "2026-01-15T00:00:00Z"}
+			}},
 		{code: "W001", name: "no release of the family within floor and ceiling", pointer: "/targeting/inServicePublishInfo",
 			fail: func(f fixture) { clientRS5AndGE(f, "FE", "FE") },
 			pass: func(f fixture) { clientRS5AndGE(f, "FE", "GE") }},
