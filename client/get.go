@@ -15,7 +15,8 @@ package client
 // package is downloaded (download.go: resumed, its size and sha256 checked against the
 // signed record before anything else sees it), handed to the install hook (hook.go), and
 // the hook's outcome is reported to EDGE/v1/reports with the offer's reportToken (one
-// request for all of them, at the end). Offers of other kinds are listed, not fetched.
+// request for all of them, at the end, after the reports an edge could not store in an
+// earlier run: reports.go). Offers of other kinds are listed, not fetched.
 // A failure of one offer (download, hash, hook) does not stop the others; Get returns the
 // first failure, and the Result says what happened to every offer.
 
@@ -84,8 +85,12 @@ type GetResult struct {
 	// Refused are the offers Verify refused (the response was then refused as a whole).
 	Refused []string       `json:"refused,omitempty"`
 	Offers  []OfferOutcome `json:"offers"`
-	// Reports is what the edge said to the reports: "accepted", or why not.
-	Reports string `json:"reports,omitempty"`
+	// Reports is what the edge said to the reports: "accepted", or why not. ReportsSent
+	// counts the reports the edge took or refused for good (this run's and those kept from
+	// earlier runs), ReportsPending those kept in PendingFile for the next run.
+	Reports        string `json:"reports,omitempty"`
+	ReportsSent    int    `json:"reportsSent,omitempty"`
+	ReportsPending int    `json:"reportsPending,omitempty"`
 }
 
 // OfferOutcome is what Get did with one verified offer.
@@ -168,6 +173,10 @@ func Get(ctx context.Context, opts GetOptions) (*GetResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	pending, err := LoadPending(opts.State)
+	if err != nil {
+		return nil, err
+	}
 	catalog := opts.Catalog
 	if catalog == "" {
 		catalog = st.Catalog
@@ -230,7 +239,7 @@ func Get(ctx context.Context, opts GetOptions) (*GetResult, error) {
 			first = err
 		}
 	}
-	var reports []report
+	var reports []Report
 	for i := range v.Offers {
 		o := &v.Offers[i]
 		out := OfferOutcome{LabelID: strconv.FormatUint(o.LabelID, 10), InstanceID: o.InstanceID, Kind: o.Kind, INF: o.INF,
@@ -273,7 +282,7 @@ func Get(ctx context.Context, opts GetOptions) (*GetResult, error) {
 		} else if code == nil && err != nil {
 			out.Report = "not sent: the hook did not run"
 		} else {
-			r := report{DeviceID: rq.DeviceID, LabelID: out.LabelID, InstanceID: o.InstanceID, Result: result,
+			r := Report{DeviceID: rq.DeviceID, LabelID: out.LabelID, InstanceID: o.InstanceID, Result: result,
 				Time: now.UTC().Format(time.RFC3339), Build: rq.Build, CHID: rq.CHID, ReportToken: token}
 			if result == "failed" {
 				r.ErrorCode = "exit " + strconv.Itoa(*code)
@@ -283,13 +292,23 @@ func Get(ctx context.Context, opts GetOptions) (*GetResult, error) {
 		}
 		res.Offers = append(res.Offers, out)
 	}
-	if len(reports) > 0 {
-		if err := postReports(ctx, opts.HTTP, opts.Edge, reports); err != nil {
+	// Reports kept from earlier runs go first (they are older), then this run's.
+	if all := append(pending, reports...); len(all) > 0 {
+		keep, err := postReports(ctx, opts.HTTP, opts.Edge, all)
+		if serr := SavePending(opts.State, keep); serr != nil && err == nil {
+			err = serr
+		}
+		switch {
+		case err == nil:
+			res.Reports = "accepted"
+		case len(keep) > 0:
+			res.Reports = fmt.Sprintf("%v; %s kept in %s to send again on the next run", err, plural(len(keep), "report"), PendingFile)
+			fail(err)
+		default:
 			res.Reports = err.Error()
 			fail(err)
-		} else {
-			res.Reports = "accepted"
 		}
+		res.ReportsSent, res.ReportsPending = len(all)-len(keep), len(keep)
 	}
 	return res, first
 }
@@ -310,46 +329,6 @@ func postOffers(ctx context.Context, hc *http.Client, edge string, request []byt
 		return nil, fmt.Errorf("%w: %s answered %s%s", ErrUnreachable, u, resp.Status, edgeError(body))
 	}
 	return body, nil
-}
-
-// report is one install report as the edge takes it (rollout's report format).
-type report struct {
-	DeviceID    string `json:"deviceId"`
-	LabelID     string `json:"labelId"`
-	InstanceID  string `json:"instanceId"`
-	Result      string `json:"result"`
-	Time        string `json:"time"`
-	ErrorCode   string `json:"errorCode,omitempty"`
-	Build       int    `json:"build,omitempty"`
-	CHID        string `json:"chid,omitempty"`
-	ReportToken string `json:"reportToken"`
-}
-
-// maxBatch is the most reports an edge takes in one request.
-const maxBatch = 64
-
-// postReports sends the reports, maxBatch a request; each request must be answered 202.
-func postReports(ctx context.Context, hc *http.Client, edge string, rs []report) error {
-	u := strings.TrimSuffix(edge, "/") + "/v1/reports"
-	for len(rs) > 0 {
-		n := min(len(rs), maxBatch)
-		b, _ := json.Marshal(rs[:n]) // strings and integers: cannot fail
-		rs = rs[n:]
-		resp, err := post(ctx, hc, u, b)
-		if err != nil {
-			return fmt.Errorf("%w: %s: %v (the install happened; the report was not sent)", ErrReport, u, err)
-		}
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
-		switch resp.StatusCode {
-		case http.StatusAccepted:
-		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-			return fmt.Errorf("%w: %s answered %s%s; the edge asks to send it again after %s s", ErrReport, u, resp.Status, edgeError(body), resp.Header.Get("Retry-After"))
-		default:
-			return fmt.Errorf("%w: %s answered %s%s", ErrReport, u, resp.Status, edgeError(body))
-		}
-	}
-	return nil
 }
 
 func post(ctx context.Context, hc *http.Client, u string, body []byte) (*http.Response, error) {

@@ -92,9 +92,10 @@ bad or missing statement or proof, an offer that differs from its signed record,
 catalog, expired); 5 the response is from a release older than one this PC verified (a
 replay); 6 a download failed (run again: it resumes); 7 a package's size or sha256 is not
 the signed record's (the file is deleted); 8 the install hook failed; 9 the edge refused the
-install reports; 10 the release is not in the transparency log, or the log forked or went
-back. With several failures, the first one's. --json prints the result (every
-offer, what was done with it, the class and exit code) on stdout.`)
+install reports (when it asked for a retry, they are kept in DIR/reports-pending.json and
+sent first by the next run); 10 the release is not in the transparency log, or the log
+forked or went back. With several failures, the first one's. --json prints the result
+(every offer, what was done with it, the class and exit code) on stdout.`)
 	edge := fs.String("edge", "", "the edge's base `URL`, e.g. https://drivers.example.com (required)")
 	keys := fs.StringArray("key", nil, "the release public key `FILE` (required; repeat for several)")
 	threshold := fs.Int("threshold", 1, "distinct keys that must have signed the release statement")
@@ -102,7 +103,7 @@ offer, what was done with it, the class and exit code) on stdout.`)
 	request := fs.String("request", "", "the offer request `FILE` (JSON; - for stdin) (required)")
 	state := fs.String("state", "", "the state `DIR`: the newest verified release, downloads, verified packages (required)")
 	hook := fs.String("install-hook", "", "install each verified package with `CMD` (package path appended; DRIVEWAY_* environment)")
-	noInstall := fs.Bool("no-install", false, "download and check the packages, install nothing, report nothing")
+	noInstall := fs.Bool("no-install", false, "download and check the packages, install nothing (reports kept from earlier runs are still sent)")
 	kinds := fs.StringArray("kind", nil, "an offer `KIND` to install (repeat; default automatic, extension, rollback)")
 	timeout := fs.Duration("timeout", 30*time.Minute, "bound on each HTTP request, a package download included")
 	hookTimeout := fs.Duration("hook-timeout", client.DefaultHookTimeout, "stop an install hook still running after this long")

@@ -133,6 +133,8 @@ type tamper struct {
 	edit   func(body []byte) []byte // nil: pass through
 	last   []byte                   // the last offers answer the edge gave
 	url    string
+	// refuseReports answers POST /v1/reports with 503 itself.
+	refuseReports bool
 }
 
 func startTamper(t *testing.T) *tamper {
@@ -169,7 +171,20 @@ func startTamper(t *testing.T) *tamper {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 5 * time.Second}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		refuse := p.refuseReports
+		p.mu.Unlock()
+		if refuse && r.URL.Path == "/v1/reports" { // a load balancer whose edges are all busy
+			w.Header().Set("Retry-After", "5")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"error":{"code":"unavailable","message":"no edge free; send it again after Retry-After seconds"}}`)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	})
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	p.url = "http://" + ln.Addr().String()
@@ -699,6 +714,37 @@ func TestClientGetFailures(t *testing.T) {
 		t.Logf("exit %d: %s", code, strings.TrimSpace(stderr))
 		if len(hookCalls(t, record)) == 0 {
 			t.Fatal("the installs did not happen")
+		}
+	})
+
+	t.Run("reports kept for the next run", func(t *testing.T) {
+		w.proxy.mu.Lock()
+		w.proxy.refuseReports = true
+		w.proxy.mu.Unlock()
+		state := seeded(t, 2)
+		before := len(spooled(t, w.newSpool))
+		code, res, stderr := w.get(t, state, filepath.Join(t.TempDir(), "hook.log"))
+		w.proxy.mu.Lock()
+		w.proxy.refuseReports = false
+		w.proxy.mu.Unlock()
+		kept := int(res["reportsPending"].(float64))
+		if code != exitGetReport || kept == 0 || !strings.Contains(stderr, "503") || !strings.Contains(fmt.Sprint(res["reports"]), "kept in "+client.PendingFile) {
+			t.Fatalf("exit %d %v: %s", code, res, stderr)
+		}
+		if rs, err := client.LoadPending(state); err != nil || len(rs) != kept {
+			t.Fatalf("pending: %d, %v", len(rs), err)
+		}
+		// The next run (nothing new to install: --no-install) sends them.
+		code, stdout, stderr := runCLIAt(exampleClock, nil, "client", "get", "--edge", w.proxy.url, "--key", w.key+".pub", "--request", w.request,
+			"--state", state, "--no-install", "--json")
+		if code != 0 || !strings.Contains(stdout, `"reports": "accepted"`) {
+			t.Fatalf("exit %d: %s %s", code, stdout, stderr)
+		}
+		if _, err := os.Stat(filepath.Join(state, client.PendingFile)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s left: %v", client.PendingFile, err)
+		}
+		if n := len(spooled(t, w.newSpool)) - before; n != kept {
+			t.Fatalf("the edge stored %d reports, %d were kept", n, kept)
 		}
 	})
 
