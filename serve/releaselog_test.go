@@ -252,3 +252,28 @@ func TestOriginEdgeChecksTheLog(t *testing.T) {
 		t.Fatalf("serving %d, want 2", seq)
 	}
 }
+
+// TestEdgeNeedsTheLog: an edge given the log key refuses a catalog that has no log (an
+// origin that drops log/ to get around the check), and says what to do.
+func TestEdgeNeedsTheLog(t *testing.T) {
+	sc := loadScenario(t, "01-forward-and-floor.json")
+	k, lk := newKey(t), newLogKey(t)
+	t0 := mustTime(t, sc.Now)
+	labels, dir := filepath.Join(t.TempDir(), "labels"), filepath.Join(t.TempDir(), "catalog")
+	writeLabels(t, labels, sc.Labels)
+	buildRelease(t, labels, dir, k, t0, 0)
+	logs := &captureLog{}
+	t.Cleanup(func() { logs.logTo(t) })
+	clock := newClock(t0.Add(time.Hour))
+	_, base := startServer(t, serve.Config{Catalog: dir, Keys: []*signing.Verifier{k.verifier}, LogKey: lk.Verifier,
+		Clock: clock.now, DisableInotify: true, Poll: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if seq := releaseSeq(t, base); seq != 0 {
+		t.Fatalf("an unlogged catalog served: release %d", seq)
+	}
+	if !logs.refusedSince(0, "the catalog has none") || !logs.refusedSince(0, "--log-key") {
+		t.Fatal("the refusal does not say the catalog has no log")
+	}
+	// Logged from the next release on: served.
+	logBuild(t, labels, dir, k, lk, t0.Add(30*time.Minute))
+	waitFor(t, 10*time.Second, "the logged release", func() bool { return releaseSeq(t, base) == 2 })
+}
