@@ -81,8 +81,11 @@ func SignCheckpoint(c Checkpoint, signer note.Signer) ([]byte, error) {
 // readCheckpoint reads and opens the checkpoint of src.
 func readCheckpoint(src Source, key note.Verifier) (Checkpoint, []byte, error) {
 	b, err := src(CheckpointFile, MaxCheckpointSize)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Checkpoint{}, nil, fmt.Errorf("releaselog: no log here: the checkpoint cannot be read (%w); a catalog's log is started by driveway build --log-key", err)
+	}
 	if err != nil {
-		return Checkpoint{}, nil, fmt.Errorf("releaselog: %s: %w", CheckpointFile, err)
+		return Checkpoint{}, nil, fmt.Errorf("releaselog: the checkpoint: %w", err)
 	}
 	c, err := OpenCheckpoint(b, key)
 	return c, b, err
