@@ -13,8 +13,11 @@ package serve
 //
 // The log is read from the catalog directory (DIR/log), or, for an edge that mirrors an
 // origin, from ORIGIN/log: the checkpoint and the tiles the proofs need, each capped. What
-// was fetched is kept under CACHE/log once it verified, and read from there when the origin
-// cannot be reached (a restart during an origin outage): it is checked as if fetched.
+// was fetched is kept under CACHE/log once it verified. An origin edge first tries the
+// cache's copy (a restart proves its cached release without the network), then the origin;
+// a file the origin cannot give is read from the cache, and once the origin is unreachable
+// it is not asked again within the same check (a blackholed origin costs one timeout, not
+// one per tile). Whatever the source, the files are checked the same way.
 
 import (
 	"context"
@@ -37,6 +40,9 @@ import (
 // extend the one seen.
 const reasonLog = "log"
 
+// errOriginStatus marks an origin that answered, with a status other than 200 and 404.
+var errOriginStatus = errors.New("unexpected status")
+
 // checkLog checks release m, loaded from dir, against the log (nothing without
 // Config.LogKey), and records the log's checkpoint as seen. Called under loadMu.
 func (s *Server) checkLog(dir string, m *index.Manifest) error {
@@ -57,8 +63,18 @@ func (s *Server) checkLog(dir string, m *index.Manifest) error {
 		}
 		copy(prev.Hash[:], h)
 	}
-	src, keep := s.logSource(dir)
-	cp, err := releaselog.CheckRelease(src, key, m.Catalog, m.Sequence, m.Statement, prev)
+	var cp releaselog.Checkpoint
+	var err error
+	keep := func() {}
+	if s.cfg.Origin != "" {
+		// The cache's copy first: a restart proves its cached release without the network.
+		cp, err = releaselog.CheckRelease(releaselog.DirSource(s.cfg.Cache), key, m.Catalog, m.Sequence, m.Statement, prev)
+	}
+	if s.cfg.Origin == "" || err != nil {
+		var src releaselog.Source
+		src, keep = s.logSource(dir)
+		cp, err = releaselog.CheckRelease(src, key, m.Catalog, m.Sequence, m.Statement, prev)
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && prev == nil {
 			return fmt.Errorf("serve: release %d: the edge checks the transparency log (--log-key) and the catalog has none: %w; build with --log-key", m.Sequence, err)
@@ -83,11 +99,19 @@ func (s *Server) logSource(dir string) (releaselog.Source, func()) {
 	base := strings.TrimRight(s.cfg.Origin, "/") + "/" + releaselog.Dir + "/"
 	cache := releaselog.DirSource(s.cfg.Cache)
 	var fetched []logFile
+	var down error // the origin could not be reached: not asked again in this check
 	src := func(name string, limit int64) ([]byte, error) {
-		b, err := s.fetchLogFile(base+name, limit)
+		var b []byte
+		err := down
+		if down == nil {
+			b, err = s.fetchLogFile(base+name, limit)
+		}
 		if err == nil {
 			fetched = append(fetched, logFile{name, b})
 			return b, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errOriginStatus) {
+			down = err
 		}
 		if cached, cerr := cache(name, limit); cerr == nil {
 			s.log.Debug("log file read from the cache", "file", name, "origin error", err.Error())
@@ -143,7 +167,7 @@ func (s *Server) fetchLogFile(url string, limit int64) ([]byte, error) {
 	case http.StatusNotFound:
 		return nil, fmt.Errorf("serve: GET %s: %s: %w", url, resp.Status, fs.ErrNotExist)
 	default:
-		return nil, fmt.Errorf("serve: GET %s: %s", url, resp.Status)
+		return nil, fmt.Errorf("serve: GET %s: %s: %w", url, resp.Status, errOriginStatus)
 	}
 	return readCapped(resp.Body, limit, url)
 }

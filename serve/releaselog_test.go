@@ -251,6 +251,18 @@ func TestOriginEdgeChecksTheLog(t *testing.T) {
 	if seq := releaseSeq(t, base); seq != 2 {
 		t.Fatalf("serving %d, want 2", seq)
 	}
+	// Restarted while its origin is down (a copy of the cache; nothing listens on the
+	// origin's port): the cached release is proved from the cached log and served.
+	down := httptest.NewServer(http.NotFoundHandler())
+	downURL := down.URL
+	down.Close()
+	cache2 := filepath.Join(t.TempDir(), "cache")
+	copyDir(t, cache, cache2)
+	_, base2 := startServer(t, serve.Config{Origin: downURL, Cache: cache2, Keys: []*signing.Verifier{w.k.verifier}, LogKey: w.lk.Verifier,
+		Clock: clock.now, Poll: time.Hour})
+	if seq := releaseSeq(t, base2); seq != 2 {
+		t.Fatalf("restarted with the origin down: serving %d, want 2", seq)
+	}
 }
 
 // TestEdgeNeedsTheLog: an edge given the log key refuses a catalog that has no log (an
