@@ -62,6 +62,7 @@ func commands() []command {
 		{"client", "the PC's side: scan this machine into an offer request, get and verify offers", "scan|get [flags]", cmdClient},
 		{"log", "audit the transparency log of a catalog's releases", "verify [flags]", cmdLog},
 		{"chid", "compute the 15 computer hardware IDs of a machine", "[--smbios FILE | --manufacturer M --family F …] [--json]", cmdCHID},
+		{"completion", "print a shell completion script", "bash|zsh|fish", cmdCompletion},
 		{"version", "print driveway's version and build information", "[--json]", cmdVersion},
 	}
 }

@@ -52,7 +52,7 @@ for the flags.
 }
 
 func cmdRolloutMeasure(e *env, args []string) int {
-	fs := e.flags("rollout", `
+	fs := e.newFlags("rollout measure", "(--reports DIR … | --clickhouse URL) [--since TIME] [--policy FILE] [--now TIME]", `
 Measure reads the spools edges write (POST /v1/reports; see docs/deployment.md) and prints
 per-label measures as JSON: machines reporting, installed, failed, rolled back, kernel
 crashes and PnP errors after install, the percent of machines without a failure, and the
@@ -120,7 +120,7 @@ ClickHouse, from a table a shipper fills with the spools' lines (docs/deployment
 }
 
 func cmdRolloutStep(e *env, args []string) int {
-	fs := e.flags("rollout", `
+	fs := e.newFlags("rollout step", "--labels DIR --measures FILE --out DIR --key PREFIX.key [--policy FILE] [--dry-run] [--json] [--audit FILE]", `
 Step decides, for every label whose gradual rollout is under way, whether to advance it to
 the policy's next stage, hold it, pause it or cancel it (with rollback when the policy says),
 explains each decision in one line, and writes the new state into the labels' distribution
@@ -233,7 +233,7 @@ func (e *env) publishDecisions(labels, out string, keys []string, logKeyFile, au
 }
 
 func cmdRolloutExpedite(e *env, args []string) int {
-	fs := e.flags("rollout", `
+	fs := e.newFlags("rollout expedite", "--label ID --by WHO --reason TEXT --labels DIR --measures FILE --out DIR --key PREFIX.key [--force] [--audit FILE]", `
 Expedite moves one label in gradual rollout to 100% now, as an operator's decision recorded
 with who and why: in the label file (a 100% stage from now), in the line it prints, and in
 --audit. The label must be one the controller would advance were it not for its dwell or the
@@ -310,7 +310,7 @@ release, as step does.`)
 }
 
 func cmdRolloutLift(e *env, args []string) int {
-	fs := e.flags("rollout", `
+	fs := e.newFlags("rollout lift", "--block ID --by WHO --reason TEXT --labels DIR --out DIR --key PREFIX.key [--audit FILE] [--json]", `
 Lift lifts a targeted hold: a block the rollout controller added to blocks.json when one
 cohort (OS release × model CHID) of a label broke the policy (its id is the blockId of the
 hold-cohort decision in 'rollout step --json' and in the audit log). The block is removed,
