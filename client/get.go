@@ -169,6 +169,11 @@ func Get(ctx context.Context, opts GetOptions) (*GetResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	lock, err := lockState(opts.State)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.unlock()
 	st, err := LoadState(opts.State)
 	if err != nil {
 		return nil, err
