@@ -4,6 +4,7 @@ package releaselog
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -65,6 +66,13 @@ func OpenCheckpoint(msg []byte, key note.Verifier) (Checkpoint, error) {
 			return Checkpoint{}, fmt.Errorf("releaselog: the checkpoint is not signed by log key %s (%v): give the log's own key, or the log was signed by someone else", key.Name(), err)
 		}
 		return Checkpoint{}, fmt.Errorf("releaselog: the checkpoint does not verify with log key %s: %v", key.Name(), err)
+	}
+	for _, sig := range append(n.Sigs, n.UnverifiedSigs...) {
+		// note decodes signatures leniently: a changed unused bit of the last base64
+		// character still verifies. A checkpoint has one spelling.
+		if _, err := base64.StdEncoding.Strict().DecodeString(sig.Base64); err != nil {
+			return Checkpoint{}, fmt.Errorf("releaselog: the checkpoint's signature by %s is not canonical base64: %w", sig.Name, ErrMalformed)
+		}
 	}
 	return ParseCheckpoint([]byte(n.Text))
 }
@@ -259,7 +267,24 @@ func (p *Pending) Write() (Checkpoint, error) {
 			return Checkpoint{}, fmt.Errorf("releaselog: append release %d: %w (the previous checkpoint stands)", p.seq, err)
 		}
 	}
+	p.prune()
 	return p.cp, nil
+}
+
+// prune removes the partial entry tiles of the new size's entry tile that are older than the
+// previous checkpoint's: each holds a copy of entries the newer tiles hold, and keeping them
+// all would store a tile's entries 128 times over. The previous checkpoint's tile stays, for a
+// reader that fetched that checkpoint a moment ago. Hash tiles (32 bytes an entry) all stay.
+// A failure leaves files behind, nothing worse.
+func (p *Pending) prune() {
+	t := dataTile((p.cp.Size-1)>>TileHeight, p.cp.Size)
+	full := tlog.Tile{H: t.H, L: t.L, N: t.N, W: 1 << TileHeight}.Path()
+	dir := filepath.Join(p.dir, Dir, filepath.FromSlash(full)+".p")
+	for w := t.W - 2; w >= 1; w-- {
+		if err := os.Remove(filepath.Join(dir, fmt.Sprint(w))); errors.Is(err, fs.ErrNotExist) {
+			break // removed by an earlier append
+		}
+	}
 }
 
 // Exists reports whether catalog directory dir has a log (its log/ directory).

@@ -46,10 +46,13 @@
 //	log/tile/8/data/<N>[.p/<W>]    entry tiles: the entries with indexes N·256 … N·256+W-1
 //
 // An entry tile is the concatenation of its W entries, each followed by one empty line (so
-// the tile is split on "\n\n"; an entry holds no empty line). Tiles are immutable once
+// the tile is split on "\n\n"; an entry holds no empty line). Tiles never change once
 // written: a tree of size n is read from the full tiles below it and the partial tiles of
-// width exactly what n leaves (".p/<W>"), which were written when the log had n entries and
-// stay in place as the log grows, so every older checkpoint stays provable from the files.
+// width exactly what n leaves (".p/<W>"), written when the log had n entries. Hash tiles all
+// stay, so every older tree stays provable from the current files (consistency proofs read
+// the current tree's tiles only). Partial entry tiles are removed once two newer
+// checkpoints exist (each holds copies of entries a newer one holds): the current and the
+// previous checkpoint can be read in full, an older one only through the current tree.
 //
 // Appending (Append) writes the new tiles first, each to a temporary file that is fsynced and
 // renamed, and the checkpoint last the same way: a writer stopped at any point leaves the

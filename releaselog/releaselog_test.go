@@ -106,6 +106,19 @@ func TestAppendReadProve(t *testing.T) {
 			}
 		}
 	}
+	// Superseded partial entry tiles are gone: the full tile 0 and its last partial, and the
+	// current and previous partials of tile 1.
+	var data []string
+	filepath.WalkDir(filepath.Join(dir, Dir, "tile", "8", "data"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(filepath.Join(dir, Dir), p)
+			data = append(data, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if want := "tile/8/data/000 tile/8/data/000.p/255 tile/8/data/001.p/3 tile/8/data/001.p/4"; strings.Join(data, " ") != want {
+		t.Errorf("entry tiles %q, want %q", data, want)
+	}
 	// The tree is tlog's: the checkpoint's hash is tlog.TreeHash of the record hashes.
 	var leaves []tlog.Hash
 	for _, text := range l.texts {
@@ -221,24 +234,24 @@ func TestRollback(t *testing.T) {
 	dir := t.TempDir()
 	k := releaseKey(t)
 	s, v := logKey(t)
-	appendN(t, dir, k, s, v, 1, 3, 0)
+	appendN(t, dir, k, s, v, 1, 5, 0)
 	oldNote, _ := os.ReadFile(filepath.Join(dir, Dir, CheckpointFile))
-	cps := appendN(t, dir, k, s, v, 4, 6, 0)
-	// The origin serves the older checkpoint (its files are all still there and valid).
+	cp6 := appendN(t, dir, k, s, v, 6, 6, 0)[0]
+	// The origin serves the previous checkpoint again (its files are all still there).
 	os.WriteFile(filepath.Join(dir, Dir, CheckpointFile), oldNote, 0o644)
 	l, err := Read(DirSource(dir), v)
-	if err != nil || l.Checkpoint.Size != 3 {
+	if err != nil || l.Checkpoint.Size != 5 {
 		t.Fatalf("the old checkpoint: %v, %v", l, err)
 	}
-	if err := l.Extends(cps[2]); !errors.Is(err, ErrInconsistent) || !strings.Contains(err.Error(), "rolled back") {
+	if err := l.Extends(cp6); !errors.Is(err, ErrInconsistent) || !strings.Contains(err.Error(), "rolled back") {
 		t.Fatalf("Extends: %v", err)
 	}
-	_, err = CheckRelease(DirSource(dir), v, catalog, 3, l.Entries()[2].Statement, &cps[2])
+	_, err = CheckRelease(DirSource(dir), v, catalog, 5, l.Entries()[4].Statement, &cp6)
 	if !errors.Is(err, ErrInconsistent) || !strings.Contains(err.Error(), "fewer than the 6") {
 		t.Fatalf("CheckRelease: %v", err)
 	}
 	// Truncated: the newest entry tile cut to hold fewer entries than the checkpoint says.
-	os.WriteFile(filepath.Join(dir, Dir, CheckpointFile), must(SignCheckpoint(cps[2], s.Signer)), 0o644)
+	os.WriteFile(filepath.Join(dir, Dir, CheckpointFile), must(SignCheckpoint(cp6, s.Signer)), 0o644)
 	p := filepath.Join(dir, Dir, filepath.FromSlash(dataTile(0, 6).Path()))
 	b, _ := os.ReadFile(p)
 	os.WriteFile(p, b[:bytes.LastIndex(b[:len(b)-2], []byte("\n\n"))+2], 0o644)
