@@ -63,6 +63,7 @@ release's labels and catalog name, and refuses a tree whose catalog.json names a
 	expires := fs.Duration("expires-after", 0, "how long the release is valid (default: catalog.json expiresAfter, else 168h)")
 	keep := fs.Int("keep", build.DefaultKeep, "releases to keep")
 	quiet := fs.Bool("quiet", false, "no summary and no progress on stderr (problems are still printed)")
+	jsonOut := fs.Bool("json", false, "print the build's report (the --report document) as JSON on stdout instead of the summary; problems still go to stderr")
 	controlOnly := fs.Bool("control-only", false, "publish a new manifest over the current shards (see above)")
 	changed := fs.StringArray("label", nil, "with --control-only: a label `ID` whose control state changed (repeat)")
 	allowShrink := fs.Bool("allow-shrink", false, "publish a release that drops more than --max-drop of the previous release's labels, or holds none")
@@ -74,6 +75,12 @@ release's labels and catalog name, and refuses a tree whose catalog.json names a
 	if code, ok := e.parse(fs, args); !ok {
 		return code
 	}
+	fail := func(err error) int { // a failure before the build's report: with --json, as JSON too
+		if *jsonOut {
+			return e.reportBuildAs(nil, err, "", true, true)
+		}
+		return e.fail("build", err)
+	}
 	if *labels == "" || *out == "" || len(*keys) == 0 {
 		return e.usageError("build", "--labels, --out and --key are required")
 	}
@@ -82,7 +89,7 @@ release's labels and catalog name, and refuses a tree whose catalog.json names a
 		return e.usageError("build", err.Error())
 	}
 	if ahead := now.Sub(e.now()); ahead > index.DefaultSkew {
-		return e.fail("build", fmt.Errorf("--now %s is %s ahead of this machine's clock: edges refuse a release created in the future; build at the current time (no --now)",
+		return fail(fmt.Errorf("--now %s is %s ahead of this machine's clock: edges refuse a release created in the future; build at the current time (no --now)",
 			now.Format(time.RFC3339), ahead.Round(time.Second)))
 	}
 	maxDropPercent, err := parseMaxDrop(*maxDrop)
@@ -102,20 +109,20 @@ release's labels and catalog name, and refuses a tree whose catalog.json names a
 	var tab *ostable.Table
 	if *osTable != "" {
 		if tab, err = ostable.Load(*osTable); err != nil {
-			return e.fail("build", err)
+			return fail(err)
 		}
 	}
 	var signers []*signing.Signer
 	for _, k := range *keys {
 		s, err := signing.LoadSigner(context.Background(), k, signing.PasswordFromEnv())
 		if err != nil {
-			return e.fail("build", err)
+			return fail(err)
 		}
 		signers = append(signers, s)
 	}
 	logKey, err := loadLogKey(*logKeyFile)
 	if err != nil {
-		return e.fail("build", err)
+		return fail(err)
 	}
 	if *controlOnly {
 		copts := build.ControlOptions{Labels: *labels, Out: *out, Signers: signers, Now: now,
@@ -126,7 +133,7 @@ release's labels and catalog name, and refuses a tree whose catalog.json names a
 			}
 		}
 		rep, err := build.Control(context.Background(), copts)
-		return e.reportBuild(rep, err, *report, *quiet)
+		return e.reportBuildAs(rep, err, *report, *quiet, *jsonOut)
 	} else if len(*changed) > 0 {
 		return e.usageError("build", "--label goes with --control-only")
 	}
@@ -141,18 +148,21 @@ release's labels and catalog name, and refuses a tree whose catalog.json names a
 			return code
 		}
 	}
-	var bar *progressBar
-	if !*quiet && isTerminal(e.stderr) {
-		bar = &progressBar{w: e.stderr}
-		opts.Progress = bar.update
-	}
+	var finish func()
+	opts.Progress, finish = progressTo(e.stderr, "build", *quiet)
 	rep, err := build.Build(context.Background(), opts)
-	bar.finish()
-	return e.reportBuild(rep, err, *report, *quiet)
+	finish()
+	return e.reportBuildAs(rep, err, *report, *quiet, *jsonOut)
 }
 
 // reportBuild prints a build's problems and summary and writes its report.
 func (e *env) reportBuild(rep *build.Report, err error, report string, quiet bool) int {
+	return e.reportBuildAs(rep, err, report, quiet, false)
+}
+
+// reportBuildAs is reportBuild, with the report as JSON on stdout instead of the summary
+// when asJSON (a failure without a report is {"ok": false, "error": …}).
+func (e *env) reportBuildAs(rep *build.Report, err error, report string, quiet, asJSON bool) int {
 	if rep != nil {
 		for _, p := range rep.Problems {
 			fmt.Fprintln(e.stderr, p)
@@ -162,6 +172,16 @@ func (e *env) reportBuild(rep *build.Report, err error, report string, quiet boo
 				return e.fail("build", werr)
 			}
 		}
+	}
+	if asJSON {
+		var b []byte
+		if rep != nil {
+			b, _ = reportJSON(rep)
+		} else {
+			b, _ = json.MarshalIndent(map[string]any{"ok": false, "error": oneLine(err.Error())}, "", "  ")
+		}
+		e.stdout.Write(append(b, '\n'))
+		quiet = true // the JSON is the summary; problems and failures still go to stderr
 	}
 	if err != nil {
 		if errors.Is(err, build.ErrInvalid) {
@@ -186,8 +206,8 @@ func (e *env) reportBuild(rep *build.Report, err error, report string, quiet boo
 		if rep.ControlOnly {
 			what = "control-only: every shard reused, new manifest"
 		}
-		fmt.Fprintf(e.stderr, "release %d of %s: %s (%d skipped), %s, %s, %s bytes of shards; %s; expires %s\n",
-			rep.Sequence, rep.Catalog, count(rep.LabelsBuilt, "label"), rep.LabelsSkipped, count(rep.Rows, "row"), count(rep.HWIDs, "hardware ID"),
+		fmt.Fprintf(e.stderr, "release %d of %s: %s; %s, %s, %s bytes of shards; %s; expires %s\n",
+			rep.Sequence, rep.Catalog, labelCounts(rep), count(rep.Rows, "row"), count(rep.HWIDs, "hardware ID"),
 			groupDigits(rep.ShardBytes), what, rep.Expires.Format(time.RFC3339))
 		if rep.Log != "" {
 			fmt.Fprintf(e.stderr, "logged: transparency log checkpoint %s\n", rep.Log)
@@ -196,15 +216,33 @@ func (e *env) reportBuild(rep *build.Report, err error, report string, quiet boo
 	return exitOK
 }
 
+// labelCounts says what became of the tree's labels, in counts that add up: "20,000 labels:
+// 19,805 built, 195 without a row on a live OS release, 0 left out as invalid".
+func labelCounts(rep *build.Report) string {
+	if rep.ControlOnly || rep.Labels == 0 {
+		return count(rep.LabelsBuilt, "label")
+	}
+	s := fmt.Sprintf("%s: %s built", count(rep.Labels, "label"), groupDigits(int64(rep.LabelsBuilt)))
+	if empty := rep.Labels - rep.LabelsBuilt - rep.LabelsSkipped; empty > 0 {
+		s += fmt.Sprintf(", %s without a row on a live OS release (nothing to offer)", groupDigits(int64(empty)))
+	}
+	return s + fmt.Sprintf(", %s left out as invalid", groupDigits(int64(rep.LabelsSkipped)))
+}
+
 func writeReport(path string, rep *build.Report) error {
-	b, err := json.MarshalIndent(struct {
-		*build.Report
-		Problems []problemJSON `json:"problems"`
-	}{rep, problemsJSON(rep.Problems)}, "", "  ")
+	b, err := reportJSON(rep)
 	if err != nil {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// reportJSON is the build report document (--report, --json): the report and its problems.
+func reportJSON(rep *build.Report) ([]byte, error) {
+	return json.MarshalIndent(struct {
+		*build.Report
+		Problems []problemJSON `json:"problems"`
+	}{rep, problemsJSON(rep.Problems)}, "", "  ")
 }
 
 // parseMaxDrop reads --max-drop: a percent, "10%" or "10", as build.Options.MaxDropPercent
