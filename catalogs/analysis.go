@@ -90,7 +90,7 @@ func (t *Tree) Analyse(opts *ValidateOptions) Problems {
 
 // analyse runs the static analysis after the per-label rules.
 func (v *validator) analyse() {
-	a := &analysis{v: v, now: v.opts.Now, labels: map[*Label]*labelInfo{}, named: map[string][]int{}}
+	a := &analysis{v: v, now: v.opts.Now, labels: make(map[*Label]*labelInfo, len(v.t.Products)*8), named: map[string][]int{}}
 	tab := v.t.OS
 	for f := range a.famHas {
 		a.famHas[f] = make([]bool, tab.NumSlots())
@@ -103,8 +103,13 @@ func (v *validator) analyse() {
 			a.named[id] = append(a.named[id], i)
 		}
 	}
-	groups := map[string][]*rowInfo{}
-	for _, l := range v.t.Labels() {
+	labels := v.t.Labels()
+	rows := 0
+	for _, l := range labels {
+		rows += len(l.Rows)
+	}
+	groups := make(map[string][]*rowInfo, rows/4) // a hardware ID is on a few rows
+	for _, l := range labels {
 		li := a.info(l)
 		if li == nil {
 			continue
@@ -116,7 +121,7 @@ func (v *validator) analyse() {
 		}
 	}
 	a.dominance(groups)
-	for _, l := range v.t.Labels() {
+	for _, l := range labels {
 		if li := a.labels[l]; li != nil {
 			a.report(li)
 		}
@@ -268,28 +273,93 @@ func when(cond bool, s string) string {
 }
 
 // dominance finds, for every row, an earlier row of its hardware ID (in the order of offers)
-// that dominates it.
+// that dominates it. Dominance is transitive, so only the leaders — rows no earlier row
+// dominates — are tried, and of those only the ones whose restrictions can contain the
+// row's: unrestricted leaders for every row, leaders targeting CHIDs for rows that target
+// one of theirs, the rest for rows restricted by audiences or INF CHIDs. (Missing a
+// dominator through this can only leave a warning out, never add one.)
 func (a *analysis) dominance(groups map[string][]*rowInfo) {
+	var buckets []leaders // reused from group to group
 	for _, g := range groups {
 		if len(g) < 2 {
 			continue
 		}
 		sort.Slice(g, func(i, j int) bool { return first(g[i], g[j]) })
-		for i, r := range g {
-			for _, m := range g[:i] {
-				if m.li != r.li && m.li.canLead && a.dominates(m, r) {
-					r.beatenBy = m
+		n := 0
+		for _, r := range g {
+			pub := r.li.l.Publishing
+			k := bucketKey{r.family, r.legacy, pub.AutoApplicable, pub.AutoDU}
+			var ls *leaders
+			for i := range buckets[:n] {
+				if buckets[i].key == k {
+					ls = &buckets[i]
 					break
 				}
+			}
+			if ls == nil {
+				if n == len(buckets) {
+					buckets = append(buckets, leaders{})
+				}
+				ls = &buckets[n]
+				n++
+				ls.key, ls.free, ls.other = k, ls.free[:0], ls.other[:0]
+				clear(ls.byCHID)
+			}
+			restricted := len(r.li.l.Audiences) > 0 || len(r.infCHIDs) > 0
+			if !a.tryLeaders(ls.free, r) && !(len(r.li.chids) > 0 && a.tryLeaders(ls.byCHID[r.li.chids[0]], r)) && restricted {
+				a.tryLeaders(ls.other, r)
 			}
 			if r.beatenBy != nil {
 				r.li.dominated++
 				if r.li.firstBeat == nil || r.index < r.li.firstBeat.index {
 					r.li.firstBeat = r
 				}
+				continue
+			}
+			if !r.li.canLead {
+				continue
+			}
+			switch {
+			case len(r.li.chids) > 0:
+				if ls.byCHID == nil {
+					ls.byCHID = map[chid.ID][]*rowInfo{}
+				}
+				for _, c := range r.li.chids {
+					ls.byCHID[c] = append(ls.byCHID[c], r)
+				}
+			case restricted:
+				ls.other = append(ls.other, r)
+			default:
+				ls.free = append(ls.free, r)
 			}
 		}
 	}
+}
+
+// bucketKey is what two rows must share for one to dominate the other: family, era or
+// release, and offer pools.
+type bucketKey struct {
+	family         ostable.Family
+	legacy, au, du bool
+}
+
+// leaders are the rows of a bucket no earlier row dominates, by the restrictions they carry.
+type leaders struct {
+	key    bucketKey
+	free   []*rowInfo             // no audience, no CHIDs of the label or the INF
+	byCHID map[chid.ID][]*rowInfo // targeting CHIDs: under each of them
+	other  []*rowInfo             // audiences or INF CHIDs without label CHIDs
+}
+
+// tryLeaders sets r.beatenBy to the first of ms that dominates r.
+func (a *analysis) tryLeaders(ms []*rowInfo, r *rowInfo) bool {
+	for _, m := range ms {
+		if m.li != r.li && a.dominates(m, r) {
+			r.beatenBy = m
+			return true
+		}
+	}
+	return false
 }
 
 // dominates reports whether row m (which comes first in the order) applies to every device
