@@ -16,9 +16,8 @@
 //	sequence 42
 //	statement <standard base64 of the release statement's DSSE envelope, as in the manifest>
 //
-// The first line is EntryFormat: an incompatible change changes it (a compatible one may add
-// lines before the statement line, which this version refuses, so none is planned). The
-// catalog is the statement's catalog (no spaces or control characters), the sequence its
+// The first line is EntryFormat; any other line, count or order is refused, so any change of
+// the entry changes the first line (a reader can tell the versions apart). The catalog is the statement's catalog (no spaces or control characters), the sequence its
 // sequence in decimal without leading zeros, and the statement the very envelope the
 // release's manifest carries, so anyone holding the release keys can check each entry's
 // signature without the release, which an edge prunes. An entry is at most MaxEntrySize
