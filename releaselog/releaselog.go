@@ -17,11 +17,11 @@
 //	statement <standard base64 of the release statement's DSSE envelope, as in the manifest>
 //
 // The first line is EntryFormat; any other line, count or order is refused, so any change of
-// the entry changes the first line (a reader can tell the versions apart). The catalog is the statement's catalog (no spaces or control characters), the sequence its
-// sequence in decimal without leading zeros, and the statement the very envelope the
-// release's manifest carries, so anyone holding the release keys can check each entry's
-// signature without the release, which an edge prunes. An entry is at most MaxEntrySize
-// bytes.
+// the entry changes the first line (a reader can tell the versions apart). The catalog is
+// the statement's catalog (printable ASCII without spaces), the sequence its sequence in
+// decimal without leading zeros, and the statement the very envelope the release's manifest
+// carries, so anyone holding the release keys can check each entry's signature without the
+// release, which catalogs and edges prune. An entry is at most MaxEntrySize bytes.
 //
 // # Checkpoint format
 //
@@ -58,10 +58,11 @@
 // previous checkpoint and every tile it names intact. An append first reads and checks the
 // whole log (Read) and refuses to extend one whose files do not verify.
 //
-// testdata/ holds a log of three entries (log/), its note key (log.pub, log.key: a test key),
-// the release key its statements are signed with (release.pub) and the text of its entries
-// (entries.txt): TestVectors rebuilds the files from the entries and compares them byte for
-// byte.
+// testdata/ holds a log of three entries (log/), its log key (log.pub, and
+// log-private-key.txt: a test key, not a secret), the text of its entries (entries.txt,
+// each followed by an empty line), whose statements are signed by
+// signing/testdata/openssl-ed25519.key: TestVectors rebuilds the files from the entries and
+// compares them byte for byte, and checks the stored files verify.
 package releaselog
 
 import (
