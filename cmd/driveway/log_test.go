@@ -140,6 +140,8 @@ func TestLogVerifyDamage(t *testing.T) {
 		{[]string{"log", "verify", "--catalog", catalog}, 2, "--key"},
 		{[]string{"log", "audit"}, 2, "unknown subcommand"},
 		{[]string{"log"}, 2, "Usage: driveway log verify"},
+		{[]string{"serve", "--catalog", catalog, "--key", key + ".pub", "--log-key", key + ".pub", "--listen", "127.0.0.1:0"}, 1, "public log key"},
+		{[]string{"build", "--labels", "x", "--out", catalog, "--key", key + ".key", "--log-key", logKey + ".pub"}, 1, "not a private log key"},
 	} {
 		code, _, stderr := runCLI(nil, c.args...)
 		if code != c.code || !strings.Contains(stderr, c.want) {
