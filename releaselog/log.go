@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -309,7 +310,7 @@ func prepareAppend(dir string, e *Entry, signer note.Signer, verifier note.Verif
 		if _, serr := os.Stat(filepath.Join(dir, Dir, CheckpointFile)); !errors.Is(serr, fs.ErrNotExist) {
 			return nil, Checkpoint{}, fmt.Errorf("releaselog: the log in %s does not verify: %w; restore it from a copy (driveway log verify shows what is wrong)", dir, err)
 		}
-		if ents, _ := os.ReadDir(filepath.Join(dir, Dir)); len(ents) > 0 {
+		if !onlyFirstAppend(filepath.Join(dir, Dir)) {
 			return nil, Checkpoint{}, fmt.Errorf("releaselog: %s holds files but no checkpoint: restore the checkpoint, or move the directory away to start a new log (edges that saw the old one will refuse it)",
 				filepath.Join(dir, Dir))
 		}
@@ -355,6 +356,30 @@ func prepareAppend(dir string, e *Entry, signer note.Signer, verifier note.Verif
 	}
 	files = append(files, logFile{CheckpointFile, signed})
 	return files, cp, nil
+}
+
+// onlyFirstAppend reports whether a log directory without a checkpoint holds nothing, or
+// nothing but what a first append stopped before its checkpoint leaves (the tiles of a log of
+// one entry, temporary files): such a log starts again. Anything else is a log whose
+// checkpoint was lost, which is not quietly restarted.
+func onlyFirstAppend(dir string) bool {
+	first := map[string]bool{
+		tlog.Tile{H: TileHeight, L: 0, N: 0, W: 1}.Path():  true,
+		tlog.Tile{H: TileHeight, L: -1, N: 0, W: 1}.Path(): true,
+	}
+	ok := true
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if !first[filepath.ToSlash(rel)] && !strings.HasPrefix(d.Name(), ".tmp-") {
+			ok = false
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return ok
 }
 
 // writeAtomic writes a file through a fsynced temporary file in its directory and a rename,

@@ -358,6 +358,25 @@ func TestCrashBetweenSteps(t *testing.T) {
 	}
 }
 
+// A first append stopped before its checkpoint: the log starts again.
+func TestCrashFirstAppend(t *testing.T) {
+	k := releaseKey(t)
+	s, v := logKey(t)
+	dir := t.TempDir()
+	files, _, err := prepareAppend(dir, &Entry{Catalog: catalog, Sequence: 1, Statement: stmt(t, k, catalog, 1, testclock.Now(), 'c')}, s.Signer, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files[:len(files)-1] {
+		writeAtomic(filepath.Join(dir, Dir, filepath.FromSlash(f.name)), f.data)
+	}
+	os.WriteFile(filepath.Join(dir, Dir, ".tmp-checkpoint-123"), []byte("half"), 0o644)
+	appendN(t, dir, k, s, v, 1, 2, 0)
+	if l, err := Read(DirSource(dir), v); err != nil || l.Checkpoint.Size != 2 {
+		t.Fatalf("after a stopped first append: %v, %v", l, err)
+	}
+}
+
 func TestAppendRefuses(t *testing.T) {
 	dir := t.TempDir()
 	k := releaseKey(t)
