@@ -21,6 +21,11 @@ type DeviceOptions struct {
 	PCs    int    // PCs (offer requests) to generate; default 10000
 	Seed   int64  // default 1
 	Labels string // a label tree (from GenerateLabels) to draw hardware from; required
+	// WholePC makes whole PCs, as Windows reports them: 100 to 200 device nodes each with its
+	// full hardware and compatible ID lists, most of them (80–92%) known to no label — root
+	// and software devices, ACPI nodes, PCI bridges, USB hubs and HID collections, several
+	// instances of the same kind — instead of the 5 to 40 devices of the default population.
+	WholePC bool
 }
 
 // DeviceStats is what GenerateDevices wrote.
@@ -52,7 +57,7 @@ func GenerateDevices(w io.Writer, opts DeviceOptions) (DeviceStats, error) {
 	if err != nil {
 		return DeviceStats{}, err
 	}
-	g := &deviceGen{ix: ix, r: newRNG(opts.Seed, 200)}
+	g := &deviceGen{ix: ix, r: newRNG(opts.Seed, 200), whole: opts.WholePC}
 	bw := bufio.NewWriterSize(w, 1<<16)
 	var st DeviceStats
 	var buf []byte
@@ -396,6 +401,7 @@ type deviceGen struct {
 	ix    *treeIndex
 	r     *rng
 	inbox string // "10.0.<build>." of the PC being made: the version prefix of inbox drivers
+	whole bool   // DeviceOptions.WholePC
 }
 
 type pc struct {
@@ -551,6 +557,9 @@ func inboxVersion(build int) string {
 func (g *deviceGen) devices(p *pc, m *model) {
 	r, ix := g.r, g.ix
 	want := min(40, 5+int(r.lognormal(2.4, 0.6)))
+	if g.whole {
+		want = r.between(100, 200)
+	}
 	seenInst := map[string]bool{}
 
 	// Targeted at this model: one device per class (two NICs and two GPUs at most).
@@ -595,6 +604,9 @@ func (g *deviceGen) devices(p *pc, m *model) {
 	}
 	// Most of a PC's device nodes have no driver on Windows Update: known devices are 30–65%.
 	knownCap := max(2, want*r.between(30, 65)/100)
+	if g.whole { // a whole PC's known devices are the same few; the rest of its nodes are system ones
+		knownCap = max(2, want*r.between(8, 20)/100)
+	}
 	for _, t := range picked {
 		if len(p.devices) >= knownCap {
 			break
@@ -618,6 +630,11 @@ func (g *deviceGen) devices(p *pc, m *model) {
 	// Devices no label knows.
 	for tries := 0; len(p.devices) < want && tries < 200; tries++ {
 		d := g.systemDevice(m)
+		if g.whole && seenInst[d.instanceID] {
+			// A whole PC has many nodes of one kind (volumes, HID collections, ACPI
+			// resources, audio endpoints): another instance of the same IDs.
+			d.instanceID += "&" + strconv.Itoa(tries)
+		}
 		if !seenInst[d.instanceID] {
 			seenInst[d.instanceID] = true
 			p.devices = append(p.devices, d)

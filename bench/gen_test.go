@@ -583,3 +583,44 @@ func TestGenerateLabelsProgress(t *testing.T) {
 		t.Errorf("last Progress call says %d done, wrote %d", last[0], st.Labels)
 	}
 }
+
+// TestGenerateDevicesWholePC: whole PCs have 100 to 200 device nodes with unique instance
+// ids, most of them known to no label, and each decodes as an offer request under the edge's
+// default limits.
+func TestGenerateDevicesWholePC(t *testing.T) {
+	dir, _, _, _ := sharedTree(t)
+	const pcs = 40
+	out, st := generateDevices(t, DeviceOptions{PCs: pcs, Seed: 5, Labels: dir, WholePC: true})
+	again, _ := generateDevices(t, DeviceOptions{PCs: pcs, Seed: 5, Labels: dir, WholePC: true})
+	if !bytes.Equal(out, again) {
+		t.Error("two generations with the same seed differ")
+	}
+	dec := offer.NewDecoder(offer.Limits{})
+	var req offer.Request
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 4<<20)
+	lines := 0
+	for sc.Scan() {
+		lines++
+		if e := dec.Decode(sc.Bytes(), &req); e != nil {
+			t.Fatalf("line %d does not decode as an offer request under the default limits: %v", lines, e)
+		}
+		if n := len(req.Devices); n < 100 || n > 200 {
+			t.Errorf("line %d has %d devices, want 100–200", lines, n)
+		}
+		seen := map[string]bool{}
+		for _, d := range req.Devices {
+			if seen[string(d.InstanceID)] {
+				t.Errorf("line %d repeats instanceId %s", lines, d.InstanceID)
+			}
+			seen[string(d.InstanceID)] = true
+		}
+	}
+	if lines != pcs || st.PCs != pcs {
+		t.Fatalf("%d lines, %d PCs; want %d", lines, st.PCs, pcs)
+	}
+	if share := float64(st.Known) / float64(st.Devices); share > 0.25 || share < 0.03 {
+		t.Errorf("%.2f of whole-PC devices known to a label; want most unknown (3–25%%)", share)
+	}
+	t.Logf("%+v: %.0f devices and %.0f IDs per PC", st, float64(st.Devices)/pcs, float64(st.IDs)/pcs)
+}

@@ -16,7 +16,7 @@ import (
 func benchCommands() []command {
 	return []command{
 		{"gen-labels", "write a realistic label tree of a chosen size", "--out DIR [--labels N] [--seed S] [--compact]", cmdBenchGenLabels},
-		{"gen-devices", "write a population of PCs as offer requests (NDJSON)", "--labels DIR [--pcs N] [--seed S] [--out FILE]", cmdBenchGenDevices},
+		{"gen-devices", "write a population of PCs as offer requests (NDJSON)", "--labels DIR [--pcs N] [--seed S] [--whole-pc] [--out FILE]", cmdBenchGenDevices},
 		{"lookups", "measure cold and warm hardware ID lookups in a release", "--catalog DIR [--keys N] [--json]", cmdBenchLookups},
 		{"rollout-sim", "run the rollout health loop end to end over simulated days", "[--pcs N] [--days D] [--bad-failure-rate R] [--seed S] [--plot FILE] [--policy FILE] [--json]", cmdBenchRolloutSim},
 		{"load", "drive an edge with offer requests over HTTP and measure it", "(--population FILE [--devices N] | --body FILE) [--url URL] [--concurrency N] [--rate R] [--duration D] [--requests N] [--json]", cmdBenchLoad},
@@ -102,6 +102,7 @@ insiders and test-key machines. It is deterministic from --seed and the tree.`)
 	pcs := fs.Int("pcs", 10000, "PCs to generate")
 	seed := fs.Int64("seed", 1, "random seed")
 	out := fs.String("out", "", "write to `FILE` instead of stdout")
+	whole := fs.Bool("whole-pc", false, "whole PCs: 100 to 200 device nodes each with their full ID lists, most known to no label, as Windows reports them")
 	if code, ok := e.parse(fs, args); !ok {
 		return code
 	}
@@ -117,7 +118,7 @@ insiders and test-key machines. It is deterministic from --seed and the tree.`)
 		defer f.Close()
 		w = bufio.NewWriterSize(f, 1<<20)
 	}
-	st, err := bench.GenerateDevices(w, bench.DeviceOptions{PCs: *pcs, Seed: *seed, Labels: *labels})
+	st, err := bench.GenerateDevices(w, bench.DeviceOptions{PCs: *pcs, Seed: *seed, Labels: *labels, WholePC: *whole})
 	if err == nil {
 		err = w.Flush()
 	}
