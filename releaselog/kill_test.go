@@ -17,7 +17,8 @@ import (
 )
 
 // TestKilledAppend kills a process appending to a log in a loop, at arbitrary moments, and
-// checks after each kill that the log verifies and extends the checkpoint seen before it.
+// checks after each kill that the log verifies and extends the checkpoint seen before it. It
+// asserts what the files hold, not how fast: a slow machine gets more and longer rounds.
 func TestKilledAppend(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
@@ -33,7 +34,9 @@ func TestKilledAppend(t *testing.T) {
 	dir := t.TempDir()
 	var seen Checkpoint
 	grew := 0
-	for round := range 12 {
+	rounds := 0
+	for round := 0; round < 60 && grew < 10; round++ { // until 10 kills hit a growing log; slower machines wait longer
+		rounds++
 		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperAppendLoop$", "-test.count=1")
 		cmd.Env = append(os.Environ(), "RELEASELOG_HELPER_DIR="+dir, "RELEASELOG_HELPER_KEY="+skey)
 		var out bytes.Buffer
@@ -41,7 +44,7 @@ func TestKilledAppend(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(20+rand.IntN(120)) * time.Millisecond)
+		time.Sleep(time.Duration(20+rand.IntN(120)+10*round) * time.Millisecond)
 		cmd.Process.Kill()
 		cmd.Wait()
 		if bytes.Contains(out.Bytes(), []byte("--- FAIL")) { // (a kill's exit status differs by system)
@@ -62,10 +65,10 @@ func TestKilledAppend(t *testing.T) {
 		}
 		seen = l.Checkpoint
 	}
-	if seen.Size == 0 || grew == 0 {
-		t.Fatalf("the helper appended nothing in 12 rounds (%d entries)", seen.Size)
+	if grew == 0 {
+		t.Fatalf("the helper appended nothing in %d rounds", rounds)
 	}
-	t.Logf("%d entries after 12 kills, grown in %d rounds", seen.Size, grew)
+	t.Logf("%d entries after %d kills, grown in %d rounds", seen.Size, rounds, grew)
 }
 
 // TestHelperAppendLoop is TestKilledAppend's child: it appends until it is killed.
