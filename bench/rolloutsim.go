@@ -87,12 +87,29 @@ type SimOptions struct {
 	// attacker on one network makes up that many devices, gets offers of a good driver
 	// for them, and reports each as a kernel crash.
 	ForgedReports int
-	// Scenario is what the bad driver does: "everywhere" (the default: it fails on
-	// BadFailureRate of the PCs that install it) or "cohort" (only on one PC model running
-	// Windows 11 24H2, at BadFailureRate of those; the controller should hold that cohort
-	// alone and take the driver to 100% elsewhere).
+	// Scenario is the world the controller faces:
+	//   - "everywhere" (the default): the bad driver fails on BadFailureRate of the PCs that
+	//     install it; it should be stopped at its first stage;
+	//   - "cohort": the bad driver fails only on one PC model running Windows 11 24H2, at
+	//     BadFailureRate of those; the controller should hold that cohort alone, within the
+	//     first stage (the policy gets an even first ring, firstRing {30, 25%}, unless it has
+	//     one), and take the driver to 100% elsewhere;
+	//   - "background": every driver is good, but one small cohort (one PC model on Windows
+	//     10 22H2) has kernel crashes unrelated to any driver, BackgroundCrashRate of its PCs
+	//     a day, before and after the new drivers: the PCs start on an older in-box driver,
+	//     are offered the baseline drivers on their first scan, and report the crashes
+	//     against whatever driver they run; no driver should be paused, cancelled or held
+	//     (the controller judges over the baseline: rollout/baseline.go);
+	//   - "throttle": every driver is good and the policy has a count throttle of
+	//     ThrottlePerDay new machines a day (unless it has one); each label's daily new
+	//     machines should stay within 10% of it.
 	Scenario string
-	Progress func(step, steps int)
+	// BackgroundCrashRate is the background cohort's daily kernel crashes (scenario
+	// background): the share of its PCs that crash on a day; default 0.03.
+	BackgroundCrashRate float64
+	// ThrottlePerDay is the throttle of scenario throttle; default PCs / 40.
+	ThrottlePerDay int
+	Progress       func(step, steps int)
 }
 
 // SimLabel is one label in rollout and how it ended.
@@ -106,13 +123,32 @@ type SimLabel struct {
 	Paused     bool    `json:"paused"`
 	Cancelled  bool    `json:"cancelled"`
 	// Stops are its pause and cancel decisions, in order; Holds its targeted holds (a
-	// cohort held alone).
+	// cohort held alone), Lifts the holds lifted, Rings its first-ring decisions.
 	Stops []SimEvent `json:"stops"`
 	Holds []SimEvent `json:"holds"`
+	Lifts []SimEvent `json:"lifts"`
+	Rings []SimEvent `json:"rings"`
+	// DailyNew is how many machines installed the label on each simulated day (index: day).
+	DailyNew []int `json:"dailyNew"`
+	// Throttle is how the daily new machines kept to the throttle (scenario throttle).
+	Throttle *SimThrottle `json:"throttle,omitempty"`
 	// CompletedDay is the simulated day the label reached 100%; -1 if it did not.
 	CompletedDay float64 `json:"completedDay"`
 	Machines     int     `json:"machines"` // machines that reported on it (in the last measure)
 	Success      float64 `json:"successPercent"`
+}
+
+// SimThrottle is how one label's daily new machines kept to a count throttle, over the days
+// the throttle paced it (from the day of its first throttled advance to the last day before
+// it reached 100%).
+type SimThrottle struct {
+	Limit    int     `json:"limit"`
+	FromDay  int     `json:"fromDay"`
+	ToDay    int     `json:"toDay"` // exclusive
+	Days     int     `json:"days"`
+	Within   int     `json:"within10Percent"` // days within 10% of the limit
+	Mean     float64 `json:"mean"`
+	Min, Max int
 }
 
 // SimEvent is one controller decision.
@@ -176,6 +212,16 @@ type SimResult struct {
 	Elapsed        string `json:"elapsed"` // wall time
 
 	Attack *SimAttack `json:"attack,omitempty"` // with ForgedReports
+
+	// Outcome says whether the scenario did what it shows (see SimOptions.Scenario), in a
+	// sentence; OK is its verdict.
+	Outcome string `json:"outcome"`
+	OK      bool   `json:"ok"`
+	// BackgroundCohort is the background scenario's cohort ("VB/<chid>") and its crash
+	// reports.
+	BackgroundCohort    string  `json:"backgroundCohort,omitempty"`
+	BackgroundCrashRate float64 `json:"backgroundCrashRate,omitempty"`
+	BackgroundReports   int64   `json:"backgroundReports,omitempty"`
 }
 
 // ScalePolicy returns a copy of p whose minimum populations (label and cohort, of p and of
@@ -229,6 +275,7 @@ func simFailure(m *ro.Measure) float64 {
 type sim struct {
 	opts    SimOptions
 	policy  *ro.Policy
+	census  *ro.Census
 	chips   []*simChip
 	pcs     []*simPC
 	labels  string // label tree
@@ -240,7 +287,8 @@ type sim struct {
 	client  *http.Client
 	res     SimResult
 
-	sentReports atomic.Int64 // accepted by the edge (the spool must hold them all)
+	sentReports atomic.Int64     // accepted by the edge (the spool must hold them all)
+	newByDay    map[string][]int // label → installs per simulated day (under errMu)
 	firstErr    error
 	errMu       sync.Mutex
 }
@@ -280,14 +328,24 @@ func RolloutSim(ctx context.Context, opts SimOptions) (*SimResult, error) {
 	switch opts.Scenario {
 	case "":
 		opts.Scenario = "everywhere"
-	case "everywhere", "cohort":
+	case "everywhere", "cohort", "background", "throttle":
 	default:
-		return nil, fmt.Errorf("bench: scenario %q: want everywhere or cohort", opts.Scenario)
+		return nil, fmt.Errorf("bench: scenario %q: want everywhere, cohort, background or throttle", opts.Scenario)
+	}
+	if opts.BackgroundCrashRate == 0 {
+		opts.BackgroundCrashRate = 0.03
+	}
+	if opts.BackgroundCrashRate < 0 || opts.BackgroundCrashRate > 1 {
+		return nil, fmt.Errorf("bench: background crash rate %v: want 0 to 1", opts.BackgroundCrashRate)
+	}
+	if opts.ThrottlePerDay <= 0 {
+		opts.ThrottlePerDay = max(1, opts.PCs/40)
 	}
 	policy := opts.Policy
 	if policy == nil {
 		policy = &ro.DefaultPolicy
 	}
+	policy = simScenarioPolicy(policy, opts)
 	if opts.Dir == "" {
 		dir, err := os.MkdirTemp("", "driveway-rollout-sim-")
 		if err != nil {
@@ -298,7 +356,12 @@ func RolloutSim(ctx context.Context, opts SimOptions) (*SimResult, error) {
 	} else if entries, _ := os.ReadDir(opts.Dir); len(entries) > 0 {
 		return nil, fmt.Errorf("%w: %s", ErrNotEmpty, opts.Dir)
 	}
-	s := &sim{opts: opts, chips: simChips()}
+	s := &sim{opts: opts, chips: simChips(), newByDay: map[string][]int{}}
+	if opts.Scenario == "background" || opts.Scenario == "throttle" {
+		for _, c := range s.chips {
+			c.bad = false
+		}
+	}
 	s.labels, s.catalog, s.spool = filepath.Join(opts.Dir, "labels"), filepath.Join(opts.Dir, "catalog"), filepath.Join(opts.Dir, "spool")
 
 	// The world, the policy and the catalog.
@@ -309,6 +372,15 @@ func RolloutSim(ctx context.Context, opts SimOptions) (*SimResult, error) {
 	}
 	slots := int(24 * time.Hour / opts.Step)
 	s.pcs = makeSimPCs(opts.PCs, opts.Seed, s.chips, slots)
+	if opts.Scenario == "background" {
+		for _, pc := range s.pcs {
+			pc.background = pc.chid == simGUID(opts.Seed, "model", "1") && pc.build == simBuilds[2].build
+			for k := range pc.devices {
+				pc.devices[k].inbox() // the PCs start on an older in-box driver
+			}
+		}
+	}
+	s.census = simCensus(s.pcs, s.chips)
 	pop := map[*simChip]int{}
 	for _, pc := range s.pcs {
 		for k := range pc.devices {
@@ -325,7 +397,8 @@ func RolloutSim(ctx context.Context, opts SimOptions) (*SimResult, error) {
 		Step: simDuration(opts.Step), Seed: opts.Seed, BadFailureRate: opts.BadFailureRate, Scenario: opts.Scenario, Policy: *s.policy, Minimums: mins,
 		Timeline: []SimEvent{}, Points: []SimPoint{}}
 	for _, c := range s.chips {
-		s.res.Labels = append(s.res.Labels, SimLabel{ID: c.newLabel, Name: c.name, Bad: c.bad, Population: pop[c], Stages: 1, CompletedDay: -1, Stops: []SimEvent{}, Holds: []SimEvent{}})
+		s.res.Labels = append(s.res.Labels, SimLabel{ID: c.newLabel, Name: c.name, Bad: c.bad, Population: pop[c], Stages: 1, CompletedDay: -1,
+			Stops: []SimEvent{}, Holds: []SimEvent{}, Lifts: []SimEvent{}, Rings: []SimEvent{}})
 	}
 
 	prefix := filepath.Join(opts.Dir, "sim")
@@ -460,7 +533,11 @@ func (s *sim) controllerStep(ctx context.Context, now time.Time) error {
 	if n := probs.Errors(); n > 0 {
 		return fmt.Errorf("bench: the simulation's label tree has %d errors: %v", n, probs[0])
 	}
-	decisions := ro.Step(tree, &m, s.policy, now)
+	lifts, err := ro.LoadLifts(s.labels)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	decisions := ro.StepWith(tree, &m, s.policy, now, ro.StepInputs{Lifts: lifts, Census: s.census})
 	names := map[string]string{}
 	for _, c := range s.chips {
 		names[c.newLabel] = c.name
@@ -488,6 +565,10 @@ func (s *sim) controllerStep(ctx context.Context, now time.Time) error {
 				l.Stops = append(l.Stops, ev)
 			case ro.HoldCohort:
 				l.Holds = append(l.Holds, ev)
+			case ro.LiftCohort:
+				l.Lifts = append(l.Lifts, ev)
+			case ro.FirstRingSet:
+				l.Rings = append(l.Rings, ev)
 			case ro.Advance:
 				l.Stages++
 				if d.To >= 10000 {
@@ -570,9 +651,21 @@ func (s *sim) finish(m *ro.Measures) {
 			l.Machines, l.Success = lm.Machines, lm.SuccessPercent
 		}
 		if a := s.res.Attack; a != nil && a.Label == l.ID {
-			a.Stopped = l.Paused || l.Cancelled || len(l.Stops) > 0
+			a.Stopped = l.Paused || l.Cancelled || len(l.Stops) > 0 || len(l.Holds) > 0 // a held cohort is stopped too
+		}
+		l.DailyNew = append([]int{}, s.newByDay[l.ID]...)
+		for len(l.DailyNew) < s.opts.Days {
+			l.DailyNew = append(l.DailyNew, 0)
+		}
+		if s.opts.Scenario == "throttle" {
+			l.Throttle = simThrottleStats(l, s.res.Timeline, s.policy.For("Net").Throttle)
 		}
 	}
+	if s.opts.Scenario == "background" {
+		s.res.BackgroundCohort = simBuildRelease(simBuilds[2].build) + "/" + simGUID(s.opts.Seed, "model", "1")
+		s.res.BackgroundCrashRate = s.opts.BackgroundCrashRate
+	}
+	s.res.Outcome, s.res.OK = simOutcome(&s.res)
 }
 
 // waitRelease waits until the edge serves release seq (at most 30 s).
@@ -693,7 +786,8 @@ type simWorker struct {
 	reports  []ro.Report
 	body     bytes.Buffer
 	// counts, added to the result at flush
-	requests, failures, offers, reportReqs, accepted, dropped, rollbacks int64
+	requests, failures, offers, reportReqs, accepted, dropped, rollbacks, background int64
+	newAt                                                                            map[string]map[int]int // label → day → installs of the new driver
 }
 
 // simResponse is the part of an offer response a PC reads.
@@ -736,6 +830,16 @@ func (w *simWorker) visit(ctx context.Context, pc *simPC, now time.Time) error {
 			d.pending = nil
 		}
 	}
+	// A background crash since the last scan (scenario background), reported against the
+	// drivers the PC runs, whatever they are.
+	if pc.background && simUnit(s.opts.Seed, pc.id, now.Format(time.RFC3339), "background") < s.opts.BackgroundCrashRate {
+		for k := range pc.devices {
+			if d := &pc.devices[k]; d.label != "" && d.token != "" {
+				report(d, d.label, "kernel-crash-after-install", d.token, now)
+				w.background++
+			}
+		}
+	}
 	w.req = pc.appendRequest(w.req[:0])
 	w.requests++
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/v1/offers?now="+w.nowParam, bytes.NewReader(w.req))
@@ -776,10 +880,12 @@ func (w *simWorker) visit(ctx context.Context, pc *simPC, now time.Time) error {
 		case "rollback": // a cancelled driver: back to the best remaining one
 			w.rollbacks++
 		case "automatic":
-			if d.tried {
-				continue // it failed here once; a PC does not retry
+			if o.LabelID == d.chip.newLabel {
+				if d.tried {
+					continue // it failed here once; a PC does not retry
+				}
+				d.tried = true
 			}
-			d.tried = true
 		default:
 			continue
 		}
@@ -801,7 +907,16 @@ func (w *simWorker) visit(ctx context.Context, pc *simPC, now time.Time) error {
 		}
 		report(d, o.LabelID, result, o.ReportToken, installed)
 		if result == "installed" {
-			d.label, d.date, d.version = o.LabelID, o.DriverDate, o.DriverVersion
+			d.label, d.date, d.version, d.token = o.LabelID, o.DriverDate, o.DriverVersion, o.ReportToken
+		}
+		if o.Kind == "automatic" && o.LabelID == d.chip.newLabel {
+			if w.newAt == nil {
+				w.newAt = map[string]map[int]int{}
+			}
+			if w.newAt[o.LabelID] == nil {
+				w.newAt[o.LabelID] = map[int]int{}
+			}
+			w.newAt[o.LabelID][int(simDay(now))]++
 		}
 	}
 	if len(w.reports) == 0 {
@@ -857,4 +972,13 @@ func (w *simWorker) flush() {
 	s.res.Reports += w.accepted
 	s.res.ReportsDropped += w.dropped
 	s.res.Rollbacks += w.rollbacks
+	s.res.BackgroundReports += w.background
+	for label, days := range w.newAt {
+		for day, n := range days {
+			for len(s.newByDay[label]) <= day {
+				s.newByDay[label] = append(s.newByDay[label], 0)
+			}
+			s.newByDay[label][day] += n
+		}
+	}
 }

@@ -53,7 +53,7 @@ type SimAttack struct {
 	ReportsTaken   int `json:"reportsTaken"`
 	ReportsLimited int `json:"reportsLimited"`
 	// What the controller made of the label afterwards: steps it held it as uncorroborated,
-	// and whether it paused or cancelled it.
+	// and whether it paused or cancelled it or held a cohort of it.
 	HeldUncorroborated int  `json:"heldUncorroborated"`
 	Stopped            bool `json:"stopped"`
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 
 	ro "github.com/driveway/driveway/rollout"
@@ -67,11 +68,25 @@ func (r *SimResult) WriteText(w io.Writer, all bool) error {
 				bad = fmt.Sprintf("  bad on one cohort: %g%% of its installs on one PC model running build %d fail, none elsewhere", 100*r.BadFailureRate, simBuilds[0].build)
 			}
 		}
+		if r.Scenario == "background" && len(bad) == 0 && l.ID == r.Labels[0].ID {
+			bad = "  (scenario background: every driver good)"
+		}
 		fmt.Fprintf(&b, "  %s  %-17s %7s PCs%s\n", l.ID, l.Name, simGroup(l.Population), bad)
 	}
 	p := &r.Policy
 	fmt.Fprintf(&b, "policy: ladder %s%%, dwell %s, window %s; advance %s; pause %s; cancel %s\n",
 		strings.Trim(fmt.Sprint(p.Ladder), "[]"), simDuration(p.MinDwell.Duration), simDuration(p.Window.Duration), simThresholds(p.Advance), simThresholds(p.Pause), simThresholds(p.Cancel))
+	if p.Throttle != nil {
+		fmt.Fprintf(&b, "throttle: at most %d new machines a day per label\n", p.Throttle.MaxNewMachinesPerDay)
+	}
+	if p.FirstRing != nil {
+		fmt.Fprintf(&b, "first ring: at least %d machines of each targeting cluster in the first stage (clusters of %d machines or more, up to %g%%)\n",
+			p.FirstRing.MinMachines, int(math.Ceil(float64(p.FirstRing.MinMachines)*100/p.FirstRing.MaxPercent)), p.FirstRing.MaxPercent)
+	}
+	if r.BackgroundCohort != "" {
+		fmt.Fprintf(&b, "background: cohort %s has kernel crashes unrelated to any driver on %g%% of its PCs a day; baseline: %s\n",
+			r.BackgroundCohort, 100*r.BackgroundCrashRate, p.Baseline)
+	}
 	m := r.Minimums
 	fmt.Fprintf(&b, "minimum populations scaled by %.3g to the simulation (the smallest label has about %d machines at the first stage):\n"+
 		"  %d machines per label (policy: %d), %d per cohort (policy: %d)\n\n", m.Factor, m.FirstStageMachines, m.Label, m.PolicyLabel, m.Cohort, m.PolicyCohort)
@@ -96,7 +111,8 @@ func (r *SimResult) WriteText(w io.Writer, all bool) error {
 		}
 		fmt.Fprintf(&b, "%6.2f  %-17s  %-22s %8s  %8d  %8s  %-7s  %s\n", e.Day, e.Time.Format("2006-01-02 15:04Z"), name, pct, e.Machines, success, e.Action, e.Reason)
 	}
-	b.WriteString("\nsummary:\n")
+	fmt.Fprintf(&b, "\nscenario %s: %s\n", r.Scenario, r.Outcome)
+	b.WriteString("summary:\n")
 	for _, l := range r.Labels {
 		fmt.Fprintf(&b, "  %s: %s\n", l.title(), l.outcome(len(r.Policy.Ladder)))
 	}
@@ -111,7 +127,7 @@ func (r *SimResult) WriteText(w io.Writer, all bool) error {
 	if a := r.Attack; a != nil {
 		verdict := "not paused or cancelled (held at its stage while the forged failures are in the window)"
 		if a.Stopped {
-			verdict = "STOPPED by the forged reports"
+			verdict = "STOPPED (paused, cancelled or a cohort held) by the forged reports"
 		}
 		fmt.Fprintf(&b, "  forged-report attack on day %.2f against %s (%s) from one network, %s, with %s made-up devices:\n"+
 			"    reports with made-up tokens: %s sent, %s refused (403)\n"+
@@ -143,11 +159,22 @@ func (l *SimLabel) outcome(stages int) string {
 		}
 	case l.CompletedDay >= 0:
 		s = fmt.Sprintf("reached 100%% on day %.2f", l.CompletedDay)
+	case l.Stages > stages: // a throttle's stages
+		s = fmt.Sprintf("at %g%% (%d stages, throttled) at the end", l.Percent, l.Stages)
 	default:
 		s = fmt.Sprintf("at %g%% (stage %d of %d) at the end", l.Percent, l.Stages, stages)
 	}
 	for _, h := range l.Holds {
 		s += fmt.Sprintf("; held a cohort on day %.2f at %g%% (%s)", h.Day, h.Percent, h.Reason)
+	}
+	for _, h := range l.Lifts {
+		s += fmt.Sprintf("; lifted a hold on day %.2f (%s)", h.Day, h.Reason)
+	}
+	if len(l.Rings) > 0 {
+		s += fmt.Sprintf("; first ring set on day %.2f (%s)", l.Rings[0].Day, l.Rings[0].Reason)
+	}
+	if t := l.Throttle; t != nil && t.Days > 0 {
+		s += fmt.Sprintf("; throttled days %d–%d: new machines a day %d–%d, mean %.0f, within 10%% of %d on %d of %d days", t.FromDay, t.ToDay-1, t.Min, t.Max, t.Mean, t.Limit, t.Within, t.Days)
 	}
 	return s + fmt.Sprintf("; at the end %g%% offered, %s machines reporting, success %.2f%%", l.Percent, simGroup(l.Machines), l.Success)
 }

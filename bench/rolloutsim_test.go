@@ -164,10 +164,12 @@ func TestRolloutSimForgedReports(t *testing.T) {
 // TestRolloutSimCohort (issue 20, scenario cohort): a driver that fails only on one PC model
 // running one OS release is held on that cohort within its first stage (a targeted hold, not
 // a pause or cancel of the label), and reaches 100% everywhere else; the good drivers too.
+// The first stage is the policy's 1%: the even first ring (30 machines of each cluster of
+// 120 or more) is what lets the cohort show in it.
 func TestRolloutSimCohort(t *testing.T) {
 	p := rollout.DefaultPolicy
-	p.Ladder = []float64{10, 50, 100} // a first stage wide enough to see one model's cohort in 4,000 PCs
-	res, err := bench.RolloutSim(t.Context(), bench.SimOptions{Edge: startEdge(t), PCs: 4000, Days: 10, BadFailureRate: 1, Seed: 3,
+	p.Ladder = []float64{1, 50, 100}
+	res, err := bench.RolloutSim(t.Context(), bench.SimOptions{Edge: startEdge(t), PCs: 4000, Days: 10, BadFailureRate: 0.5, Seed: 3,
 		Scenario: "cohort", Policy: &p})
 	if err != nil {
 		t.Fatal(err)
@@ -186,10 +188,96 @@ func TestRolloutSimCohort(t *testing.T) {
 			t.Errorf("good label %s held a cohort: %+v", l.Name, l.Holds)
 		}
 	}
-	if !strings.Contains(text.String(), "held a cohort on day") {
-		t.Error("the summary does not show the hold")
+	if !strings.Contains(text.String(), "held a cohort on day") || !strings.Contains(text.String(), "scenario cohort: PASSED") || !res.OK {
+		t.Errorf("the summary does not show the hold and the outcome: %s", res.Outcome)
+	}
+	for _, l := range res.Labels {
+		if l.Bad && (len(l.Rings) == 0 || l.Rings[0].Percent != p.Ladder[0]) {
+			t.Errorf("%s: no first ring at its first stage: %+v", l.Name, l.Rings)
+		}
 	}
 	if _, err := bench.RolloutSim(t.Context(), bench.SimOptions{Edge: startEdge(t), PCs: 10, Days: 1, Scenario: "somewhere"}); err == nil {
 		t.Error("an unknown scenario was taken")
+	}
+}
+
+// TestRolloutSimEverywhere (scenario everywhere, named): the driver bad everywhere is stopped
+// at stage 1 and the summary says so.
+func TestRolloutSimEverywhere(t *testing.T) {
+	res, err := bench.RolloutSim(t.Context(), bench.SimOptions{Edge: startEdge(t), PCs: 2000, Days: 16, BadFailureRate: 0.25, Seed: 7, Scenario: "everywhere"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	res.WriteText(&text, false)
+	if !res.OK || !strings.Contains(text.String(), "scenario everywhere: PASSED: the driver bad everywhere was stopped at stage 1") {
+		t.Errorf("outcome %q\n%s", res.Outcome, text.String())
+	}
+}
+
+// TestRolloutSimBackground (scenario background): a small cohort with kernel crashes
+// unrelated to any driver, before and after the new ones, stops or holds no driver when the
+// controller judges over the baseline (the default); with "baseline": "none" the same world
+// holds a good driver's cohort — the false alarm is real, and the baseline is what prevents
+// it.
+func TestRolloutSimBackground(t *testing.T) {
+	run := func(p *rollout.Policy) *bench.SimResult {
+		res, err := bench.RolloutSim(t.Context(), bench.SimOptions{Edge: startEdge(t), PCs: 4000, Days: 16, Seed: 1, Scenario: "background", Policy: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	res := run(nil)
+	var text strings.Builder
+	res.WriteText(&text, false)
+	t.Logf("%s", text.String())
+	if !res.OK || res.BackgroundReports == 0 || !strings.Contains(text.String(), "scenario background: PASSED: no driver was paused, cancelled or held") {
+		t.Errorf("outcome %q, %d background reports", res.Outcome, res.BackgroundReports)
+	}
+	done := 0
+	for _, l := range res.Labels {
+		if l.Bad {
+			t.Errorf("%s is bad in scenario background", l.Name)
+		}
+		if l.CompletedDay >= 0 {
+			done++
+		}
+	}
+	if done < 3 {
+		t.Errorf("%d of 4 good drivers reached 100%% in 16 days", done)
+	}
+	p := rollout.DefaultPolicy
+	p.Baseline = rollout.BaselineNone
+	if naive := run(&p); naive.OK {
+		t.Errorf("without the baseline the background crashes raised no alarm: %s (the scenario tests nothing)", naive.Outcome)
+	}
+}
+
+// TestRolloutSimThrottle (scenario throttle): with a count throttle of 400 new machines a day
+// per label on 8,000 PCs, each label's daily new machines stay within 10% of it on the days
+// the throttle paces it (at least 8 days in 10, the mean within 10%).
+func TestRolloutSimThrottle(t *testing.T) {
+	res, err := bench.RolloutSim(t.Context(), bench.SimOptions{Edge: startEdge(t), PCs: 8000, Days: 9, Seed: 1, Scenario: "throttle", ThrottlePerDay: 400})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	res.WriteText(&text, false)
+	t.Logf("%s", text.String())
+	if !res.OK || !strings.Contains(text.String(), "scenario throttle: PASSED") {
+		t.Errorf("outcome %q", res.Outcome)
+	}
+	for _, l := range res.Labels {
+		th := l.Throttle
+		if th == nil || th.Limit != 400 || th.Days < 4 {
+			t.Errorf("%s: throttle %+v", l.Name, th)
+			continue
+		}
+		for d := th.FromDay; d < th.ToDay; d++ {
+			if n := l.DailyNew[d]; n < 300 || n > 500 {
+				t.Errorf("%s: %d new machines on day %d (limit 400)", l.Name, n, d)
+			}
+		}
 	}
 }

@@ -168,6 +168,9 @@ type simPC struct {
 	build   int
 	chid    string
 	devices [2]simDevice
+	// background: the PC is in the background scenario's cohort (crashes unrelated to any
+	// driver).
+	background bool
 }
 
 // simDevice is one of a PC's chips and the driver it has installed.
@@ -179,6 +182,7 @@ type simDevice struct {
 	version    string
 	tried      bool            // the new label was acted on (installed or failed); never retried
 	pending    *simPendingFail // a failure noticed after install, reported at the next scan
+	token      string          // the report token of the offer of the installed driver ("": none)
 }
 
 type simPendingFail struct{ label, result, token string }

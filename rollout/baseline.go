@@ -16,8 +16,9 @@ package rollout
 // same machines (the label's, or the same cohort's: OS release × model CHID): the lower end
 // of the baseline's Wilson interval at the pause confidence for the pause and cancel bounds
 // (its raw rate with confidence 0.5), so that a baseline of few machines, whose rate the
-// data do not show, cannot mask a regression; its raw rate for the advance bounds, so that a
-// driver as good as the one it replaces advances. A driver that fails more than the one it replaces, by more than the
+// data do not show, cannot mask a regression; the upper end for the advance bounds, so that
+// a driver as good as the one it replaces advances, whatever one unlucky crash does to the
+// raw rates of a few hundred machines (the stop gates still catch a real regression). A driver that fails more than the one it replaces, by more than the
 // policy's margin, is still held, paused or cancelled; one that fails as much does not.
 // The baseline's machines have run it for the whole window and the new driver's for less,
 // so the comparison leans towards tolerance of background failures; a regression of the new
@@ -74,8 +75,9 @@ func (b *LabelMeasure) cohortOf(c *Cohort) *Measure {
 }
 
 // over returns t with each bound moved by the rate the baseline measure b is shown to have
-// at z (see the file's comment); t itself when b is nil or shows nothing.
-func (t *Thresholds) over(b *Measure, z float64) *Thresholds {
+// at z (see the file's comment): the lower end of its Wilson interval, or with upper the
+// upper end; the raw rate at z 0. t itself when b is nil or shows nothing.
+func (t *Thresholds) over(b *Measure, z float64, upper bool) *Thresholds {
 	if t == nil || b == nil || b.Machines == 0 {
 		return t
 	}
@@ -83,7 +85,10 @@ func (t *Thresholds) over(b *Measure, z float64) *Thresholds {
 		if z == 0 {
 			return 100 * float64(k) / float64(b.Machines)
 		}
-		lo, _ := wilson(k, b.Machines, z)
+		lo, hi := wilson(k, b.Machines, z)
+		if upper {
+			return 100 * hi
+		}
 		return 100 * lo
 	}
 	out := *t

@@ -75,8 +75,9 @@ func (d Decision) String() string {
 // from its measures and the policy of its class. It is a pure function of its inputs: running
 // it again after applying its decisions, with the same measures and time, holds everything.
 //
-// Targeted holds. When the label as a whole is not shown to break a pause or cancel bound
-// but one of its cohorts (OS release × model CHID) is, and the failures are corroborated,
+// Targeted holds. When the label without a cohort (OS release × model CHID) is not shown
+// to break a pause or cancel bound (the label with it, when the rest has fewer than
+// minLabelMachines machines) but that cohort is, and the failures are corroborated,
 // Step holds that cohort alone: a HoldCohort decision whose Block (blocks.json: the label,
 // the cohort's CHID, the release's builds) stops its offers to similar devices, published
 // like any step, while the rest of the rollout goes on, judged without the held cohorts'
@@ -268,7 +269,7 @@ func (st *stepper) label(l *catalogs.Label, measures *Measures, p *Policy, now t
 	const shown, raw = true, false
 	check := func(t *Thresholds, asShown bool, m *Measure, min int, b *Measure) string {
 		z := zOf(t)
-		if t = t.over(b, zBase); asShown {
+		if t = t.over(b, zBase, false); asShown {
 			return t.shown(m, z, min, p.MinFailureSources)
 		}
 		return t.breaks(m, min)
@@ -303,16 +304,28 @@ func (st *stepper) label(l *catalogs.Label, measures *Measures, p *Policy, now t
 	next := cloneDistribution(dist)
 	var out []Decision
 	uncorroborated := lm.FailedUnsourced == 0 && lm.FailureSources < p.MinFailureSources
-	labelWide := onLabel(p.Cancel, shown) != "" || onLabel(p.Pause, shown) != ""
-	if !uncorroborated && !labelWide && !r.Paused {
-		// Targeted holds: the cohorts shown to break a bound while the label is not.
+	// labelWide: the label without these cohorts is still shown to break a bound, or has
+	// fewer than minLabelMachines machines and the label with them is.
+	unhealthy := func(m *Measure) bool {
+		return check(p.Cancel, shown, m, p.MinLabelMachines, baseLabel) != "" || check(p.Pause, shown, m, p.MinLabelMachines, baseLabel) != ""
+	}
+	labelWide := func(cs []*Cohort) bool {
+		rest := without(lm, cs)
+		if rest.Machines < p.MinLabelMachines {
+			return unhealthy(&lm)
+		}
+		return unhealthy(&rest)
+	}
+	if !uncorroborated && !r.Paused {
+		// Targeted holds: the cohorts shown to break a bound while the rest of the label is
+		// not (a first ring lets a small cohort weigh on the label's first-stage measure).
 		var newly []*Cohort
 		for _, c := range open {
 			why := onCohort(p.Cancel, c, shown)
 			if why == "" {
 				why = onCohort(p.Pause, c, shown)
 			}
-			if why == "" {
+			if why == "" || labelWide(append(slices.Clone(newly), c)) {
 				continue
 			}
 			b := st.cohortBlock(l.ID, c, why)
@@ -375,7 +388,7 @@ func (st *stepper) label(l *catalogs.Label, measures *Measures, p *Policy, now t
 			d.Action, d.Reason = Hold, fmt.Sprintf("at %s%% since %s; dwell until %s", catalogs.FormatBasisPoints(cur),
 				last.At.UTC().Format(time.RFC3339), last.At.Add(p.MinDwell.Duration).UTC().Format(time.RFC3339))
 		default:
-			if why := p.Advance.over(baseLabel, 0).breaks(&lm, p.MinLabelMachines); why != "" {
+			if why := p.Advance.over(baseLabel, zBase, true).breaks(&lm, p.MinLabelMachines); why != "" {
 				d.Action, d.Reason = Hold, "not healthy enough to advance: "+why
 				break
 			}

@@ -15,14 +15,17 @@ package rollout
 //   - the label's population is estimated from the reports as M over the average percent
 //     of the last 24 hours (every machine in the bucket a day ago has reported, and of those
 //     let in since, the share that has scanned grows linearly: the expectation is exactly
-//     that average); before any report it is the census's count (StepInputs.Census). The
-//     estimate from the reports is the correction: a census that is off by half is right
-//     again one day after the throttle starts;
-//   - the machines let in that have not reported yet are pop × p − M. A steady flow of N a
-//     day, added every Δ (the time since the label's last stage, at most a day), keeps
-//     N × (1/2 + Δ/2d) of them waiting just after a step. The step sets the percent to
-//     (M + N × (1/2 + Δ/2d)) / pop, never lower than it is, in whole basis points (a step
-//     whose increase rounds to nothing holds, and the next one, Δ later, adds more).
+//     that average); before any report it is the census's count (StepInputs.Census), and
+//     with both the census counts as the reports of 100 machines would: (M + 100) / (avg +
+//     100 / census). The reports are the correction: a census that is off by half is
+//     outweighed once a few hundred machines report, and a handful of early reports does
+//     not throw a good census away;
+//   - machines let in report within a day, so the machines that start reporting over the
+//     next day are about those let in over the last 24 hours. The step sets the percent to
+//     the percent of 24 hours ago plus N / pop: the machines let in over the last day are N,
+//     whatever the steps' spacing (with steps every 6 hours, it lets in a day's worth once
+//     a day and holds in between). It never lowers the percent, works in whole basis points,
+//     and stops at 100%.
 //
 // Held cohorts' machines leave M and the population alike (they are no longer offered).
 
@@ -30,6 +33,9 @@ import (
 	"fmt"
 	"time"
 )
+
+// censusWeight is how many machines' reports a census counts for in the estimate.
+const censusWeight = 100
 
 // throttleTo is the percent (basis points) a throttled label goes to at now, with the
 // reason, or ok false (with why) when it stays.
@@ -39,6 +45,11 @@ func throttleTo(t *Throttle, id string, lm *Measure, r stagesView, census *Censu
 	var pop float64
 	var from string
 	switch lc, ok := census.Label(id); {
+	case lm.Machines > 0 && avg > 0 && ok && lc.Machines > 0:
+		// The census as a prior worth censusWeight machines: a handful of reports does not
+		// throw it away, a few hundred outweigh it.
+		pop = (float64(lm.Machines) + censusWeight) / (avg/10000 + censusWeight/float64(lc.Machines))
+		from = fmt.Sprintf("%d machines reporting at %.2f%% on average over the last day, and the census's %d", lm.Machines, avg/100, lc.Machines)
 	case lm.Machines > 0 && avg > 0:
 		pop, from = float64(lm.Machines)*10000/avg, fmt.Sprintf("%d machines reporting at %.2f%% on average over the last day", lm.Machines, avg/100)
 	case ok && lc.Machines > 0:
@@ -46,21 +57,15 @@ func throttleTo(t *Throttle, id string, lm *Measure, r stagesView, census *Censu
 	default:
 		return cur, fmt.Sprintf("throttle of %d new machines a day: no census of label %s and no reports yet, so no estimate of its machines (rollout step --census FILE)", t.MaxNewMachinesPerDay, id), false
 	}
-	last := r.lastAt(now)
-	dt := min(now.Sub(last), 24*time.Hour)
-	if dt < 0 {
-		dt = 0
-	}
 	n := float64(t.MaxNewMachinesPerDay)
-	waiting := n * (0.5 + dt.Hours()/48)
-	bp := int(10000 * (float64(lm.Machines) + waiting) / pop)
-	bp = min(bp, 10000)
+	dayAgo := r.at(now.Add(-24 * time.Hour))
+	bp := min(dayAgo+int(10000*n/pop), 10000)
 	if bp <= cur {
-		return cur, fmt.Sprintf("throttle of %d new machines a day: %.0f machines estimated (%s), %.0f let in and not reported yet; at %.2f%% until the next step",
-			t.MaxNewMachinesPerDay, pop, from, pop*float64(cur)/10000-float64(lm.Machines), float64(cur)/100), false
+		return cur, fmt.Sprintf("throttle of %d new machines a day: %.0f machines estimated (%s); %.0f let in over the last day; at %.2f%% until a day after the last increase",
+			t.MaxNewMachinesPerDay, pop, from, pop*float64(cur-dayAgo)/10000, float64(cur)/100), false
 	}
-	return bp, fmt.Sprintf("throttle of %d new machines a day: %.0f machines estimated (%s), %d reporting, %.0f to be let in waiting",
-		t.MaxNewMachinesPerDay, pop, from, lm.Machines, waiting), true
+	return bp, fmt.Sprintf("throttle of %d new machines a day: %.0f machines estimated (%s); %.2f%% a day ago",
+		t.MaxNewMachinesPerDay, pop, from, float64(dayAgo)/100), true
 }
 
 // stagesView reads a rollout's stages.

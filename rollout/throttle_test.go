@@ -25,40 +25,48 @@ func TestAverageLastDay(t *testing.T) {
 	}
 }
 
-// TestThrottleTo: the percent a count throttle sets, from the census before any report and
-// from the reports after (the correction: a census off by half is ignored once machines
-// report), holding while the increase rounds to nothing, never going down.
+// TestThrottleTo: the percent a count throttle sets — the percent of a day ago plus N over
+// the machines estimated — from the census before any report and from the reports after
+// (the census counting as 100 machines' reports), holding while that is not above the
+// percent now, never above 100%.
 func TestThrottleTo(t *testing.T) {
 	th := &Throttle{MaxNewMachinesPerDay: 100}
 	census := &Census{Labels: []LabelCensus{{Label: "7", Machines: 20000}}}
 	start := t0.Add(-24 * time.Hour)
 	v := stagesView{{start, 100}}
-	// No reports: 20,000 machines from the census; a day since the stage: 100 × (1/2 + 1/2)
-	// waiting → 100 / 20,000 = 0.5% → 50 bp, below the 1% it is at: hold.
-	if to, why, ok := throttleTo(th, "7", &Measure{}, v, census, t0); ok || to != 100 || !strings.Contains(why, "the census") {
+	// No reports: 20,000 machines from the census: 1% a day ago + 100 / 20,000 = 1.5%.
+	if to, why, ok := throttleTo(th, "7", &Measure{}, v, census, t0); !ok || to != 150 || !strings.Contains(why, "20000 machines estimated (the census)") {
 		t.Errorf("no reports: %d %q %v", to, why, ok)
 	}
 	if _, why, ok := throttleTo(th, "7", &Measure{}, v, nil, t0); ok || !strings.Contains(why, "no census") {
 		t.Errorf("no census: %q %v", why, ok)
 	}
-	// 100 machines reported after a day at 1%: 10,000 machines (the census said 20,000);
-	// (100 + 100) / 10,000 = 2%.
-	to, why, ok := throttleTo(th, "7", &Measure{Machines: 100}, v, census, t0)
+	// 100 machines reported after a day at 1%: 10,000 machines without the census; 1% + 1%.
+	to, why, ok := throttleTo(th, "7", &Measure{Machines: 100}, v, nil, t0)
 	if !ok || to != 200 || !strings.Contains(why, "10000 machines estimated (100 machines reporting at 1.00% on average") {
 		t.Errorf("a day of reports: %d %q %v", to, why, ok)
 	}
-	// Six hours after a stage at 2%: average (18×100 + 6×200)/24 = 125 bp; 150 machines →
-	// 12,000; waiting 100 × (1/2 + 6/48) = 62.5 → (150 + 62.5) / 12,000 = 1.77% < 2%: hold.
-	v = append(v, stageAt{t0.Add(-6 * time.Hour), 200})
-	if to, _, ok := throttleTo(th, "7", &Measure{Machines: 150}, v, census, t0); ok || to != 200 {
-		t.Errorf("six hours on: %d %v", to, ok)
+	// With the census (20,000) as 100 machines' worth: (100 + 100) / (0.01 + 100/20,000) =
+	// 13,333 → 1% + 0.75%.
+	to, why, ok = throttleTo(th, "7", &Measure{Machines: 100}, v, census, t0)
+	if !ok || to != 175 || !strings.Contains(why, "13333 machines estimated") {
+		t.Errorf("a day of reports and the census: %d %q %v", to, why, ok)
 	}
-	// The same with 230 machines: 18,400; (230 + 62.5) / 18,400 = 1.589%: hold; with 260
-	// machines: 20,800 machines, 1.55%: hold. The throttle only goes up.
-	for _, n := range []int{230, 260} {
-		if to, _, ok := throttleTo(th, "7", &Measure{Machines: n}, v, census, t0); ok || to != 200 {
-			t.Errorf("%d machines: %d %v", n, to, ok)
+	// A thousand machines outweigh it: (1000 + 100) / (0.1 + 0.005) = 10,476.
+	if _, why, _ := throttleTo(th, "7", &Measure{Machines: 1000}, stagesView{{start, 1000}}, census, t0); !strings.Contains(why, "10476 machines estimated") {
+		t.Errorf("many reports and the census: %q", why)
+	}
+	// Six hours after a stage at 2%: average (18×100 + 6×200)/24 = 125 bp; 150 machines →
+	// 12,000; 1% a day ago + 0.83% = 1.83% < 2%: hold; likewise with more machines.
+	v = append(v, stageAt{t0.Add(-6 * time.Hour), 200})
+	for _, n := range []int{150, 230, 260} {
+		if to, why, ok := throttleTo(th, "7", &Measure{Machines: n}, v, nil, t0); ok || to != 200 || !strings.Contains(why, "until a day after the last increase") {
+			t.Errorf("%d machines six hours on: %d %v %q", n, to, ok, why)
 		}
+	}
+	// Fewer machines than expected (100: 8,000): 1% + 1.25%.
+	if to, _, ok := throttleTo(th, "7", &Measure{Machines: 100}, v, nil, t0); !ok || to != 225 {
+		t.Errorf("100 machines six hours on: %d %v", to, ok)
 	}
 	// Never above 100%.
 	if to, _, ok := throttleTo(&Throttle{MaxNewMachinesPerDay: 1e6}, "7", &Measure{Machines: 100}, v, census, t0); !ok || to != 10000 {
@@ -90,23 +98,18 @@ func TestStepThrottle(t *testing.T) {
 	if _, err := Apply(dir, ds); err != nil {
 		t.Fatal(err)
 	}
-	// Six hours later (no dwell), with 460 machines: average over the last day (18 h at
-	// 1%, 6 h at 2.25%) = 1.3125% → 35,048; waiting 500 × (1/2 + 6/48) = 312.5 →
-	// (460 + 312.5) / 35,048 = 2.20%: below 2.25%, hold; with 700 machines: 53,333,
-	// (700 + 312.5) / 53,333 = 1.90%: hold too (more machines than the estimate: slow down).
+	// Six hours later (no dwell): the average over the last day is 18 h at 1% and 6 h at
+	// 2.25% = 1.3125%. With 460 machines: 35,048 machines, 1% a day ago + 1.43% = 2.42%
+	// (the estimate corrected: more than 2.25%); with 700: 53,333, 1.94%: hold.
 	tree2 := stepTree(t, dir)
 	later := t0.Add(6 * time.Hour)
-	for _, n := range []int{460, 700} {
-		m := measures(map[string][3]int{"3001": {n, 0, 0}})
-		ds := StepWith(tree2, m, &p, later, StepInputs{})
-		if ds[0].Action != Hold || !strings.Contains(ds[0].Reason, "until the next step") {
-			t.Errorf("%d machines six hours on: %v", n, ds[0])
+	for _, c := range []struct {
+		n, to int
+	}{{460, 242}, {700, 225}} {
+		ds := StepWith(tree2, measures(map[string][3]int{"3001": {c.n, 0, 0}}), &p, later, StepInputs{})
+		if ds[0].To != c.to || (c.to == 225) != (ds[0].Action == Hold) {
+			t.Errorf("%d machines six hours on: %v", c.n, ds[0])
 		}
-	}
-	// With 300 machines (fewer than expected): 22,857; (300 + 312.5) / 22,857 = 2.68%.
-	ds = StepWith(tree2, measures(map[string][3]int{"3001": {300, 0, 0}}), &p, later, StepInputs{})
-	if ds[0].Action != Advance || ds[0].To != 267 {
-		t.Errorf("300 machines six hours on: %v", ds[0])
 	}
 	if _, err := ParsePolicy([]byte(`{"throttle": {"maxNewMachinesPerDay": 0}}`)); err == nil || !strings.Contains(err.Error(), "maxNewMachinesPerDay") {
 		t.Errorf("a zero throttle: %v", err)

@@ -40,7 +40,22 @@ made-up report tokens (all refused), then makes up N devices, gets offers of a g
 for them and reports each as a kernel crash with its offer's token. The summary shows what
 the edge refused and took, and that the controller held the good driver as uncorroborated
 instead of pausing or cancelling it, while the bad driver is still stopped at its first
-stage.`)
+stage.
+
+--scenario picks the world (the summary's "scenario" line says whether it did what it shows):
+  everywhere  the bad driver fails everywhere: stopped at its first stage (the default);
+  cohort      the bad driver fails on one PC model on build 26100 only: with an even first
+              ring (policy firstRing, 30 machines per cluster unless the policy sets one) that
+              cohort is held within the first stage and the driver reaches 100% elsewhere;
+  background  every driver is good, but one small cohort (one model on Windows 10 22H2) has
+              kernel crashes unrelated to any driver on --background-crash-rate of its PCs a
+              day, before and after the new drivers: judged over the baseline (the driver
+              each rollout replaces), no driver is paused, cancelled or held;
+  throttle    every driver is good and paced by a count throttle of --throttle-per-day new
+              machines a day (unless the policy has one): each label's daily new machines
+              stay within 10% of it.
+The controller steps with a census of the simulated fleet (machines per label and per OS
+release and model), as an edge's request sample would give it.`)
 	pcs := fs.Int("pcs", 20000, "simulated PCs")
 	days := fs.Int("days", 30, "simulated days")
 	rate := fs.Float64("bad-failure-rate", 0.08, "share of the bad driver's installs that fail (0 to 1)")
@@ -50,7 +65,9 @@ stage.`)
 	asJSON := fs.Bool("json", false, "print the result as JSON (every decision, every plotted point)")
 	all := fs.Bool("all", false, "print every decision, not only changes")
 	forged := fs.Int("forged-reports", 0, "add the forged-report attack with `N` made-up devices (see above)")
-	scenario := fs.String("scenario", "everywhere", "where the bad driver fails: everywhere, or cohort (one PC model on build 26100 only: held on that cohort, 100% elsewhere)")
+	scenario := fs.String("scenario", "everywhere", "the world: everywhere, cohort, background or throttle (see above)")
+	background := fs.Float64("background-crash-rate", 0.03, "scenario background: share of the cohort's PCs with a kernel crash each day (0 to 1)")
+	throttle := fs.Int("throttle-per-day", 0, "scenario throttle: new machines a day per label (default --pcs / 40)")
 	if code, ok := e.parse(fs, args); !ok {
 		return code
 	}
@@ -60,7 +77,14 @@ stage.`)
 	if *forged < 0 {
 		return e.usageError("bench", "--forged-reports must be 0 or more")
 	}
-	opts := bench.SimOptions{PCs: *pcs, Days: *days, BadFailureRate: *rate, Seed: *seed, Edge: simEdge(e), ForgedReports: *forged, Scenario: *scenario}
+	if *background <= 0 || *background > 1 {
+		return e.usageError("bench", "--background-crash-rate must be above 0 and at most 1")
+	}
+	if *throttle < 0 {
+		return e.usageError("bench", "--throttle-per-day must be 0 (the default) or more")
+	}
+	opts := bench.SimOptions{PCs: *pcs, Days: *days, BadFailureRate: *rate, Seed: *seed, Edge: simEdge(e), ForgedReports: *forged, Scenario: *scenario,
+		BackgroundCrashRate: *background, ThrottlePerDay: *throttle}
 	if *policyFile != "" {
 		p, err := rollout.LoadPolicy(*policyFile)
 		if err != nil {
@@ -92,6 +116,10 @@ stage.`)
 	}
 	if err != nil {
 		return e.fail("bench", err)
+	}
+	if !res.OK {
+		fmt.Fprintf(e.stderr, "driveway bench: scenario %s: %s\n", res.Scenario, res.Outcome)
+		return exitFailure
 	}
 	return exitOK
 }
