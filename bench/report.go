@@ -5,6 +5,7 @@ package bench
 // reproduces it; a stage that fails or cannot run is reported as such and the run goes on.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -105,24 +106,30 @@ type LoadPoint struct {
 
 // EdgeFigures are the edge's figures over the release of EdgeLabels labels.
 type EdgeFigures struct {
-	Labels        int                `json:"labels"`
-	OpenSeconds   float64            `json:"openSeconds"`   // process start to /readyz 200
-	LoadMs        float64            `json:"loadMs"`        // the edge's own load of the release (its log)
-	RSS           int64              `json:"rss"`           // after the load runs
-	PeakRSS       int64              `json:"peakRss"`       // VmHWM
-	ResponseBytes int                `json:"responseBytes"` // the edge's 1-device answer, on average
-	BaselineBytes int                `json:"baselineBytes"` // the fixed answer and nginx's file
-	Bodies1       int                `json:"bodies1"`       // distinct 1-device requests
-	Bodies20      int                `json:"bodies20"`      // distinct 20-device requests
-	ControlSec    float64            `json:"controlSeconds"`
-	SwapMs        float64            `json:"swapMs"`            // manifest written → served
-	SwapExitMs    float64            `json:"swapExitMs"`        // build exited → served
-	SwapLoadMs    float64            `json:"swapLoadMs"`        // the edge's load of it (its log)
-	Closed        []LoadPoint        `json:"closed"`            // by concurrency, then target
-	Half          []LoadPoint        `json:"half"`              // open loop at half of each target's maximum
-	Max           map[string]float64 `json:"max"`               // requests/s, the best closed-loop run
-	Missing       map[string]string  `json:"missing,omitempty"` // targets not measured, and why
-	URLs          map[string]string  `json:"urls"`              // where each target was
+	Labels        int     `json:"labels"`
+	OpenSeconds   float64 `json:"openSeconds"`   // process start to /readyz 200
+	LoadMs        float64 `json:"loadMs"`        // the edge's own load of the release (its log)
+	RSS           int64   `json:"rss"`           // after the load runs
+	PeakRSS       int64   `json:"peakRss"`       // VmHWM
+	ResponseBytes int     `json:"responseBytes"` // the edge's 1-device answer, on average
+	BaselineBytes int     `json:"baselineBytes"` // the fixed answer and nginx's file
+	Bodies1       int     `json:"bodies1"`       // distinct 1-device requests
+	Bodies20      int     `json:"bodies20"`      // distinct 20-device requests
+	BodiesWhole   int     `json:"bodiesWhole"`   // distinct whole-PC requests (gen-devices --whole-pc)
+	WholeDevices  float64 `json:"wholeDevices"`  // devices per whole-PC request, on average
+	WholeBytes    float64 `json:"wholeBytes"`    // bytes per whole-PC request, on average
+	// WholeResponseBytes is the edge's whole-PC answer, on average: the fixed-answer
+	// baseline for whole PCs answers that many bytes.
+	WholeResponseBytes int                `json:"wholeResponseBytes"`
+	ControlSec         float64            `json:"controlSeconds"`
+	SwapMs             float64            `json:"swapMs"`            // manifest written → served
+	SwapExitMs         float64            `json:"swapExitMs"`        // build exited → served
+	SwapLoadMs         float64            `json:"swapLoadMs"`        // the edge's load of it (its log)
+	Closed             []LoadPoint        `json:"closed"`            // by concurrency, then target
+	Half               []LoadPoint        `json:"half"`              // open loop at half of each target's maximum
+	Max                map[string]float64 `json:"max"`               // requests/s, the best closed-loop run
+	Missing            map[string]string  `json:"missing,omitempty"` // targets not measured, and why
+	URLs               map[string]string  `json:"urls"`              // where each target was
 }
 
 // Machine describes where the report ran.
@@ -655,7 +662,19 @@ func mib(b int64) string  { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
 func mibf(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 // targetsOrder is the order of the load targets in tables and plots.
-var targetsOrder = []string{"edge-1", "edge-20", "fixed", "nginx"}
+var targetsOrder = []string{"edge-1", "edge-20", "edge-whole", "fixed", "fixed-whole", "nginx"}
+
+// meanDevices is the mean number of devices and of bytes of request bodies.
+func meanDevices(bodies [][]byte) (devices, size float64) {
+	if len(bodies) == 0 {
+		return 0, 0
+	}
+	for _, b := range bodies {
+		devices += float64(bytes.Count(b, []byte(`"instanceId"`)))
+		size += float64(len(b))
+	}
+	return devices / float64(len(bodies)), size / float64(len(bodies))
+}
 
 // closedBy returns the closed-loop points of a target, by concurrency.
 func (e *EdgeFigures) closedBy(target string) []LoadPoint {

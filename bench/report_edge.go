@@ -33,6 +33,7 @@ type loadPlan struct {
 	warm        time.Duration
 	decide      time.Duration // each in-process decide run
 	pcs         int
+	wholePCs    int           // whole PCs (gen-devices --whole-pc)
 	inFlight    int           // open loop: most requests in flight
 	stalls      time.Duration // the machine's stall probe
 }
@@ -40,10 +41,10 @@ type loadPlan struct {
 func (r *reporter) plan() loadPlan {
 	if r.o.Quick {
 		return loadPlan{concurrency: []int{4, 16, 64}, point: 1500 * time.Millisecond, half: 3 * time.Second, warm: 2 * time.Second, stalls: time.Second,
-			decide: time.Second, pcs: 1000, inFlight: 64}
+			decide: time.Second, pcs: 1000, wholePCs: 100, inFlight: 64}
 	}
 	return loadPlan{concurrency: []int{1, 4, 16, 64, 256}, point: 4 * time.Second, half: 8 * time.Second, warm: 4 * time.Second, stalls: 5 * time.Second,
-		decide: 2 * time.Second, pcs: 2000, inFlight: 64}
+		decide: 2 * time.Second, pcs: 2000, wholePCs: 300, inFlight: 64}
 }
 
 // measureRelease runs the stages over the release of n labels.
@@ -51,18 +52,23 @@ func (r *reporter) measureRelease(ctx context.Context, n int) {
 	p := r.plan()
 	tree, cat := r.trees[n], r.catalogs[n]
 	pcsFile := filepath.Join(r.work, "pcs-"+sizeName(n)+".ndjson")
-	var one, twenty [][]byte
+	var one, twenty, whole [][]byte
 	genArgs := []string{"bench", "gen-devices", "--labels", tree, "--pcs", strconv.Itoa(p.pcs), "--out", pcsFile}
-	st := r.stage(ctx, "requests: "+strconv.Itoa(p.pcs)+" PCs", r.cmd(genArgs...), 3*time.Minute, r.reserveEdge()-time.Minute,
+	wholeFile := filepath.Join(r.work, "pcs-"+sizeName(n)+"-whole.ndjson")
+	wholeArgs := []string{"bench", "gen-devices", "--labels", tree, "--pcs", strconv.Itoa(p.wholePCs), "--whole-pc", "--out", wholeFile}
+	st := r.stage(ctx, "requests: "+strconv.Itoa(p.pcs)+" PCs, "+strconv.Itoa(p.wholePCs)+" whole PCs", r.cmd(genArgs...)+"; "+r.cmd(wholeArgs...), 3*time.Minute, r.reserveEdge()-time.Minute,
 		func(ctx context.Context, st *Stage) error {
-			if c := r.child(ctx, 0, nil, genArgs...); c.err != nil {
-				return c.err
+			for _, args := range [][]string{genArgs, wholeArgs} {
+				if c := r.child(ctx, 0, nil, args...); c.err != nil {
+					return c.err
+				}
 			}
 			for _, c := range []struct {
+				file    string
 				devices int
 				into    *[][]byte
-			}{{1, &one}, {20, &twenty}} {
-				f, err := os.Open(pcsFile)
+			}{{pcsFile, 1, &one}, {pcsFile, 20, &twenty}, {wholeFile, 0, &whole}} {
+				f, err := os.Open(c.file)
 				if err != nil {
 					return err
 				}
@@ -80,8 +86,9 @@ func (r *reporter) measureRelease(ctx context.Context, n int) {
 	if st.Status != stageOK {
 		return
 	}
-	r.res.Edge = &EdgeFigures{Labels: n, Bodies1: len(one), Bodies20: len(twenty), Max: map[string]float64{}, Missing: map[string]string{},
+	r.res.Edge = &EdgeFigures{Labels: n, Bodies1: len(one), Bodies20: len(twenty), BodiesWhole: len(whole), Max: map[string]float64{}, Missing: map[string]string{},
 		URLs: map[string]string{}}
+	r.res.Edge.WholeDevices, r.res.Edge.WholeBytes = meanDevices(whole)
 
 	lookArgs := []string{"bench", "lookups", "--catalog", cat, "--json"}
 	r.stage(ctx, "lookups", r.cmd(lookArgs...), 2*time.Minute, r.reserveEdge()-90*time.Second, func(ctx context.Context, st *Stage) error {
@@ -103,7 +110,7 @@ func (r *reporter) measureRelease(ctx context.Context, n int) {
 			return r.decide(ctx, cat, one, twenty, p.decide)
 		})
 
-	r.edge(ctx, cat, tree, pcsFile, one, twenty, p)
+	r.edge(ctx, cat, tree, pcsFile, wholeFile, one, twenty, whole, p)
 	r.reports(ctx, cat, pcsFile, one, p) // after the first edge has stopped: not beside it
 }
 
@@ -209,11 +216,12 @@ type loadTarget struct {
 }
 
 // edge runs the edge on loopback, the baselines beside it, and the load.
-func (r *reporter) edge(ctx context.Context, cat, tree, pcsFile string, one, twenty [][]byte, p loadPlan) {
+func (r *reporter) edge(ctx context.Context, cat, tree, pcsFile, wholeFile string, one, twenty, whole [][]byte, p loadPlan) {
 	e := r.res.Edge
-	var edge, fixed, ngx *server
+	var edge, fixed, fixedWhole, ngx *server
 	defer func() { // in any case, whatever failed
 		ngx.stop()
+		fixedWhole.stop()
 		fixed.stop()
 		edge.stop()
 	}()
@@ -246,8 +254,12 @@ func (r *reporter) edge(ctx context.Context, cat, tree, pcsFile string, one, twe
 	targets := []loadTarget{
 		{"edge-1", edgeURL, one, "--devices 1"},
 		{"edge-20", edgeURL, twenty, "--devices 20"},
+		{"edge-whole", edgeURL, whole, "(whole PCs)"},
 	}
 	loadCmd := func(t loadTarget, extra string) string {
+		if t.flag == "(whole PCs)" {
+			return fmt.Sprintf("driveway bench load --url %s --population %s %s", t.url, shellQuote(wholeFile), extra)
+		}
 		return fmt.Sprintf("driveway bench load --url %s --population %s %s %s", t.url, shellQuote(pcsFile), t.flag, extra)
 	}
 
@@ -267,6 +279,14 @@ func (r *reporter) edge(ctx context.Context, cat, tree, pcsFile string, one, twe
 			}
 			e.ResponseBytes = int(math.Round(res.MeanResponse()))
 			e.BaselineBytes = baselineBytes
+			wres, err := Load(ctx, LoadOptions{URL: edgeURL, Bodies: whole, Concurrency: 4, Duration: p.warm / 2})
+			if err != nil {
+				return err
+			}
+			if wres.OK == 0 {
+				return fmt.Errorf("no whole-PC request was answered 200: %s", oneLineText(wres.String()))
+			}
+			e.WholeResponseBytes = int(math.Round(wres.MeanResponse()))
 			return nil
 		})
 	if st.Status != stageOK {
@@ -288,6 +308,24 @@ func (r *reporter) edge(ctx context.Context, cat, tree, pcsFile string, one, twe
 			targets = append(targets, loadTarget{"fixed", "http://" + fixedAddr + "/v1/offers", one, "--devices 1"})
 		} else {
 			e.Missing["fixed"] = st.Reason
+		}
+	}
+	// A fixed answer of the whole-PC answer's size, fed the same whole-PC bodies: what the
+	// HTTP share of such a request costs on this machine.
+	if wholeAddr, err := freeAddr(); err == nil {
+		fixedArgs := []string{"serve", "--fixed-answer", strconv.Itoa(e.WholeResponseBytes), "--listen", wholeAddr}
+		st = r.stage(ctx, "start the fixed-answer baseline for whole PCs", r.cmd(fixedArgs...), 30*time.Second, 90*time.Second,
+			func(ctx context.Context, st *Stage) error {
+				if fixedWhole, err = startServer("the fixed-answer server (whole PCs)", filepath.Join(r.work, "fixed-whole.log"), r.o.Driveway, fixedArgs...); err != nil {
+					return err
+				}
+				_, err := fixedWhole.waitReady(ctx, "http://"+wholeAddr+"/healthz", fasthttp.MethodGet)
+				return err
+			})
+		if st.Status == stageOK {
+			targets = append(targets, loadTarget{"fixed-whole", "http://" + wholeAddr + "/v1/offers", whole, "(whole PCs)"})
+		} else {
+			e.Missing["fixed-whole"] = st.Reason
 		}
 	}
 	nginxBin, nerr := findNginx(r.o.Nginx)
@@ -322,7 +360,7 @@ func (r *reporter) edge(ctx context.Context, cat, tree, pcsFile string, one, twe
 
 	// Closed loops: every target at every concurrency, the targets interleaved so that a
 	// change in the machine's load touches them alike.
-	st = r.stage(ctx, "closed loops", loadCmd(loadTarget{"TARGET", "URL", nil, "--devices 1|20"}, fmt.Sprintf("--concurrency C --duration %s", p.point)),
+	st = r.stage(ctx, "closed loops", loadCmd(loadTarget{"TARGET", "URL", nil, "--devices 1|20 (or the whole PCs)"}, fmt.Sprintf("--concurrency C --duration %s", p.point)),
 		time.Duration(len(p.concurrency)*len(targets))*(p.point+2*time.Second), 80*time.Second,
 		func(ctx context.Context, st *Stage) error {
 			for _, c := range p.concurrency {

@@ -381,6 +381,14 @@ func (res *ReportResult) writeHeadline(b *bytes.Buffer) {
 		}
 		p("\n")
 	}
+	if e.Max["edge-whole"] > 0 {
+		p("- Edge, whole PCs (%.0f devices, %s bytes per request on average, most of them known to no label; `bench gen-devices --whole-pc`): at most %s req/s, %s answering the same bodies with as many bytes (%s).",
+			e.WholeDevices, groupInt(int64(e.WholeBytes)), groupInt(int64(e.Max["edge-whole"])), ratio("edge-whole", "fixed-whole"), groupInt(int64(e.WholeResponseBytes)))
+		if h := e.half("edge-whole"); h != nil {
+			p(" At half of that (open loop): p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms.", h.Result.Latency.P50, h.Result.Latency.P99, h.Result.Latency.P999)
+		}
+		p("\n")
+	}
 	if bf := res.build(e.Labels); bf != nil && bf.Seconds > 0 {
 		p("- Build: %.1f s, peak RSS %s; %s of shards and a %s manifest.\n", bf.Seconds, gib(bf.PeakRSS), mibf(bf.ShardBytes), mibf(bf.ManifestBytes))
 	}
@@ -530,7 +538,10 @@ func (res *ReportResult) writeEdge(b *bytes.Buffer, plots map[string][]byte) {
 			}
 		}
 		vs := func(base string) string {
-			if e.Max[base] == 0 {
+			if name == "edge-whole" && base == "fixed" {
+				base = "fixed-whole" // the same bodies, answered with as many bytes
+			}
+			if e.Max[base] == 0 || strings.HasPrefix(name, "fixed") || (name == "fixed-whole" && base == "nginx") {
 				return "—"
 			}
 			return fmt.Sprintf("%.0f%%", 100*e.Max[name]/e.Max[base])

@@ -55,7 +55,7 @@ func fakeResult() *ReportResult {
 			{Devices: 20, Goroutines: 1, MicrosPerRequest: 61, RPS: 16000, Requests: 48000}},
 		Edge: &EdgeFigures{Labels: 100_000, OpenSeconds: 0.41, LoadMs: 324, RSS: 68 << 20, PeakRSS: 70 << 20, ResponseBytes: 512, BaselineBytes: 500,
 			Bodies1: 2000, Bodies20: 625, ControlSec: 0.3, SwapMs: 49, SwapExitMs: 0.7, SwapLoadMs: 48,
-			Max:     map[string]float64{"edge-1": 40804, "edge-20": 13409, "fixed": 64414},
+			Max:     map[string]float64{"edge-1": 40804, "edge-20": 13409, "fixed": 64414, "edge-whole": 1200, "fixed-whole": 30000},
 			Missing: map[string]string{"nginx": "nginx is not installed"}},
 	}
 	res.Validate = res.Stages[1]
@@ -171,6 +171,9 @@ func TestReportMarkdown(t *testing.T) {
 	for _, want := range []string{
 		"# driveway benchmark report",
 		"## Targets",
+		"- Edge, whole PCs (",
+		"4% of fixed-whole (30,000 req/s)",
+		"| edge-whole | 1,200 |",
 		"| build 100,000 labels: peak RSS | under 2 GiB | 3.3 GiB | **missed** |",
 		"**The machine was busy when the run started**",
 		"## Stages",
