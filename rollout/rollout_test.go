@@ -137,7 +137,7 @@ func stepTree(t *testing.T, dir string, dists ...string) *catalogs.Tree {
 		os.WriteFile(filepath.Join(dir, "products", fmt.Sprint(pid), "product.json"), []byte(fmt.Sprintf(`{"id":%d}`, pid)), 0o644)
 		os.WriteFile(filepath.Join(sub, "submission.json"), []byte(fmt.Sprintf(`{"id":%d}`, sid)), 0o644)
 		os.WriteFile(filepath.Join(sub, "driverMetadata.json"), []byte(`{"BundleInfoMap":{"b":{"InfInfoMap":{"a.inf":{"InfClass":"Net","DriverVersion":"1.0.0.1","DriverDate":"2025-01-01","OSPnPInfoMap":{}}}}}}`), 0o644)
-		label := fmt.Sprintf("{\n  \"id\": %d,\n  \"productId\": %d,\n  \"submissionId\": %d,\n  \"destination\": \"windowsUpdate\",\n  \"targeting\": {\"hardwareIds\": [{\"bundleId\":\"b\",\"infId\":\"a.inf\",\"operatingSystemCode\":\"WINDOWS_v100_X64_VB_FULL\",\"pnpString\":\"x\\\\y\",\"distributionState\":\"added\"}]},\n  \"publishingSpecifications\": {\"goLiveDate\": \"2026-01-01T00:00:00Z\"},\n  \"distribution\": %s\n}\n", lid, pid, sid, dist)
+		label := fmt.Sprintf("{\n  \"id\": %d,\n  \"productId\": %d,\n  \"submissionId\": %d,\n  \"destination\": \"windowsUpdate\",\n  \"targeting\": {\"hardwareIds\": [{\"bundleId\":\"b\",\"infId\":\"a.inf\",\"operatingSystemCode\":\"WINDOWS_v100_X64_VB_FULL\",\"pnpString\":\"x\\\\y\",\"distributionState\":\"added\"}]},\n  \"publishingSpecifications\": {\"goLiveDate\": %q},\n  \"distribution\": %s\n}\n", lid, pid, sid, t0.AddDate(-1, 0, 0).Format(time.RFC3339), dist)
 		os.WriteFile(filepath.Join(sub, "shippingLabels", fmt.Sprintf("%d.json", lid)), []byte(label), 0o644)
 	}
 	tree, _, err := catalogs.Load(dir, nil)
