@@ -287,6 +287,7 @@ func (s *Server) metrics(ctx *fasthttp.RequestCtx) {
 		bp = new([]byte)
 	}
 	*bp = s.m.appendTo((*bp)[:0])
+	*bp = s.runtime.appendTo(*bp)
 	ctx.SetContentType(contentMetrics)
 	ctx.SetBody(*bp)
 	s.bufs.Put(bp)

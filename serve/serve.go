@@ -66,6 +66,8 @@ import (
 // Config configures a Server. Exactly one of Catalog and Origin is required (or FixedAnswer),
 // and Keys; every other zero value takes the default written on its field.
 type Config struct {
+	// Version and Revision name the binary in driveway_build_info (the CLI's version).
+	Version, Revision string
 	// Catalog is a catalog directory (a build's --out) to serve the newest verified release
 	// of. New releases are noticed with inotify (Linux) and by polling every Poll.
 	Catalog string
@@ -238,6 +240,7 @@ type Server struct {
 	log      *slog.Logger
 	hs       *fasthttp.Server
 	m        *metrics
+	runtime  *runtimeMetrics // go_* and process_* series
 	pool     *pool
 	cur      atomic.Pointer[generation]
 
@@ -277,7 +280,7 @@ type Server struct {
 // releases. Without any release it still starts: offers get a 503 until one verifies.
 func New(cfg Config) (*Server, error) {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, log: cfg.Logger, m: newMetrics(), recheck: make(chan struct{}, 1)}
+	s := &Server{cfg: cfg, log: cfg.Logger, m: newMetrics(), runtime: newRuntimeMetrics(cfg.Version, cfg.Revision), recheck: make(chan struct{}, 1)}
 	switch {
 	case cfg.FixedAnswer > 0:
 		s.fixedBody = fixedBody(cfg.FixedAnswer)

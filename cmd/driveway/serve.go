@@ -187,7 +187,9 @@ flight finish (at most --shutdown-timeout).`)
 			return fatal(err)
 		}
 	}
+	version := readVersion()
 	srv, err := serve.New(serve.Config{
+		Version: version.Version, Revision: version.Revision,
 		Catalog: *catalog, Origin: *origin, Cache: *cache, Keys: verifiers, Threshold: *threshold,
 		Poll: *poll, BackoffMax: *backoffMax, OriginTimeout: *originTimeout,
 		StaleOK: *staleOK, AllowTimeOverride: *allowTime,
