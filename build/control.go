@@ -177,7 +177,8 @@ func Control(ctx context.Context, opts ControlOptions) (*Report, error) {
 		return nil, &RefusedError{Reasons: []string{fmt.Sprintf("the label tree %s is catalog %s, release %d is catalog %s; a control-only release cannot change the catalog",
 			opts.Labels, name, m.Sequence, m.Catalog)}}
 	}
-	probs = append(probs, tree.Validate(nil)...)
+	// The copy holds only some labels: the blocks' checks (W006) would miss the others.
+	probs = append(probs, tree.Validate(&catalogs.ValidateOptions{Now: opts.Now, Partial: true})...)
 	for i := range probs { // name the files where they are, not in the temporary copy
 		probs[i].File = strings.TrimPrefix(probs[i].File, mini+string(filepath.Separator))
 	}

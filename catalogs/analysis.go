@@ -127,7 +127,9 @@ func (v *validator) analyse() {
 		}
 		a.rolloutVersusCancel(l)
 	}
-	a.blocks()
+	if !v.opts.Partial {
+		a.blocks()
+	}
 }
 
 // info computes a label's labelInfo, or nil when the label is not live on Windows Update.

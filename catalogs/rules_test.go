@@ -649,3 +649,16 @@ func TestExactIDs(t *testing.T) {
 		t.Errorf("label id %s, want %s", got, big)
 	}
 }
+
+// TestPartialTreeSkipsBlocks: a control-only build validates a copy holding only the labels
+// it changes; a block naming another label is not a block that matches nothing there.
+func TestPartialTreeSkipsBlocks(t *testing.T) {
+	f := baseFixture()
+	f["blocks.json"] = []any{obj{"id": "7", "reason": "r", "labels": []any{"3009"}}}
+	if ps := check(t, f, nil); !hasCode(ps, "W006") {
+		t.Fatalf("the whole tree: want W006, got\n%v", ps)
+	}
+	if ps := check(t, f, &ValidateOptions{Partial: true}); hasCode(ps, "W006") {
+		t.Errorf("a partial tree: W006 for a label it does not hold:\n%v", ps)
+	}
+}

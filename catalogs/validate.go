@@ -19,6 +19,10 @@ type ValidateOptions struct {
 	// effect then (a finished rollout), and dominance (W001) looks from then on. Zero: the
 	// tree is judged as of no particular time (every cancel is a plan).
 	Now time.Time
+	// Partial says the tree holds only some of the catalog's labels (a control-only build's
+	// copy of the labels it changes): the checks that need every label of the catalog to be
+	// right (W006, a block that matches nothing) are skipped.
+	Partial bool
 }
 
 // DefaultClassRules is the class rules table when catalog.json has none: firmware must
