@@ -371,7 +371,8 @@ func (s *Server) load(dir string, envelope []byte, want *trust.Timestamp) (*gene
 	if g.att, err = checkStatement(rel, opts, s.pool); err != nil {
 		return fail(&refusal{reasonStatement, err})
 	}
-	if err := s.checkLog(dir, m); err != nil { // serve/releaselog.go
+	logInfo, err := s.checkLog(dir, m) // serve/releaselog.go
+	if err != nil {
 		return fail(&refusal{reasonLog, err})
 	}
 	src, err := offer.SourceOf(rel)
@@ -384,6 +385,7 @@ func (s *Server) load(dir string, envelope []byte, want *trust.Timestamp) (*gene
 	g.info, _ = json.Marshal(releaseInfo{
 		Sequence: m.Sequence, ID: g.id, Catalog: m.Catalog, Created: m.Created.UTC(), Expires: m.Expires.UTC(),
 		Shards: len(m.Shards), Labels: m.Counts.Labels, Rows: m.Counts.Rows, HWIDs: m.Counts.HWIDs, Keys: m.Counts.Keys,
+		Log: logInfo,
 	})
 	g.info = append(g.info, '\n')
 	g.loadTime = time.Since(start)
@@ -511,6 +513,9 @@ type releaseInfo struct {
 	Rows     int       `json:"rows"`
 	HWIDs    int       `json:"hwids"`
 	Keys     int       `json:"keys"`
+	// Log is the transparency log checkpoint the release was proved at (edges with a log
+	// key only).
+	Log *releaseLogInfo `json:"log,omitempty"`
 }
 
 func isCorrupt(err error) bool { return errors.Is(err, index.ErrCorrupt) }

@@ -44,18 +44,20 @@ const reasonLog = "log"
 var errOriginStatus = errors.New("unexpected status")
 
 // checkLog checks release m, loaded from dir, against the log (nothing without
-// Config.LogKey), and records the log's checkpoint as seen. Called under loadMu.
-func (s *Server) checkLog(dir string, m *index.Manifest) error {
+// Config.LogKey), and records the log's checkpoint as seen. It returns the checkpoint the
+// release was proved at (nil without a log key), which GET /v1/release shows so that
+// monitors can compare what edges in different places were served. Called under loadMu.
+func (s *Server) checkLog(dir string, m *index.Manifest) (*releaseLogInfo, error) {
 	key := s.cfg.LogKey
 	if key == nil {
-		return nil
+		return nil, nil
 	}
 	st := s.trust.state
 	var prev *releaselog.Checkpoint
 	if st.LogSize > 0 {
 		h, err := base64.StdEncoding.DecodeString(st.LogHash)
 		if err != nil || len(h) != tlog.HashSize {
-			return fmt.Errorf("serve: the edge state holds an unreadable log hash %q; move the state away to start afresh", st.LogHash)
+			return nil, fmt.Errorf("serve: the edge state holds an unreadable log hash %q; move the state away to start afresh", st.LogHash)
 		}
 		prev = &releaselog.Checkpoint{Catalog: m.Catalog, Size: st.LogSize}
 		if st.Catalog != "" {
@@ -77,9 +79,9 @@ func (s *Server) checkLog(dir string, m *index.Manifest) error {
 	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && prev == nil {
-			return fmt.Errorf("serve: release %d: the edge checks the transparency log (--log-key) and the catalog has none: %w; build with --log-key", m.Sequence, err)
+			return nil, fmt.Errorf("serve: release %d: the edge checks the transparency log (--log-key) and the catalog has none: %w; build with --log-key", m.Sequence, err)
 		}
-		return fmt.Errorf("serve: release %d: %w", m.Sequence, err)
+		return nil, fmt.Errorf("serve: release %d: %w", m.Sequence, err)
 	}
 	keep()
 	if prev == nil || cp.Size > prev.Size {
@@ -87,7 +89,14 @@ func (s *Server) checkLog(dir string, m *index.Manifest) error {
 		s.saveTrust()
 		s.log.Debug("transparency log checkpoint verified", "size", cp.Size, "hash", cp.Hash.String(), "sequence", m.Sequence)
 	}
-	return nil
+	return &releaseLogInfo{Size: cp.Size, Hash: base64.StdEncoding.EncodeToString(cp.Hash[:])}, nil
+}
+
+// releaseLogInfo is the "log" member of GET /v1/release: the checkpoint (tree size and hash)
+// of the transparency log the served release was proved in.
+type releaseLogInfo struct {
+	Size int64  `json:"size"`
+	Hash string `json:"hash"` // base64, as in the checkpoint
 }
 
 // logSource returns where the log is read from for a release loaded from dir, and a

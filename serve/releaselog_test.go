@@ -109,6 +109,11 @@ func TestEdgeChecksTheLog(t *testing.T) {
 	if err != nil || st.LogSize != 2 || st.LogHash == "" {
 		t.Fatalf("state after release 2: %+v %v", st, err)
 	}
+	// GET /v1/release shows the checkpoint the release was proved at, for monitors that
+	// compare edges.
+	if _, body := get(t, base+"/v1/release"); !strings.Contains(string(body), `"log":{"size":2,"hash":"`+st.LogHash+`"}`) {
+		t.Errorf("GET /v1/release: %s; want the log checkpoint, size 2 and hash %s", body, st.LogHash)
+	}
 	// refusedFor waits for a refusal with reason log whose error says what, logged after
 	// mark (so a retry of an earlier refusal does not count).
 	refusedFor := func(what string) {
