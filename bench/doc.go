@@ -4,7 +4,7 @@
 //
 // # Label trees
 //
-// [GenerateLabels] writes a tree in the layout of spec/labels.md (products, submissions,
+// [GenerateLabels] writes a tree in the layout of docs/labels.md (products, submissions,
 // driver metadata, shipping labels, and the four catalog-wide files), in the shapes of the
 // hardware dashboard's exports (catalogs/examples/contoso). catalogs.Load and
 // Tree.Validate accept it with no problem at all, errors or warnings.
@@ -35,7 +35,7 @@
 //
 // # Devices
 //
-// [GenerateDevices] writes offer requests (spec/offers.md), one per line, for PCs drawn
+// [GenerateDevices] writes offer requests (docs/offers.md), one per line, for PCs drawn
 // from the OEMs' models: the devices their labels target (with the model's SUBSYS, in
 // Windows' order of hardware and compatible IDs), their maker's USB and HID devices, chips
 // that are everywhere, and the many devices no label knows (root-enumerated, ACPI, bridges,

@@ -1,7 +1,8 @@
-// Package build compiles a label tree into a catalog release (spec/catalog.md): it
-// validates the tree with every rule of labels.md, compiles each Windows Update label into a
-// label record and its grid rows into HWID records (offered-forward expanded), writes them
-// into content-addressed shards, and publishes a signed manifest, atomically.
+// Package build compiles a label tree into a catalog release (spec/catalog.md; the format
+// for users: docs/release.md): it validates the tree with every rule of labels.md, compiles
+// each Windows Update label into a label record and its grid rows into HWID records
+// (offered-forward expanded), writes them into content-addressed shards, and publishes a
+// signed manifest, atomically.
 //
 // The same tree, options and Now give byte-identical shards (and, with an Ed25519 key, a
 // byte-identical manifest). A rebuild rewrites only shards whose content changed; the others

@@ -1,5 +1,5 @@
-// Package catalogs reads a tree of published labels (spec/labels.md) into one model and tells
-// the publisher, precisely and all at once, what is wrong with it.
+// Package catalogs reads a tree of published labels (spec/labels.md; for users docs/labels.md)
+// into one model and tells the publisher, precisely and all at once, what is wrong with it.
 //
 // The tree holds the hardware dashboard's resources as exported (Product, Submission, driver
 // metadata, ShippingLabel) plus driveway's extensions (a label's "distribution", a

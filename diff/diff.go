@@ -144,7 +144,7 @@ type LineError struct {
 }
 
 func (e *LineError) Error() string {
-	return fmt.Sprintf("%s:%d: %s; fix or remove the line (one offer request of spec/offers.md per line)", e.Name, e.Line, e.Err.Error())
+	return fmt.Sprintf("%s:%d: %s; fix or remove the line (one offer request of docs/offers.md per line)", e.Name, e.Line, e.Err.Error())
 }
 
 // Run replays the population in r, one offer request per line (blank lines are skipped),

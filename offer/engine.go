@@ -1,7 +1,7 @@
-// Package offer is the offer procedure of spec/offers.md: given a release, a PC's offer
-// request and the time, it answers what Windows Update would offer. The edge runs it for
-// every POST /v1/offers and the CLI's `driveway offer` runs the same code, so both print the
-// same bytes for the same release, request and time.
+// Package offer is the offer procedure of spec/offers.md (for users docs/offers.md): given
+// a release, a PC's offer request and the time, it answers what Windows Update would offer.
+// The edge runs it for every POST /v1/offers and the CLI's `driveway offer` runs the same
+// code, so both print the same bytes for the same release, request and time.
 //
 // The pieces, in request order: a [Decoder] turns the body into a [Request] (hand-written,
 // allocation-free, with a precise [Error] for anything malformed); [Engine.Decide] runs the

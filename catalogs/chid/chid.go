@@ -1,5 +1,6 @@
 // Package chid computes computer hardware IDs (CHIDs): the fifteen GUIDs Windows derives
-// from SMBIOS fields to name a model, a model line or a maker (spec/chid.md).
+// from SMBIOS fields to name a model, a model line or a maker (spec/chid.md; for users
+// docs/offers.md, "CHIDs and SMBIOS fields").
 //
 // HardwareID-N joins the fields of level N (see [Levels]) with "&", encodes the string as
 // UTF-16LE with no terminator, and hashes it as a version-5 (SHA-1) UUID in the namespace

@@ -1,9 +1,10 @@
 // Package ostable is the OS table: Windows release codes in order with their base builds,
 // the OS codes of the hardware dashboard, and the five OS families.
 //
-// The table is data, not code (spec/os-releases.md): [Default] is the embedded table and
-// [Parse] reads a replacement, so a new Windows release needs no new binary. A release
-// records the table it was built with, and the edge maps device builds with that table.
+// The table is data, not code (spec/os-releases.md; for users docs/labels.md, "The OS
+// table"): [Default] is the embedded table and [Parse] reads a replacement, so a new
+// Windows release needs no new binary. A release records the table it was built with, and
+// the edge maps device builds with that table.
 //
 // # Slots
 //

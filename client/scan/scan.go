@@ -1,6 +1,7 @@
-// Package scan reads a PC into an offer request (spec/offers.md, "Request"): its PnP
-// devices with their hardware and compatible IDs in the order Windows' bus drivers report
-// them, its Windows version, and the CHIDs computed from its raw SMBIOS table.
+// Package scan reads a PC into an offer request (spec/offers.md, "Request"; for users
+// docs/offers.md): its PnP devices with their hardware and compatible IDs in the order
+// Windows' bus drivers report them, its Windows version, and the CHIDs computed from its
+// raw SMBIOS table.
 //
 // On Windows, [Local] asks SetupAPI for every present device's hardware and compatible IDs
 // and installed driver (date, version, rank), GetSystemFirmwareTable('RSMB') for the SMBIOS

@@ -19,7 +19,7 @@ import (
 
 func cmdBuild(e *env, args []string) int {
 	fs := e.flags("build", `
-Build validates a label tree with every rule of spec/labels.md, compiles it into a catalog
+Build validates a label tree with every rule of docs/labels.md, compiles it into a catalog
 release (hash-indexed zstd shards keyed by hardware ID and OS release, plus a signed
 manifest) and publishes it into --out atomically: shards first, the manifest last. The last
 --keep releases stay; shards no kept release names are removed. Unchanged shards are reused,

@@ -20,7 +20,7 @@ func cmdCHID(e *env, args []string) int {
 	fs := e.flags("chid", `
 Chid computes the 15 computer hardware IDs (CHIDs) Windows derives from a machine's SMBIOS
 fields, like ComputerHardwareIds.exe: a publisher computes what to target, and the edge does
-the same for requests that send smbios instead of chids (spec/chid.md).
+the same for requests that send smbios instead of chids (docs/offers.md).
 
 Give the fields as flags, or as a JSON object with the request's field names
 (manufacturer, family, productName, skuNumber, biosVendor, biosVersion, biosMajorRelease,

@@ -13,7 +13,7 @@ import (
 
 func cmdClientScan(e *env, args []string) int {
 	fs := e.newFlags("client scan", "[--root DIR] [--os BUILD[.UBR]] [--arch ARCH] [--sku SKU] [--device-id ID] [--scan KIND [--target-build BUILD]] [--indent]", `
-Scan prints this machine as an offer request (JSON, spec/offers.md): every device with its
+Scan prints this machine as an offer request (JSON, docs/offers.md): every device with its
 hardware and compatible IDs in the order Windows' bus drivers report them, the OS, and the
 CHIDs computed from the SMBIOS table, with the SMBIOS fields they came from. Pipe it to
 'driveway offer' or send it to an edge.

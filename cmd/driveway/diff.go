@@ -27,7 +27,7 @@ them: for every device whose offers differ, whether it gains, loses or switches 
 which label and kind, on which hardware ID and OS release, with the verdicts of the offer
 procedure that changed (offered → cancelled; outranked → offered) and a few example devices.
 
-The population is a file of offer requests (spec/offers.md), one JSON object per line, as
+The population is a file of offer requests (docs/offers.md), one JSON object per line, as
 driveway bench gen-devices writes them. --from is the catalog in the field; the other side is
 --to, a catalog, or --labels, a label tree about to be built: it is validated and built as
 driveway build does, into a temporary directory with a throwaway key, and nothing is

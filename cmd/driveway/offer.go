@@ -17,7 +17,7 @@ import (
 
 func cmdOffer(e *env, args []string) int {
 	fs := e.flags("offer", `
-Offer answers one offer request (spec/offers.md) from the newest release of a catalog
+Offer answers one offer request (docs/offers.md) from the newest release of a catalog
 directory, exactly as an edge would: the request JSON on stdin (or --request), the response
 JSON on stdout. With --explain the response lists every candidate of every device with its
 verdict, which is how a publisher finds out why a PC did or did not get a driver.

@@ -10,7 +10,7 @@ import (
 
 func cmdValidate(e *env, args []string) int {
 	fs := e.flags("validate", `
-Validate reads a label tree and checks it with every rule the build applies (spec/labels.md),
+Validate reads a label tree and checks it with every rule the build applies (docs/labels.md),
 without writing anything. Each problem prints as one line:
 
   CODE file#json-pointer: message
