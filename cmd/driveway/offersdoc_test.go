@@ -108,7 +108,8 @@ func TestOffersDocMembers(t *testing.T) {
 	add(`case "([a-zA-Z]+)":`, "offer/decode.go", 20)
 	add(encoded, "offer/response.go", 20)
 	add(encoded, "statement/records.go", 4)
-	add("json:\"([a-zA-Z]+)\"", "serve/generation.go", 8)
+	add("json:\"([a-zA-Z]+)[\",]", "serve/generation.go", 8) // GET /v1/release
+	add("json:\"([a-zA-Z]+)[\",]", "serve/releaselog.go", 2) // its "log"
 	for _, f := range chid.FieldNames {
 		members[f] = "catalogs/chid (smbios)"
 	}
