@@ -27,7 +27,7 @@ one label's record and control state.`)
 	hwid := fs.String("hwid", "", "list every entry for this hardware `ID`")
 	label := fs.String("label", "", "show this label `ID`")
 	asJSON := fs.Bool("json", false, "print JSON")
-	nowFlag := fs.String("now", "", "the time control states are shown at (RFC 3339); default: now")
+	nowFlag := fs.String("now", "", "the `TIME` control states are shown at (RFC 3339); default: now")
 	if code, ok := e.parse(fs, args); !ok {
 		return code
 	}

@@ -28,7 +28,7 @@ with one line naming the subdirectory that is one.`)
 	requireFlight := fs.Bool("require-flight", false, "make an automatic label that never flighted an error (L065), not a warning")
 	osTable := fs.String("os-table", "", "an OS table `FILE` replacing the embedded one")
 	strict := fs.Bool("strict", false, "fail (exit 1) on warnings too")
-	nowFlag := fs.String("now", "", "judge the tree at this time (RFC 3339); default: now")
+	nowFlag := fs.String("now", "", "judge the tree at this `TIME` (RFC 3339); default: now")
 	if code, ok := e.parse(fs, args); !ok {
 		return code
 	}
