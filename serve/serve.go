@@ -1,6 +1,6 @@
-// Package serve is the edge server: it answers POST /v1/offers (spec/offers.md) from the
-// newest verified catalog release, over fasthttp, and keeps answering while releases come
-// and go.
+// Package serve is the edge server: it answers POST /v1/offers (spec/offers.md;
+// docs/offers.md) from the newest verified catalog release, over fasthttp, and keeps
+// answering while releases come and go.
 //
 // Releases come from a catalog directory (Config.Catalog: a build's --out, watched with
 // inotify and polled) or from an origin over HTTP (Config.Origin: any static file server

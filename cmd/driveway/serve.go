@@ -25,7 +25,7 @@ import (
 
 func cmdServe(e *env, args []string) int {
 	fs := e.flags("serve", `
-Serve runs an edge: it answers POST /v1/offers (spec/offers.md; ?explain=1) from the newest
+Serve runs an edge: it answers POST /v1/offers (docs/offers.md; ?explain=1) from the newest
 verified release, and GET /v1/release, /healthz, /readyz and /metrics (Prometheus).
 
 Releases come from a catalog directory (--catalog, a build's --out: new releases are noticed
