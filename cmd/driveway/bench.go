@@ -64,7 +64,8 @@ Gen-labels writes a label tree with the shape of a real driver ecosystem: vendor
 USB, HID, ACPI, HDAUDIO and UEFI IDs of the right forms, OEMs with their models and CHIDs,
 products with several submissions over time, automatic, manual and dynamic-update labels,
 flights, gradual rollouts at various stages, test-key audiences, ceilings, expansions,
-extension INFs and holds. It is deterministic from --seed and validates clean.`)
+extension INFs and holds. It is deterministic from --seed and validates without errors; the
+older drivers its updates leave live draw warnings (W001, superseded), as a real catalog's do.`)
 	out := fs.String("out", "", "the `DIR` to write (must be empty or absent) (required)")
 	n := fs.Int("labels", 10000, "shipping labels to generate")
 	seed := fs.Int64("seed", 1, "random seed")
