@@ -287,6 +287,7 @@ func (a *analysis) dominance(groups map[string][]*rowInfo) {
 			continue
 		}
 		sort.Slice(g, func(i, j int) bool { return first(g[i], g[j]) })
+		a.forwardTies(g)
 		n := 0
 		for _, r := range g {
 			pub := r.li.l.Publishing
@@ -336,6 +337,47 @@ func (a *analysis) dominance(groups map[string][]*rowInfo) {
 			}
 		}
 	}
+}
+
+// forwardTies finds, in a hardware ID's rows sorted by the order of offers, two labels
+// whose rows are on different releases of one family but meet on a later one (offered
+// forward) and tie there on everything but the label id (W004). Rows on the same OS code are
+// the ties check's (W002, W004); a pair it reported is not reported again.
+func (a *analysis) forwardTies(g []*rowInfo) {
+	for i := 0; i < len(g); {
+		j := i + 1
+		for j < len(g) && sameKey(g[i], g[j]) {
+			j++
+		}
+		for x := i; x < j; x++ {
+			for y := x + 1; y < j; y++ {
+				p, q := g[x], g[y] // p has the smaller label id
+				if p.li == q.li || p.legacy || q.legacy || p.family != q.family || p.slot == q.slot ||
+					max(p.lower, q.lower) > min(p.upper, q.upper) || disjointCHIDs(p.li.l, q.li.l) {
+					continue
+				}
+				pair := [2]*Label{p.li.l, q.li.l}
+				if a.v.tied[pair] {
+					continue
+				}
+				if a.v.tied == nil {
+					a.v.tied = map[[2]*Label]bool{}
+				}
+				a.v.tied[pair] = true
+				tab := a.v.t.OS
+				a.v.add(q.li.l, "W004", pointerIndex("/targeting/hardwareIds", q.index),
+					"ties with label %s on everything the order of offers compares but the label id (rank, date %s, version %s, go-live %s) for %s on %s from %s on (this row is on %s, label %s's on %s, both offered forward); label %s wins only by its smaller id: give the one meant to win a newer date or higher version",
+					p.li.l.ID, DateOfDays(p.date).Format("2006-01-02"), FormatVersion(p.version), p.li.golive.Format(time.RFC3339), p.hwid, p.family,
+					tab.SlotName(max(p.lower, q.lower)), tab.SlotName(q.slot), p.li.l.ID, tab.SlotName(p.slot), p.li.l.ID)
+			}
+		}
+		i = j
+	}
+}
+
+// sameKey reports whether two rows tie on everything the order compares but the label id.
+func sameKey(a, b *rowInfo) bool {
+	return a.score == b.score && a.date == b.date && a.version == b.version && a.li.golive.Equal(b.li.golive)
 }
 
 // bucketKey is what two rows must share for one to dominate the other: family, era or

@@ -397,6 +397,17 @@ func ruleCases() []ruleCase {
 			}},
 		{code: "W004", name: "order decided by the label id alone", fail: func(f fixture) { f.addLabel("3002", func(obj) {}) },
 			pass: func(f fixture) { f.addLabel("3002", laterGoLive) }},
+		{code: "W004", name: "rows on two releases meet on the later one, offered forward, and tie but for the id", pointer: "/targeting/hardwareIds/0",
+			fail: func(f fixture) {
+				f.addLabel("3002", func(l obj) { l["targeting"].(obj)["hardwareIds"] = []any{row("WINDOWS_v100_X64_VB_FULL", nicID)} })
+			},
+			pass: func(f fixture) { // below its ceiling, the RS5 row never reaches VB
+				f.label()["targeting"].(obj)["inServicePublishInfo"] = obj{"flooring": "RS5", "ceiling": "RS5"}
+				f.addLabel("3002", func(l obj) {
+					l["targeting"].(obj)["hardwareIds"] = []any{row("WINDOWS_v100_X64_VB_FULL", nicID)}
+					delete(l["targeting"].(obj), "inServicePublishInfo")
+				})
+			}},
 		{code: "W001", name: "dominated: a newer driver of the same HWID applies wherever this one does", pointer: "/targeting/hardwareIds/0",
 			fail: func(f fixture) { newerDriver(f, func(obj) {}) },
 			pass: func(f fixture) { // the newer driver is still rolling out: this one serves the rest

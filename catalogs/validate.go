@@ -59,6 +59,7 @@ type validator struct {
 	t    *Tree
 	opts *ValidateOptions
 	sink *problemSink
+	tied map[[2]*Label]bool // label pairs ties reported (W002, W004), by smaller id first
 }
 
 func labelScope(l *Label) scope {
@@ -548,6 +549,7 @@ func (v *validator) ties() {
 		}
 	}
 	reported := map[[2]*Label]bool{}
+	v.tied = reported
 	keys := make([]key, 0, len(groups))
 	for k := range groups {
 		keys = append(keys, k)
