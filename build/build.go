@@ -196,7 +196,7 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 	phase("load", start)
 	start = time.Now()
 	progress("validate", 0, 1)
-	probs = append(probs, tree.Validate(&catalogs.ValidateOptions{RequireFlight: opts.RequireFlight})...)
+	probs = append(probs, tree.Validate(&catalogs.ValidateOptions{RequireFlight: opts.RequireFlight, Now: opts.Now})...)
 	probs.Sort()
 	phase("validate", start)
 	rep.Problems = probs
