@@ -16,9 +16,10 @@ package rollout
 // same machines (the label's, or the same cohort's: OS release × model CHID): the lower end
 // of the baseline's Wilson interval at the pause confidence for the pause and cancel bounds
 // (its raw rate with confidence 0.5), so that a baseline of few machines, whose rate the
-// data do not show, cannot mask a regression; the upper end for the advance bounds, so that
-// a driver as good as the one it replaces advances, whatever one unlucky crash does to the
-// raw rates of a few hundred machines (the stop gates still catch a real regression). A driver that fails more than the one it replaces, by more than the
+// data do not show, cannot mask a regression; the upper end for the advance bounds and for
+// the raw check that holds a rollout as "not enough data to pause", so that a driver as good
+// as the one it replaces advances, whatever one unlucky crash does to the raw rates of a few
+// hundred machines (the stop gates still catch a real regression). A driver that fails more than the one it replaces, by more than the
 // policy's margin, is still held, paused or cancelled; one that fails as much does not.
 // The baseline's machines have run it for the whole window and the new driver's for less,
 // so the comparison leans towards tolerance of background failures; a regression of the new
@@ -74,14 +75,16 @@ func (b *LabelMeasure) cohortOf(c *Cohort) *Measure {
 	return nil
 }
 
-// over returns t with each bound moved by the rate the baseline measure b is shown to have
-// at z (see the file's comment): the lower end of its Wilson interval, or with upper the
-// upper end; the raw rate at z 0. t itself when b is nil or shows nothing.
-func (t *Thresholds) over(b *Measure, z float64, upper bool) *Thresholds {
-	if t == nil || b == nil || b.Machines == 0 {
-		return t
+// rates is a baseline's shown rates, in percent of machines.
+type rates struct{ failed, kernel, pnp float64 }
+
+// shownRates is what baseline measure b shows at z: the lower (or upper) ends of its
+// rates' Wilson intervals; raw rates at z 0.
+func shownRates(b *Measure, z float64, upper bool) rates {
+	if b == nil || b.Machines == 0 {
+		return rates{}
 	}
-	shown := func(k int) float64 {
+	f := func(k int) float64 {
 		if z == 0 {
 			return 100 * float64(k) / float64(b.Machines)
 		}
@@ -91,18 +94,49 @@ func (t *Thresholds) over(b *Measure, z float64, upper bool) *Thresholds {
 		}
 		return 100 * lo
 	}
+	return rates{f(b.Failed), f(b.KernelCrash), f(b.PnPError)}
+}
+
+// mixed is the baseline's rates for a label whose machines fall in cohorts cs: each
+// cohort's baseline rates (the baseline label's where it has no such cohort) weighted by the
+// label's machines in it, so that a label whose sample happens to hold a cohort that fails
+// for reasons of its own is compared with what that mix of machines does on the baseline.
+func (b *LabelMeasure) mixed(cs []*Cohort, z float64, upper bool) *rates {
+	if b == nil {
+		return nil
+	}
+	var sum rates
+	n := 0
+	for _, c := range cs {
+		r := shownRates(b.cohortOf(c), z, upper)
+		if b.cohortOf(c) == nil {
+			r = shownRates(&b.Measure, z, upper)
+		}
+		w := float64(c.Machines)
+		sum.failed, sum.kernel, sum.pnp = sum.failed+w*r.failed, sum.kernel+w*r.kernel, sum.pnp+w*r.pnp
+		n += c.Machines
+	}
+	if n == 0 {
+		r := shownRates(&b.Measure, z, upper)
+		return &r
+	}
+	return &rates{sum.failed / float64(n), sum.kernel / float64(n), sum.pnp / float64(n)}
+}
+
+// by returns t with its bounds moved by r; t itself when r is nil or zero.
+func (t *Thresholds) by(r *rates) *Thresholds {
+	if t == nil || r == nil || *r == (rates{}) {
+		return t
+	}
 	out := *t
 	if t.MinSuccessPercent > 0 {
-		out.MinSuccessPercent = max(0.01, t.MinSuccessPercent-shown(b.Failed))
+		out.MinSuccessPercent = max(0.01, t.MinSuccessPercent-r.failed)
 	}
 	if t.MaxKernelCrashRate > 0 {
-		out.MaxKernelCrashRate += shown(b.KernelCrash)
+		out.MaxKernelCrashRate += r.kernel
 	}
 	if t.MaxPnPErrorRate > 0 {
-		out.MaxPnPErrorRate += shown(b.PnPError)
-	}
-	if out == *t {
-		return t
+		out.MaxPnPErrorRate += r.pnp
 	}
 	return &out
 }

@@ -257,31 +257,39 @@ func (st *stepper) label(l *catalogs.Label, measures *Measures, p *Policy, now t
 		}
 	}
 	lm = without(lm, held)
-	// The baseline (baseline.go) moves every bound by what the replaced driver shows.
+	// The baseline (baseline.go) moves every bound by what the replaced driver shows: its
+	// lower ends for the stop gates, its upper ends for the raw checks (holds, advancing).
 	base, baseID := st.baseline(l, measures, p)
 	var baseLabel *Measure
 	if base != nil {
 		baseLabel = &base.Measure
 	}
 	zBase := zPause
-	// check judges m against t moved by the baseline's measure b of the same machines: shown
-	// at the z of t (a stop gate), or raw.
+	// check judges m against t moved by the baseline's rates (lo: the stop gates', hi: the
+	// raw checks'): shown at the z of t (a stop gate), or raw.
 	const shown, raw = true, false
-	check := func(t *Thresholds, asShown bool, m *Measure, min int, b *Measure) string {
-		z := zOf(t)
-		if t = t.over(b, zBase, false); asShown {
-			return t.shown(m, z, min, p.MinFailureSources)
+	check := func(t *Thresholds, asShown bool, m *Measure, min int, lo, hi *rates) string {
+		if asShown {
+			return t.by(lo).shown(m, zOf(t), min, p.MinFailureSources)
 		}
-		return t.breaks(m, min)
+		return t.by(hi).breaks(m, min)
+	}
+	labelRates := func(upper bool) *rates { return base.mixed(open, zBase, upper) }
+	cohortRates := func(c *Cohort, upper bool) *rates {
+		if b := base.cohortOf(c); b != nil {
+			r := shownRates(b, zBase, upper)
+			return &r
+		}
+		return nil
 	}
 	onLabel := func(t *Thresholds, asShown bool) string {
-		if why := check(t, asShown, &lm, p.MinLabelMachines, baseLabel); why != "" {
+		if why := check(t, asShown, &lm, p.MinLabelMachines, labelRates(false), labelRates(true)); why != "" {
 			return fmt.Sprintf("%s over %d machines", why, lm.Machines)
 		}
 		return ""
 	}
 	onCohort := func(t *Thresholds, c *Cohort, asShown bool) string {
-		if why := check(t, asShown, &c.Measure, p.MinCohortMachines, base.cohortOf(c)); why != "" {
+		if why := check(t, asShown, &c.Measure, p.MinCohortMachines, cohortRates(c, false), cohortRates(c, true)); why != "" {
 			return fmt.Sprintf("%s over %d machines of cohort %s/%s", why, c.Machines, c.Release, c.CHID)
 		}
 		return ""
@@ -307,7 +315,8 @@ func (st *stepper) label(l *catalogs.Label, measures *Measures, p *Policy, now t
 	// labelWide: the label without these cohorts is still shown to break a bound, or has
 	// fewer than minLabelMachines machines and the label with them is.
 	unhealthy := func(m *Measure) bool {
-		return check(p.Cancel, shown, m, p.MinLabelMachines, baseLabel) != "" || check(p.Pause, shown, m, p.MinLabelMachines, baseLabel) != ""
+		lo := labelRates(false)
+		return check(p.Cancel, shown, m, p.MinLabelMachines, lo, nil) != "" || check(p.Pause, shown, m, p.MinLabelMachines, lo, nil) != ""
 	}
 	labelWide := func(cs []*Cohort) bool {
 		rest := without(lm, cs)
@@ -388,7 +397,7 @@ func (st *stepper) label(l *catalogs.Label, measures *Measures, p *Policy, now t
 			d.Action, d.Reason = Hold, fmt.Sprintf("at %s%% since %s; dwell until %s", catalogs.FormatBasisPoints(cur),
 				last.At.UTC().Format(time.RFC3339), last.At.Add(p.MinDwell.Duration).UTC().Format(time.RFC3339))
 		default:
-			if why := p.Advance.over(baseLabel, zBase, true).breaks(&lm, p.MinLabelMachines); why != "" {
+			if why := p.Advance.by(labelRates(true)).breaks(&lm, p.MinLabelMachines); why != "" {
 				d.Action, d.Reason = Hold, "not healthy enough to advance: "+why
 				break
 			}
