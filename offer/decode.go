@@ -1110,7 +1110,7 @@ func (d *Decoder) skip() *Error {
 func (d *Decoder) literal(word string) *Error {
 	if end := d.c.i + len(word); end > len(d.c.b) || string(d.c.b[d.c.i:end]) != word {
 		if d.c.i == 0 {
-			return d.syntax("not JSON: a request is a JSON object such as {\"deviceId\": …, \"os\": …, \"devices\": […]} (the README, Offers)")
+			return d.syntax("not JSON: a request is a JSON object such as {\"deviceId\": …, \"os\": …, \"devices\": […]} (docs/offers.md)")
 		}
 		return d.syntax(fmt.Sprintf("malformed literal at byte %d; want %s", d.c.i, word))
 	}
