@@ -94,3 +94,32 @@ func TestFirstRing(t *testing.T) {
 		t.Errorf("default maxPercent: %+v %v", pp.FirstRing, err)
 	}
 }
+
+// TestFirstRingClustersRefused: a label file's rollout clusters that are not a CHID, a
+// percent or a build range are refused by the loader at their JSON pointer.
+func TestFirstRingClustersRefused(t *testing.T) {
+	for _, tc := range []struct{ clusters, ptr string }{
+		{`[{"chid": "nope", "percent": 5}]`, "/distribution/rollout/clusters/0/chid"},
+		{`[{"chid": "` + modelA + `", "percent": 500}]`, "/distribution/rollout/clusters/0/percent"},
+		{`[{"chid": "` + modelA + `"}]`, "/distribution/rollout/clusters/0"},
+		{`[{"chid": "` + modelA + `", "percent": 5, "minBuild": 26100, "maxBuild": 22000}]`, "/distribution/rollout/clusters/0/minBuild"},
+		{`[{"chid": "` + modelA + `", "percent": 5, "colour": 1}]`, "/distribution/rollout/clusters/0/colour"},
+		{`{}`, "/distribution/rollout/clusters"},
+	} {
+		dir := t.TempDir()
+		stepTree(t, dir, `{"rollout": {"stages": [`+stage(t0, "1")+`], "clusters": `+tc.clusters+`}}`)
+		_, probs, err := catalogs.Load(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, p := range probs {
+			if strings.Contains(p.String(), tc.ptr) {
+				found = true
+			}
+		}
+		if probs.Errors() == 0 || !found {
+			t.Errorf("%s: problems %v, want an error at %s", tc.clusters, probs, tc.ptr)
+		}
+	}
+}
