@@ -68,6 +68,12 @@ import (
 type Config struct {
 	// Version and Revision name the binary in driveway_build_info (the CLI's version).
 	Version, Revision string
+	// AdminOnly answers the operator views (/metrics, /v1/release, offers with explain) only
+	// through ServeAdmin; Serve's listener answers them 404 and 403 (serve/admin.go).
+	AdminOnly bool
+	// TLSCert and TLSKey are PEM files of a certificate chain and its key: both listeners
+	// speak HTTPS, and a renewed pair is picked up without a restart (serve/tls.go).
+	TLSCert, TLSKey string
 	// Catalog is a catalog directory (a build's --out) to serve the newest verified release
 	// of. New releases are noticed with inotify (Linux) and by polling every Poll.
 	Catalog string
@@ -245,8 +251,10 @@ type Server struct {
 	cur      atomic.Pointer[generation]
 
 	handler fasthttp.RequestHandler
-	states  sync.Pool // *reqState
-	bufs    sync.Pool // *[]byte for /metrics
+	admin   *fasthttp.Server // the admin listener's server (Config.AdminOnly)
+	certs   *certReloader    // Config.TLSCert's pair
+	states  sync.Pool        // *reqState
+	bufs    sync.Pool        // *[]byte for /metrics
 
 	stale   atomic.Bool // the served release is past expiry + StaleOK (for logging the change once)
 	staleOK atomic.Bool // the served release is served only because of StaleOK (likewise)
@@ -337,6 +345,22 @@ func New(cfg Config) (*Server, error) {
 	s.m.gauges = s.gauges()
 	lim := cfg.Limits
 	s.states.New = func() any { return &reqState{dec: offer.NewDecoder(lim)} }
+	if cfg.AdminOnly && cfg.FixedAnswer <= 0 {
+		s.admin = &fasthttp.Server{
+			Handler: s.route, ErrorHandler: s.errorHandler, NoDefaultServerHeader: true, Concurrency: 256,
+			ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, IdleTimeout: cfg.IdleTimeout,
+			MaxRequestBodySize: cfg.Limits.MaxBody, CloseOnShutdown: true, Logger: fasthttpLogger{cfg.Logger},
+		}
+		s.handler = s.public
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return nil, errors.New("serve: TLSCert and TLSKey go together")
+	}
+	if cfg.TLSCert != "" {
+		if s.certs, err = newCertReloader(s, cfg.TLSCert, cfg.TLSKey); err != nil {
+			return nil, err
+		}
+	}
 	s.hs = &fasthttp.Server{
 		Handler:               s.handler,
 		ErrorHandler:          s.errorHandler,
@@ -373,7 +397,7 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Serve answers requests on ln until Shutdown. It returns nil after Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.hs.Serve(ln) }
+func (s *Server) Serve(ln net.Listener) error { return s.hs.Serve(s.listener(ln)) }
 
 // Handler is the request handler, for serving through other means (tests, in-memory
 // listeners). Requests must come through a fasthttp.Server configured like Serve's for the
@@ -392,6 +416,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.cancel()
 		s.bg.Wait()
 		err = s.hs.ShutdownWithContext(ctx)
+		if s.admin != nil {
+			if aerr := s.admin.ShutdownWithContext(ctx); err == nil {
+				err = aerr
+			}
+		}
 		if s.spool != nil {
 			s.spoolMu.Lock()
 			s.spoolClosed = true

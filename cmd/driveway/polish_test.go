@@ -51,3 +51,26 @@ func TestSmallThings(t *testing.T) {
 		t.Errorf("count: %s", got)
 	}
 }
+
+// TestServeTLSAndAdminFlags: the TLS pair goes together and must load; a taken admin
+// address fails the start, in one line.
+func TestServeTLSAndAdminFlags(t *testing.T) {
+	work, _, catalog, key := liveExample(t)
+	if code, _, stderr := runCLI(nil, "serve", "--catalog", catalog, "--key", key+".pub", "--tls-cert", filepath.Join(work, "edge.crt")); code != 1 ||
+		!strings.Contains(stderr, "TLSCert and TLSKey go together") {
+		t.Errorf("serve --tls-cert alone: exit %d, %s", code, stderr)
+	}
+	if code, _, stderr := runCLI(nil, "serve", "--catalog", catalog, "--key", key+".pub", "--tls-cert", filepath.Join(work, "edge.crt"), "--tls-key", filepath.Join(work, "edge.key")); code != 1 ||
+		!strings.Contains(stderr, "give --tls-cert a PEM certificate chain") {
+		t.Errorf("serve with a missing TLS pair: exit %d, %s", code, stderr)
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	if code, _, stderr := runCLI(nil, "serve", "--catalog", catalog, "--key", key+".pub", "--listen", "127.0.0.1:0", "--admin-listen", taken.Addr().String(),
+		"--state", filepath.Join(work, "state.json")); code != 1 || !strings.Contains(stderr, "--admin-listen") || !strings.Contains(stderr, "address already in use") {
+		t.Errorf("serve --admin-listen on a taken port: exit %d, %s", code, stderr)
+	}
+}

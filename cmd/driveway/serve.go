@@ -62,6 +62,9 @@ flight finish (at most --shutdown-timeout).`)
 	catalogName := fs.String("catalog-name", "", "serve only this catalog `NAME` (default: the first release's, kept in --state)")
 	logKeyFile := fs.String("log-key", "", "check every release against the catalog's transparency log (DIR/log or ORIGIN/log) signed by this log public key `FILE`")
 	listen := fs.String("listen", "127.0.0.1:8080", "the `ADDR` to listen on")
+	adminListen := fs.String("admin-listen", "", "answer /metrics, /v1/release and ?explain=1 only on this `ADDR` (operators'), not on --listen (PCs')")
+	tlsCert := fs.String("tls-cert", "", "speak HTTPS with this PEM certificate chain `FILE` (reloaded when it changes; with --tls-key)")
+	tlsKey := fs.String("tls-key", "", "the PEM private key `FILE` of --tls-cert")
 	allowTime := fs.Bool("allow-time-override", false, "accept POST /v1/offers?now=RFC3339 (tests, simulations)")
 	staleOK := fs.Duration("stale-ok", 0, "keep serving a release this long past its expiry")
 	poll := fs.Duration("poll", 0, "how often to check for a new release (default 1s, 10s with --origin)")
@@ -190,6 +193,7 @@ flight finish (at most --shutdown-timeout).`)
 	version := readVersion()
 	srv, err := serve.New(serve.Config{
 		Version: version.Version, Revision: version.Revision,
+		AdminOnly: *adminListen != "", TLSCert: *tlsCert, TLSKey: *tlsKey,
 		Catalog: *catalog, Origin: *origin, Cache: *cache, Keys: verifiers, Threshold: *threshold,
 		Poll: *poll, BackoffMax: *backoffMax, OriginTimeout: *originTimeout,
 		StaleOK: *staleOK, AllowTimeOverride: *allowTime,
@@ -209,11 +213,23 @@ flight finish (at most --shutdown-timeout).`)
 		srv.Shutdown(context.Background())
 		return fatal(err)
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "pid", os.Getpid(), "version", readVersion().Version)
+	var adminLn net.Listener
+	if *adminListen != "" {
+		if adminLn, err = net.Listen("tcp", *adminListen); err != nil {
+			ln.Close()
+			srv.Shutdown(context.Background())
+			return fatal(fmt.Errorf("--admin-listen: %w", err))
+		}
+		log.Info("admin listening", "addr", adminLn.Addr().String())
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "pid", os.Getpid(), "version", readVersion().Version, "tls", *tlsCert != "")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- srv.Serve(ln) }()
+	if adminLn != nil {
+		go func() { served <- srv.ServeAdmin(adminLn) }()
+	}
 	select {
 	case err = <-served: // the listener failed
 		srv.Shutdown(context.Background())
