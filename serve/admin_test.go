@@ -1,6 +1,7 @@
 package serve_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -8,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"net"
@@ -15,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -179,5 +182,53 @@ func writeFileAtomic(t *testing.T, path string, b []byte) {
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the access log's writer and the test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestAccessLog: each request answered is one JSON line with its method, path, query,
+// status, size and time, written by Shutdown at the latest; a client's path with quotes,
+// control bytes and invalid UTF-8 stays one valid JSON line; bodies are not logged.
+func TestAccessLog(t *testing.T) {
+	var out syncBuffer
+	public, _, req := adminEdge(t, serve.Config{AccessLog: &out}, "http")
+	waitFor(t, 10*time.Second, "the edge serves", func() bool { return releaseSeq(t, public) == 1 })
+	postRaw(t, public+"/v1/offers?explain=0", req)
+	get(t, public+"/nowhere%22%0A%FF")
+	waitFor(t, 10*time.Second, "the access log's lines", func() bool { return strings.Count(out.String(), "\n") >= 3 })
+	var offers, notFound int
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var l struct {
+			Time, Remote, Method, Path, Query string
+			Status, Bytes                     int
+			US                                *int64 `json:"us"`
+		}
+		if err := json.Unmarshal([]byte(line), &l); err != nil || l.Time == "" || l.US == nil || !strings.HasPrefix(l.Remote, "127.0.0.1:") {
+			t.Fatalf("not an access log line: %q (%v)", line, err)
+		}
+		switch {
+		case l.Method == "POST" && l.Path == "/v1/offers" && l.Query == "explain=0" && l.Status == 200 && l.Bytes > 0:
+			offers++
+		case l.Path == "/nowhere\"\n\ufffd" && l.Status == 404:
+			notFound++
+		}
+	}
+	if offers != 1 || notFound != 1 {
+		t.Errorf("access log: %d offer lines, %d not-found lines; want 1 and 1:\n%s", offers, notFound, out.String())
+	}
+	if strings.Contains(out.String(), "instanceId") || strings.Contains(out.String(), "hardwareIds") {
+		t.Error("the access log holds a request body")
 	}
 }

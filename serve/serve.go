@@ -71,6 +71,8 @@ type Config struct {
 	// AdminOnly answers the operator views (/metrics, /v1/release, offers with explain) only
 	// through ServeAdmin; Serve's listener answers them 404 and 403 (serve/admin.go).
 	AdminOnly bool
+	// AccessLog, when set, gets one JSON line per request answered (serve/access.go).
+	AccessLog io.Writer
 	// TLSCert and TLSKey are PEM files of a certificate chain and its key: both listeners
 	// speak HTTPS, and a renewed pair is picked up without a restart (serve/tls.go).
 	TLSCert, TLSKey string
@@ -253,6 +255,7 @@ type Server struct {
 	handler fasthttp.RequestHandler
 	admin   *fasthttp.Server // the admin listener's server (Config.AdminOnly)
 	certs   *certReloader    // Config.TLSCert's pair
+	access  *accessLog       // Config.AccessLog
 	states  sync.Pool        // *reqState
 	bufs    sync.Pool        // *[]byte for /metrics
 
@@ -320,6 +323,14 @@ func New(cfg Config) (*Server, error) {
 			s.ownTemp = cfg.Cache == ""
 		}
 	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return nil, errors.New("serve: TLSCert and TLSKey go together")
+	}
+	if cfg.TLSCert != "" {
+		if s.certs, err = newCertReloader(s, cfg.TLSCert, cfg.TLSKey); err != nil {
+			return nil, err
+		}
+	}
 	if s.pool, err = newPool(cfg.BlockCache, s.m); err != nil {
 		return nil, err
 	}
@@ -353,12 +364,11 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.handler = s.public
 	}
-	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
-		return nil, errors.New("serve: TLSCert and TLSKey go together")
-	}
-	if cfg.TLSCert != "" {
-		if s.certs, err = newCertReloader(s, cfg.TLSCert, cfg.TLSKey); err != nil {
-			return nil, err
+	if cfg.AccessLog != nil {
+		s.access = newAccessLog(s, cfg.AccessLog)
+		s.handler = s.access.wrap(s.handler)
+		if s.admin != nil {
+			s.admin.Handler = s.access.wrap(s.admin.Handler)
 		}
 	}
 	s.hs = &fasthttp.Server{
@@ -375,6 +385,9 @@ func New(cfg Config) (*Server, error) {
 		Logger:                fasthttpLogger{cfg.Logger},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if s.access != nil {
+		s.bg.Go(func() { s.access.run(s.ctx) })
+	}
 	if cfg.FixedAnswer > 0 {
 		return s, nil
 	}
@@ -420,6 +433,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			if aerr := s.admin.ShutdownWithContext(ctx); err == nil {
 				err = aerr
 			}
+		}
+		if s.access != nil {
+			s.access.flush() // the lines of the requests that finished during the shutdown
 		}
 		if s.spool != nil {
 			s.spoolMu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -65,6 +66,7 @@ flight finish (at most --shutdown-timeout).`)
 	adminListen := fs.String("admin-listen", "", "answer /metrics, /v1/release and ?explain=1 only on this `ADDR` (operators'), not on --listen (PCs')")
 	tlsCert := fs.String("tls-cert", "", "speak HTTPS with this PEM certificate chain `FILE` (reloaded when it changes; with --tls-key)")
 	tlsKey := fs.String("tls-key", "", "the PEM private key `FILE` of --tls-cert")
+	accessLog := fs.String("access-log", "", "append one JSON line per request to `FILE` (- for stdout): time, peer, method, path, query, status, bytes, µs; never bodies")
 	allowTime := fs.Bool("allow-time-override", false, "accept POST /v1/offers?now=RFC3339 (tests, simulations)")
 	staleOK := fs.Duration("stale-ok", 0, "keep serving a release this long past its expiry")
 	poll := fs.Duration("poll", 0, "how often to check for a new release (default 1s, 10s with --origin)")
@@ -190,9 +192,23 @@ flight finish (at most --shutdown-timeout).`)
 			return fatal(err)
 		}
 	}
+	var access io.Writer
+	switch *accessLog {
+	case "":
+	case "-":
+		access = e.stdout
+	default:
+		f, err := os.OpenFile(*accessLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return fatal(fmt.Errorf("--access-log: %w", err))
+		}
+		defer f.Close()
+		access = f
+	}
 	version := readVersion()
 	srv, err := serve.New(serve.Config{
-		Version: version.Version, Revision: version.Revision,
+		AccessLog: access,
+		Version:   version.Version, Revision: version.Revision,
 		AdminOnly: *adminListen != "", TLSCert: *tlsCert, TLSKey: *tlsKey,
 		Catalog: *catalog, Origin: *origin, Cache: *cache, Keys: verifiers, Threshold: *threshold,
 		Poll: *poll, BackoffMax: *backoffMax, OriginTimeout: *originTimeout,
