@@ -189,7 +189,8 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 	// Load and validate.
 	start := time.Now()
 	progress("load", 0, 1)
-	tree, probs, err := catalogs.Load(opts.Labels, &catalogs.LoadOptions{OS: opts.OSTable})
+	tree, probs, err := catalogs.Load(opts.Labels, &catalogs.LoadOptions{OS: opts.OSTable,
+		Progress: func(done, total int) { progress("load", done, total) }})
 	if err != nil {
 		return nil, err
 	}

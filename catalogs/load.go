@@ -24,6 +24,9 @@ const MaxFileSize = 64 << 20
 type LoadOptions struct {
 	OS      *ostable.Table // nil: ostable.Default()
 	Workers int            // files decoded in parallel; 0: GOMAXPROCS
+	// Progress, when set, is called after each product directory is read, with the number
+	// read so far and the number of product directories; calls do not overlap.
+	Progress func(done, total int)
 }
 
 // Load reads the label tree in dir. Problems in the tree's files (L001–L005, and L002,
@@ -169,6 +172,17 @@ func LoadFS(fsys fs.FS, opts *LoadOptions) (*Tree, Problems, error) {
 		sink    problemSink
 	}
 	results := make([]result, len(productDirs))
+	var progressMu sync.Mutex
+	done := 0
+	progress := func() {
+		if opts.Progress == nil {
+			return
+		}
+		progressMu.Lock()
+		done++
+		opts.Progress(done, len(productDirs))
+		progressMu.Unlock()
+	}
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for w := 0; w < workers; w++ {
@@ -177,6 +191,7 @@ func LoadFS(fsys fs.FS, opts *LoadOptions) (*Tree, Problems, error) {
 			defer wg.Done()
 			for i := range next {
 				results[i].product = l.loadProduct(&results[i].sink, productDirs[i])
+				progress()
 			}
 		}()
 	}

@@ -80,3 +80,33 @@ func TestLoadNotATree(t *testing.T) {
 		t.Errorf("LoadFS of nothing: %v", err)
 	}
 }
+
+// TestLoadProgress: Progress is called once per product directory, counting up to the number
+// of them, with no two calls at once.
+func TestLoadProgress(t *testing.T) {
+	fsys := fstest.MapFS{}
+	const products = 37
+	for i := range products {
+		fsys[fmt.Sprintf("products/%d/product.json", 1000+i)] = &fstest.MapFile{Data: []byte(`{}`)}
+	}
+	var calls, last, inside int
+	var overlap bool
+	_, _, err := LoadFS(fsys, &LoadOptions{Workers: 4, Progress: func(done, total int) {
+		inside++
+		if inside > 1 {
+			overlap = true
+		}
+		calls++
+		if done != last+1 || total != products {
+			t.Errorf("progress %d/%d after %d", done, total, last)
+		}
+		last = done
+		inside--
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != products || last != products || overlap {
+		t.Errorf("%d calls, last %d, overlapping %v; want %d calls up to %d, none at once", calls, last, overlap, products, products)
+	}
+}
