@@ -42,7 +42,7 @@ Exit status: 0 when the run completed (its errors are reported), 1 when no reque
 answer, 2 on misuse.`)
 	url := fs.String("url", "http://127.0.0.1:8080/v1/offers", "the edge's offer `URL` (a bare http://HOST:PORT means /v1/offers)")
 	population := fs.String("population", "", "offer requests, one per line (gen-devices output), in `FILE` (- for stdin)")
-	bodyFile := fs.String("body", "", "one offer request in `FILE`, sent every time")
+	bodyFile := fs.String("body", "", "one offer request in `FILE` (- for stdin), sent every time")
 	devices := fs.Int("devices", 0, "with --population: cut each request to its first `N` devices, leaving out PCs with fewer")
 	concurrency := fs.Int("concurrency", 0, "workers (closed loop; default 16) or most requests in flight (open loop; default 64)")
 	rate := fs.Float64("rate", 0, "open loop: requests per second (0: closed loop)")
@@ -71,7 +71,7 @@ answer, 2 on misuse.`)
 	}
 	var bodies [][]byte
 	if *bodyFile != "" {
-		b, err := os.ReadFile(*bodyFile)
+		b, err := e.readInput(*bodyFile)
 		if err != nil {
 			return e.fail("bench load", err)
 		}

@@ -55,7 +55,7 @@ release's labels and catalog name, and refuses a tree whose catalog.json names a
 	logKeyFile := fs.String("log-key", "", "append the release to the catalog's transparency log with this log key `FILE` (driveway keygen --type log); required once --out has a log")
 	nowFlag := fs.String("now", "", "the release's creation `TIME` (RFC 3339); default: now")
 	skipInvalid := fs.Bool("skip-invalid", false, "leave invalid labels out and build the rest")
-	report := fs.String("report", "", "write a JSON report of the build to `FILE`")
+	report := fs.String("report", "", "write a JSON report of the build to `FILE` (- for stdout)")
 	requireFlight := fs.Bool("require-flight", false, "make an automatic label that never flighted an error (L065)")
 	osTable := fs.String("os-table", "", "an OS table `FILE` replacing the embedded one")
 	hwidShards := fs.Int("hwid-shards", build.DefaultHWIDShards, "number of hardware ID shards")
@@ -167,7 +167,11 @@ func (e *env) reportBuildAs(rep *build.Report, err error, report string, quiet, 
 		for _, p := range rep.Problems {
 			fmt.Fprintln(e.stderr, p)
 		}
-		if report != "" {
+		if report == "-" {
+			if b, werr := reportJSON(rep); werr == nil {
+				e.stdout.Write(append(b, '\n'))
+			}
+		} else if report != "" {
 			if werr := writeReport(report, rep); werr != nil {
 				return e.fail("build", werr)
 			}

@@ -108,3 +108,22 @@ func firstShippingLabel(t *testing.T, tree string) string {
 	}
 	return found
 }
+
+// TestDashIsStdio: "-" names stdout for build --report and stdin for rollout step --measures,
+// not a file called "-".
+func TestDashIsStdio(t *testing.T) {
+	work, tree, _, key := liveExample(t)
+	t.Chdir(work)
+	code, stdout, stderr := runCLI(nil, "build", "--labels", tree, "--out", filepath.Join(work, "out-dash"), "--key", key+".key", "--now", testNow(), "--quiet", "--report", "-")
+	var r struct{ OK bool }
+	if code != exitOK || json.Unmarshal([]byte(stdout), &r) != nil || !r.OK {
+		t.Errorf("build --report -: exit %d, stdout %q, stderr %s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(work, "-")); err == nil {
+		t.Error("build --report - wrote a file named -")
+	}
+	code, _, stderr = runCLI([]byte("not measures"), "rollout", "step", "--labels", tree, "--measures", "-", "--out", filepath.Join(work, "out-dash"), "--key", key+".key", "--now", testNow())
+	if code == exitOK || strings.Contains(stderr, "no such file") {
+		t.Errorf("rollout step --measures - with garbage on stdin: exit %d, %s; want it read stdin and refuse it", code, stderr)
+	}
+}

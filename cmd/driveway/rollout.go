@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/driveway/driveway/build"
@@ -128,7 +127,7 @@ explains each decision in one line, and writes the new state into the labels' di
 control-only release (driveway build --control-only) so edges pick the change up. Running it
 twice with the same inputs changes nothing the second time.`)
 	labels := fs.String("labels", "", "the label tree `DIR` (required)")
-	measuresFile := fs.String("measures", "", "measures `FILE` from rollout measure (required)")
+	measuresFile := fs.String("measures", "", "measures `FILE` from rollout measure (- for stdin; required)")
 	policyFile := fs.String("policy", "", "policy `FILE` (default: the built-in policy, 1% to 100%)")
 	nowFlag := fs.String("now", "", "the `TIME` of the step (RFC 3339); default now")
 	dryRun := fs.Bool("dry-run", false, "print the plan, change nothing")
@@ -158,7 +157,7 @@ twice with the same inputs changes nothing the second time.`)
 		}
 	}
 	var m rollout.Measures
-	b, err := os.ReadFile(*measuresFile)
+	b, err := e.readInput(*measuresFile)
 	if err == nil {
 		err = json.Unmarshal(b, &m)
 	}
@@ -245,7 +244,7 @@ release, as step does.`)
 	label := fs.String("label", "", "the label `ID` to expedite (required)")
 	by := fs.String("by", "", "who expedites (`NAME`, recorded; required)")
 	reason := fs.String("reason", "", "why (`TEXT`, recorded; required)")
-	measuresFile := fs.String("measures", "", "measures `FILE` from rollout measure (required without --force)")
+	measuresFile := fs.String("measures", "", "measures `FILE` from rollout measure (- for stdin; required without --force)")
 	force := fs.Bool("force", false, "skip the health check (recorded as forced)")
 	policyFile := fs.String("policy", "", "policy `FILE` (default: the built-in policy)")
 	nowFlag := fs.String("now", "", "the `TIME` of the decision (RFC 3339); default now")
@@ -277,7 +276,7 @@ release, as step does.`)
 	}
 	var m rollout.Measures
 	if *measuresFile != "" {
-		b, err := os.ReadFile(*measuresFile)
+		b, err := e.readInput(*measuresFile)
 		if err == nil {
 			err = json.Unmarshal(b, &m)
 		}
