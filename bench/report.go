@@ -334,8 +334,8 @@ func (r *reporter) run(ctx context.Context) {
 	r.logf("machine: %s × %d, load average %.2f; data in %s", r.res.Machine.CPU, r.res.Machine.CPUs, r.res.Machine.LoadStart[0], r.work)
 
 	r.key = filepath.Join(r.work, "key")
-	keyStage := r.stage(ctx, "signing key", r.cmd("keygen", "--out", r.key), time.Minute, 0, func(ctx context.Context, st *Stage) error {
-		return r.child(ctx, 0, nil, "keygen", "--out", r.key).err
+	keyStage := r.stage(ctx, "signing key", r.cmd("keygen", "--unencrypted", "--out", r.key), time.Minute, 0, func(ctx context.Context, st *Stage) error {
+		return r.child(ctx, 0, nil, "keygen", "--unencrypted", "--out", r.key).err
 	})
 	if keyStage.Status != stageOK {
 		return

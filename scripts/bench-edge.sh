@@ -43,7 +43,7 @@ if [ ! -f "$WORK/labels/catalog.json" ]; then
   rm -rf "$WORK/labels"
   "$WORK/benchedge" labels --out "$WORK/labels" --labels "$LABELS"
 fi
-[ -f "$WORK/key.pub" ] || "$DW" keygen --out "$WORK/key" >&2
+[ -f "$WORK/key.pub" ] || "$DW" keygen --unencrypted --out "$WORK/key" >&2
 if [ ! -f "$WORK/catalog/manifest" ]; then
   echo "== building the release" >&2
   "$DW" build --labels "$WORK/labels" --out "$WORK/catalog" --key "$WORK/key.key" --quiet

@@ -280,7 +280,7 @@ func newClientWorld(t *testing.T) *clientWorld {
 	w.key = filepath.Join(w.work, "k")
 	catalog := filepath.Join(w.work, "catalog")
 	w.logKey = filepath.Join(w.work, "log")
-	if code, _, stderr := runCLIAt(exampleClock, nil, "keygen", "--out", w.key); code != 0 {
+	if code, _, stderr := runCLIAt(exampleClock, nil, "keygen", "--unencrypted", "--out", w.key); code != 0 {
 		t.Fatal(stderr)
 	}
 	if code, _, stderr := runCLIAt(exampleClock, nil, "keygen", "--type", "log", "--out", w.logKey); code != 0 {

@@ -81,7 +81,7 @@ func TestClientScan(t *testing.T) {
 	if err := copyFS(examplesFS(), "contoso", labels); err != nil {
 		t.Fatal(err)
 	}
-	for _, args := range [][]string{{"keygen", "--out", key}, {"build", "--labels", labels, "--out", catalog, "--key", key + ".key", "--quiet"}} {
+	for _, args := range [][]string{{"keygen", "--unencrypted", "--out", key}, {"build", "--labels", labels, "--out", catalog, "--key", key + ".key", "--quiet"}} {
 		if code, _, stderr := runCLIAt(exampleClock, nil, args...); code != 0 {
 			t.Fatal(stderr)
 		}

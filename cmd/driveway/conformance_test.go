@@ -108,7 +108,7 @@ func TestConformance(t *testing.T) {
 			os.MkdirAll(labels, 0o755)
 			writeLabels(t, labels, sc.Labels)
 			key := filepath.Join(work, "k")
-			if code, _, stderr := runCLI(nil, "keygen", "--out", key); code != 0 {
+			if code, _, stderr := runCLI(nil, "keygen", "--unencrypted", "--out", key); code != 0 {
 				t.Fatalf("keygen: %d %s", code, stderr)
 			}
 			catalog := filepath.Join(work, "catalog")

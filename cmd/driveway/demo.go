@@ -71,7 +71,7 @@ the answers are the README's whatever today's date is. The demo never reads the 
 	fmt.Fprintf(e.stderr, "# the example label tree is in %s\n", labels)
 	fmt.Fprintf(e.stderr, "# every step runs at the example's clock, %s (its dates are absolute; --now moves it)\n", *now)
 	steps := [][]string{
-		{"keygen", "--out", key},
+		{"keygen", "--unencrypted", "--out", key},
 		{"validate", "--labels", labels},
 		{"build", "--labels", labels, "--out", catalog, "--key", key + ".key", "--now", *now},
 		{"verify", "--catalog", catalog, "--key", key + ".pub", "--now", *now},

@@ -568,7 +568,7 @@ func keygenOutputs(t *testing.T) (keys, pubs []string) {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if code, _, stderr := runCLI(nil, "keygen", "--out", p); code != 0 {
+		if code, _, stderr := runCLI(nil, "keygen", "--unencrypted", "--out", p); code != 0 {
 			t.Fatalf("keygen --out %s: %s", prefix, stderr)
 		}
 	}

@@ -70,7 +70,7 @@ func newDiffWorld(t *testing.T) *diffWorld {
 	}
 	w.key = filepath.Join(w.work, "k")
 	w.catalog = filepath.Join(w.work, "catalog")
-	if code, _, stderr := runCLIAt(exampleClock, nil, "keygen", "--out", w.key); code != 0 {
+	if code, _, stderr := runCLIAt(exampleClock, nil, "keygen", "--unencrypted", "--out", w.key); code != 0 {
 		t.Fatal(stderr)
 	}
 	if code, _, stderr := runCLIAt(exampleClock, nil, "build", "--labels", w.tree, "--out", w.catalog, "--key", w.key+".key", "--quiet"); code != 0 {

@@ -43,7 +43,7 @@ func explainExample(t *testing.T) string {
 	})
 	clock := func() time.Time { return time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC) } // the example's own clock
 	key := filepath.Join(work, "k")
-	if code, _, stderr := runCLIAt(clock, nil, "keygen", "--out", key); code != 0 {
+	if code, _, stderr := runCLIAt(clock, nil, "keygen", "--unencrypted", "--out", key); code != 0 {
 		t.Fatal(stderr)
 	}
 	catalog := filepath.Join(work, "catalog")

@@ -34,7 +34,7 @@ func liveExample(t *testing.T) (work, tree, catalog, key string) {
 		t.Fatal(err)
 	}
 	key = filepath.Join(work, "k")
-	if code, _, stderr := runCLI(nil, "keygen", "--out", key); code != 0 {
+	if code, _, stderr := runCLI(nil, "keygen", "--unencrypted", "--out", key); code != 0 {
 		t.Fatal(stderr)
 	}
 	catalog = filepath.Join(work, "catalog")
@@ -237,7 +237,7 @@ func TestBuildGrow(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := filepath.Join(work, "k")
-	runCLI(nil, "keygen", "--out", key)
+	runCLI(nil, "keygen", "--unencrypted", "--out", key)
 	catalog := filepath.Join(work, "catalog")
 	// Release 1 without two labels (a first build: nothing to shrink from).
 	hidden := filepath.Join(work, "hidden")

@@ -124,7 +124,7 @@ func TestLogVerifyDamage(t *testing.T) {
 	b[0] ^= 0x80
 	os.WriteFile(tile, b, 0o644)
 	other := filepath.Join(t.TempDir(), "other")
-	runCLI(nil, "keygen", "--out", other)
+	runCLI(nil, "keygen", "--unencrypted", "--out", other)
 	if code, stdout, _ := runCLI(nil, "log", "verify", "--catalog", catalog, "--key", logKey+".pub", "--release-key", other+".pub"); code != 1 || !strings.Contains(stdout, "FAIL  every entry's statement") {
 		t.Fatalf("another release key: %d\n%s", code, stdout)
 	}

@@ -47,7 +47,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"demo", "build the bundled example catalog and answer an example request", "[--dir DIR]", cmdDemo},
-		{"keygen", "write a signing key pair", "--out PREFIX [--type ed25519|ecdsa-p256]", cmdKeygen},
+		{"keygen", "write a signing key pair", "--out PREFIX [--type ed25519|ecdsa-p256|log] [--unencrypted]", cmdKeygen},
 		{"validate", "check a label tree with the build's rules", "--labels DIR [--json] [--strict] [--now RFC3339] [--require-flight] [--os-table FILE]", cmdValidate},
 		{"build", "compile a label tree into a signed catalog release", "--labels DIR --out DIR --key PREFIX.key [--now RFC3339] [--skip-invalid] [--report FILE]", cmdBuild},
 		{"timestamp", "re-sign the timestamp that keeps the newest release fresh", "--catalog DIR --key PREFIX.key [--expires-after 24h]", cmdTimestamp},

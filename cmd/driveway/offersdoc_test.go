@@ -34,7 +34,7 @@ func TestOffersDocExample(t *testing.T) {
 	labels := filepath.Join("..", "..", "catalogs", "examples", "contoso")
 	request := filepath.Join("..", "..", "catalogs", "examples", "requests", "contoso-model-b13.json")
 	for _, args := range [][]string{
-		{"keygen", "--out", key},
+		{"keygen", "--unencrypted", "--out", key},
 		{"build", "--labels", labels, "--out", cat, "--key", key + ".key", "--now", exampleNow, "--quiet"},
 	} {
 		if code, _, stderr := runCLIAt(exampleClock, nil, args...); code != exitOK {

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/driveway/driveway/signing"
 )
 
 // TestSmallThings (issue 17's small things): each message a new user met, as it reads now.
@@ -72,5 +76,38 @@ func TestServeTLSAndAdminFlags(t *testing.T) {
 	if code, _, stderr := runCLI(nil, "serve", "--catalog", catalog, "--key", key+".pub", "--listen", "127.0.0.1:0", "--admin-listen", taken.Addr().String(),
 		"--state", filepath.Join(work, "state.json")); code != 1 || !strings.Contains(stderr, "--admin-listen") || !strings.Contains(stderr, "address already in use") {
 		t.Errorf("serve --admin-listen on a taken port: exit %d, %s", code, stderr)
+	}
+}
+
+// TestKeygenEncryptsByDefault: without a password and without a terminal keygen refuses,
+// writing nothing; with DRIVEWAY_KEY_PASSWORD the key is encrypted and build signs with it;
+// --unencrypted writes it in the clear, and contradicts a password.
+func TestKeygenEncryptsByDefault(t *testing.T) {
+	work := t.TempDir()
+	t.Setenv(signing.PasswordEnv, "")
+	os.Unsetenv(signing.PasswordEnv)
+	key := filepath.Join(work, "k")
+	if code, _, stderr := runCLI(nil, "keygen", "--out", key); code != 1 || !strings.Contains(stderr, "set "+signing.PasswordEnv) || !strings.Contains(stderr, "--unencrypted") {
+		t.Errorf("keygen without a password: exit %d, %s", code, stderr)
+	}
+	if _, err := os.Stat(key + ".key"); err == nil {
+		t.Error("keygen without a password wrote a key")
+	}
+	t.Setenv(signing.PasswordEnv, "correct horse")
+	if code, _, stderr := runCLI(nil, "keygen", "--out", key); code != 0 || !strings.Contains(stderr, "encrypted with "+signing.PasswordEnv) {
+		t.Fatalf("keygen with a password: exit %d, %s", code, stderr)
+	}
+	if _, err := signing.LoadSigner(context.Background(), key+".key", nil); err == nil {
+		t.Error("the encrypted key loads without its password")
+	}
+	if _, err := signing.LoadSigner(context.Background(), key+".key", signing.PasswordFromEnv()); err != nil {
+		t.Errorf("the encrypted key does not load with its password: %v", err)
+	}
+	if code, _, stderr := runCLI(nil, "keygen", "--unencrypted", "--out", filepath.Join(work, "k2")); code != exitUsage || !strings.Contains(stderr, "exclude each other") {
+		t.Errorf("keygen --unencrypted with a password: exit %d, %s", code, stderr)
+	}
+	os.Unsetenv(signing.PasswordEnv)
+	if code, _, stderr := runCLI(nil, "keygen", "--unencrypted", "--out", filepath.Join(work, "k3")); code != 0 || !strings.Contains(stderr, "unencrypted") {
+		t.Errorf("keygen --unencrypted: exit %d, %s", code, stderr)
 	}
 }

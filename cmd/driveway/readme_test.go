@@ -35,6 +35,11 @@ func TestReadmeCommands(t *testing.T) {
 	for _, line := range strings.Split(block, "\n") {
 		cmd, _, _ := strings.Cut(line, " # ")
 		cmd = strings.TrimSpace(cmd)
+		if v, ok := strings.CutPrefix(cmd, "export "); ok { // export NAME='value'
+			name, value, _ := strings.Cut(v, "=")
+			t.Setenv(name, strings.Trim(value, `'"`))
+			continue
+		}
 		if !strings.HasPrefix(cmd, "./driveway ") {
 			if strings.HasPrefix(cmd, "driveway ") {
 				t.Errorf("README: %q: a fresh shell has no driveway on its PATH; write ./driveway", cmd)

@@ -108,7 +108,7 @@ func TestRotateCommand(t *testing.T) {
 	at := testclock.Now()
 	c, old := buildExample(t, at.Format(time.RFC3339))
 	newKey := filepath.Join(t.TempDir(), "new")
-	if code, _, stderr := runCLI(nil, "keygen", "--out", newKey); code != 0 {
+	if code, _, stderr := runCLI(nil, "keygen", "--unencrypted", "--out", newKey); code != 0 {
 		t.Fatal(stderr)
 	}
 	if code, _, stderr := runCLI(nil, "rotate", "--catalog", c, "--key", old+".key", "--new-key", newKey+".key"); code != 0 || !strings.Contains(stderr, "root 2") {
@@ -152,7 +152,7 @@ func TestRotateCommand(t *testing.T) {
 	}
 	// A rotation signed by the new key alone is refused.
 	other := filepath.Join(t.TempDir(), "other")
-	runCLI(nil, "keygen", "--out", other)
+	runCLI(nil, "keygen", "--unencrypted", "--out", other)
 	if code, _, _ := runCLI(nil, "rotate", "--catalog", c, "--key", other+".key", "--new-key", other+".key"); code != exitFailure {
 		t.Errorf("a rotation by a key the catalog never trusted: exit %d", code)
 	}

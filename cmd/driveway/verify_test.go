@@ -32,7 +32,7 @@ func buildExampleWith(t *testing.T, change func(labels string), now string, extr
 		change(filepath.Join(work, "labels"))
 	}
 	key = filepath.Join(work, "k")
-	if code, _, stderr := runCLI(nil, "keygen", "--out", key); code != 0 {
+	if code, _, stderr := runCLI(nil, "keygen", "--unencrypted", "--out", key); code != 0 {
 		t.Fatal(stderr)
 	}
 	catalog = filepath.Join(work, "catalog")
@@ -158,7 +158,7 @@ func TestVerifyCorruptions(t *testing.T) {
 			args := []string{"verify", "--catalog", c, "--key", key}
 			if tc.args != nil {
 				otherKey := filepath.Join(t.TempDir(), "other")
-				runCLI(nil, "keygen", "--out", otherKey)
+				runCLI(nil, "keygen", "--unencrypted", "--out", otherKey)
 				args = []string{"verify", "--catalog", c, "--key", otherKey + ".pub"}
 			}
 			code, out, stderr := runCLI(nil, args...)

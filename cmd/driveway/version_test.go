@@ -164,7 +164,7 @@ func TestVersionBinary(t *testing.T) {
 	// edge listens before it has a release (it is not ready until then).
 	dir := t.TempDir()
 	key := filepath.Join(dir, "k")
-	if code, _, stderr := runCLI(nil, "keygen", "--out", key); code != 0 {
+	if code, _, stderr := runCLI(nil, "keygen", "--unencrypted", "--out", key); code != 0 {
 		t.Fatal(stderr)
 	}
 	cmd := exec.Command(bin, "serve", "--catalog", filepath.Join(dir, "catalog"), "--cache", filepath.Join(dir, "cache"),
