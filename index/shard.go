@@ -24,18 +24,34 @@ import (
 // shards of one release. Each shard charges the raw size of every block
 // it caches and gives it back at Close. It is safe for concurrent use.
 type CacheBudget struct {
-	left atomic.Int64
+	left  atomic.Int64
+	total int64
+	// Decodes of zstd blocks: kept in the cache, or not (over the budget, or a lookup that
+	// does not fill it). A hit costs no decode and is not counted: the hot path stays free
+	// of shared writes.
+	decodedCached, decodedUncached atomic.Uint64
 }
 
 // NewCacheBudget returns a budget of the given number of bytes.
 func NewCacheBudget(bytes int64) *CacheBudget {
-	c := new(CacheBudget)
+	c := &CacheBudget{total: bytes}
 	c.left.Store(bytes)
 	return c
 }
 
 // Available returns the bytes not yet charged.
 func (c *CacheBudget) Available() int64 { return c.left.Load() }
+
+// CacheStats are a budget's figures, for metrics.
+type CacheStats struct {
+	Budget, Used                   int64  // bytes
+	DecodedCached, DecodedUncached uint64 // zstd blocks decoded into the cache, and outside it
+}
+
+// Stats returns the budget's figures.
+func (c *CacheBudget) Stats() CacheStats {
+	return CacheStats{Budget: c.total, Used: c.total - c.left.Load(), DecodedCached: c.decodedCached.Load(), DecodedUncached: c.decodedUncached.Load()}
+}
 
 // take charges n bytes if that many are left.
 func (c *CacheBudget) take(n int64) bool {
@@ -404,8 +420,12 @@ func (s *Shard) block(b int, fill bool) ([]byte, error) {
 		return p, nil
 	}
 	if !fill || s.cache == nil || !s.cache.take(int64(e.raw)) {
+		if s.cache != nil {
+			s.cache.decodedUncached.Add(1)
+		}
 		return s.decode(b, e, nil) // not cached: a heap buffer for this lookup alone
 	}
+	s.cache.decodedCached.Add(1)
 	// Cached: decoded into the shard's arena, outside the Go heap (arena_unix.go).
 	out, err := s.decode(b, e, s.arena.alloc(int(e.raw)))
 	if err != nil {

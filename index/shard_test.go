@@ -555,3 +555,50 @@ func TestConcurrentGet(t *testing.T) {
 		t.Fatalf("budget after Close %d; want %d", got, 8<<10)
 	}
 }
+
+// TestCacheStats: the budget counts the zstd blocks it decoded into the cache (each once) and
+// those it decoded outside it (every time, when the budget is spent), and the bytes used.
+func TestCacheStats(t *testing.T) {
+	recs := genRecords(2, 2000)
+	opts := WriterOptions{Kind: "hwid", BlockRecords: 100, Level: 3}
+	data, _ := writeShard(t, opts, recs)
+	path := writeFile(t, data)
+	for _, c := range []struct {
+		name   string
+		budget int64
+	}{{"room for every block", 1 << 30}, {"no room", 1}} {
+		cache := NewCacheBudget(c.budget)
+		s, err := Open(path, &Options{Cache: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		zstdBlocks := 0
+		for b := range s.state {
+			if s.entry(b).codec == codecZstd {
+				zstdBlocks++
+			}
+		}
+		if zstdBlocks == 0 {
+			t.Fatal("no zstd block in the shard")
+		}
+		for range 2 {
+			for _, r := range recs {
+				if _, ok, err := s.Get(r.key); !ok || err != nil {
+					t.Fatalf("%x: %v %v", r.key, ok, err)
+				}
+			}
+		}
+		st := cache.Stats()
+		switch c.budget {
+		case 1:
+			if st.DecodedCached != 0 || st.DecodedUncached < uint64(2*zstdBlocks) || st.Used != 0 {
+				t.Errorf("%s: %+v; want every lookup of a zstd block decoded outside the cache", c.name, st)
+			}
+		default:
+			if st.DecodedCached != uint64(zstdBlocks) || st.DecodedUncached != 0 || st.Used <= 0 || st.Budget != c.budget {
+				t.Errorf("%s: %+v; want each of the %d zstd blocks decoded once, into the cache", c.name, st, zstdBlocks)
+			}
+		}
+		s.Close()
+	}
+}

@@ -215,6 +215,7 @@ type metrics struct {
 	unmapped *counterVec // shards unmapped
 	faults   *counterVec // faults reading mapped memory (serve/damage.go)
 	gauges   []*gauge
+	cache    []*counterFunc // the block cache's decodes; nil without a cache
 	reports  *reportMetrics // nil without a spool
 }
 
@@ -371,6 +372,9 @@ func (m *metrics) appendTo(b []byte) []byte {
 	}
 	for _, g := range m.gauges {
 		b = g.appendTo(b)
+	}
+	for _, c := range m.cache {
+		b = c.appendTo(b)
 	}
 	return b
 }

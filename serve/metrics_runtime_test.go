@@ -33,7 +33,8 @@ func TestMetricsRuntimeSeries(t *testing.T) {
 	}
 	for _, name := range []string{"process_resident_memory_bytes", "process_open_fds", "process_start_time_seconds",
 		"process_cpu_seconds_total", "go_goroutines", "go_gc_duration_seconds", "go_memstats_heap_inuse_bytes",
-		"driveway_edge_requests_total", "driveway_build_info"} {
+		"driveway_edge_requests_total", "driveway_build_info",
+		"driveway_edge_block_cache_budget_bytes", "driveway_edge_block_cache_used_bytes", "driveway_edge_block_decodes_total"} {
 		if _, ok := families[name]; !ok {
 			t.Errorf("/metrics has no %s", name)
 		}

@@ -354,6 +354,20 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.tooLarge = errorBody(offer.CodeLimit, fmt.Sprintf("the body is over %d bytes, the most this edge reads (its --max-body); send fewer devices a request", cfg.Limits.MaxBody))
 	s.m.gauges = s.gauges()
+	if c := s.pool.budget; c != nil {
+		s.m.gauges = append(s.m.gauges,
+			&gauge{"driveway_edge_block_cache_budget_bytes", "The decoded-block cache's budget (--block-cache).", func() (float64, bool) { return float64(c.Stats().Budget), true }},
+			&gauge{"driveway_edge_block_cache_used_bytes", "Decoded shard blocks held in the cache.", func() (float64, bool) { return float64(c.Stats().Used), true }})
+		s.m.cache = []*counterFunc{{"driveway_edge_block_decodes_total",
+			"zstd shard blocks decoded, by whether the cache kept them (cached=\"false\": the cache was full, and the block is decoded again at its next use: a growing rate says --block-cache is too small).",
+			[]string{`cached="true"`, `cached="false"`}, func(i int) uint64 {
+				st := c.Stats()
+				if i == 0 {
+					return st.DecodedCached
+				}
+				return st.DecodedUncached
+			}}}
+	}
 	lim := cfg.Limits
 	s.states.New = func() any { return &reqState{dec: offer.NewDecoder(lim)} }
 	if cfg.AdminOnly && cfg.FixedAnswer <= 0 {
