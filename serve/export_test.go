@@ -20,3 +20,8 @@ func (s *Server) SetNoProofs(v bool) { s.noProofs = v }
 // RecordsMade is the number of times the edge made a release's package records from its
 // label shards (not reused from the release before).
 func (s *Server) RecordsMade() int64 { return s.pool.recordsMade.Load() }
+
+// CountRequestForBench returns what the offer path does to count one answer.
+func CountRequestForBench(s *Server) func() {
+	return func() { s.m.request(routeOffers, 200) }
+}

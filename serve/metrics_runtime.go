@@ -13,8 +13,11 @@ import (
 // (resident memory, open file descriptors, start time, CPU, GC, goroutines): the Go and
 // process collectors of Prometheus' client library, in a registry of the server's own (no
 // global registry), gathered when /metrics is scraped. The edge's own families stay
-// hand-written (metrics.go): counting them on the offer path is an atomic add, without the
-// library's label lookups.
+// hand-written (metrics.go). Measured (BenchmarkCounting): counting an answer is 11 ns with
+// them, 11 ns with a library counter curried in advance and 88 ns with WithLabelValues per
+// request (the status is known only then), so the library would need a table of curried
+// counters per route and status, which is what metrics.go is; keeping it saves nothing and
+// costs nothing, and its exposition is pinned by a golden file.
 type runtimeMetrics struct {
 	reg *prometheus.Registry
 }
