@@ -39,7 +39,9 @@ with one line naming the subdirectory that is one.`)
 	if err != nil {
 		return e.usageError("validate", err.Error())
 	}
-	tree, probs, err := loadTree(*labels, *osTable, &catalogs.ValidateOptions{RequireFlight: *requireFlight, Now: now})
+	progress, finish := progressTo(e.stderr, "validate", false)
+	tree, probs, err := loadTree(*labels, *osTable, &catalogs.ValidateOptions{RequireFlight: *requireFlight, Now: now}, progress)
+	finish()
 	if err != nil {
 		return e.fail("validate", err)
 	}
@@ -59,7 +61,8 @@ with one line naming the subdirectory that is one.`)
 }
 
 // loadTree loads and validates a label tree: the build's checks, shared by validate and build.
-func loadTree(dir, osTablePath string, vopts *catalogs.ValidateOptions) (*catalogs.Tree, catalogs.Problems, error) {
+// progress, when set, sees the load by product directory ("load") and the rules ("validate").
+func loadTree(dir, osTablePath string, vopts *catalogs.ValidateOptions, progress func(string, int, int)) (*catalogs.Tree, catalogs.Problems, error) {
 	var tab *ostable.Table
 	if osTablePath != "" {
 		var err error
@@ -67,9 +70,16 @@ func loadTree(dir, osTablePath string, vopts *catalogs.ValidateOptions) (*catalo
 			return nil, nil, err
 		}
 	}
-	tree, probs, err := catalogs.Load(dir, &catalogs.LoadOptions{OS: tab})
+	lopts := &catalogs.LoadOptions{OS: tab}
+	if progress != nil {
+		lopts.Progress = func(done, total int) { progress("load", done, total) }
+	}
+	tree, probs, err := catalogs.Load(dir, lopts)
 	if err != nil {
 		return nil, nil, err
+	}
+	if progress != nil {
+		progress("validate", 0, 1)
 	}
 	probs = append(probs, tree.Validate(vopts)...)
 	probs.Sort()
