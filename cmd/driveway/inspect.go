@@ -55,7 +55,7 @@ one label's record and control state.`)
 	case *hwid != "":
 		return inspectHWID(e, rel, tab, &control, now, *hwid, *asJSON)
 	case *label != "":
-		return inspectLabel(e, rel, tab, &control, *label)
+		return inspectLabel(e, rel, tab, &control, *label, *asJSON)
 	}
 	return inspectRelease(e, rel, &control, *asJSON)
 }
@@ -329,7 +329,7 @@ func lookupLabel(rel *index.Release, id uint64) (compiled.Label, bool) {
 	return l, err == nil
 }
 
-func inspectLabel(e *env, rel *index.Release, tab *ostable.Table, control *compiled.Control, id string) int {
+func inspectLabel(e *env, rel *index.Release, tab *ostable.Table, control *compiled.Control, id string, asJSON bool) int {
 	n := catalogs.IDValue(id)
 	l, ok := lookupLabel(rel, n)
 	if !ok || fmt.Sprint(n) != id {
@@ -387,7 +387,38 @@ func inspectLabel(e *env, rel *index.Release, tab *ostable.Table, control *compi
 		}
 		out.INFs = append(out.INFs, ij)
 	}
-	b, _ := json.MarshalIndent(out, "", "  ")
-	fmt.Fprintf(e.stdout, "%s\n", b)
+	if asJSON {
+		b, _ := json.MarshalIndent(out, "", "  ")
+		fmt.Fprintf(e.stdout, "%s\n", b)
+		return exitOK
+	}
+	w := e.stdout
+	fmt.Fprintf(w, "label %s: %s\n", out.Label, out.Name)
+	fmt.Fprintf(w, "product %s, submission %s, live from %s\n", out.Product, out.Submission, out.GoLive)
+	fmt.Fprintf(w, "flags: %s\n", strings.Join(out.Flags, ", "))
+	if out.Floor != "" || out.Ceiling != "" {
+		fmt.Fprintf(w, "floor %s, ceiling %s\n", orNone(out.Floor), orNone(out.Ceiling))
+	}
+	fmt.Fprintf(w, "package: %s\n", out.Package)
+	fmt.Fprintf(w, "audiences: %d, CHIDs: %d\n", out.Audiences, out.CHIDs)
+	for _, inf := range out.INFs {
+		ext := ""
+		if inf.Extension != "" {
+			ext = ", extension " + inf.Extension
+		}
+		fmt.Fprintf(w, "inf %s (%s) %s %s, %d CHIDs%s\n", inf.Name, inf.Class, inf.Version, inf.Date, inf.CHIDs, ext)
+	}
+	if lc == nil {
+		fmt.Fprintln(w, "control: fully live, no control entry")
+	} else {
+		fmt.Fprintf(w, "control: %s\n", controlSummary(lc))
+	}
 	return exitOK
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }

@@ -46,9 +46,14 @@ func TestSmallThings(t *testing.T) {
 	if code, _, stderr := runCLI([]byte("not json"), "offer", "--catalog", catalog, "--key", key+".pub", "--now", testNow()); code == 0 || !strings.Contains(stderr, "not JSON: a request is a JSON object") {
 		t.Errorf("offer of 'not json': exit %d, %s", code, stderr)
 	}
-	// inspect --label speaks JSON with the project's member names.
-	code, stdout, stderr := runCLI(nil, "inspect", "--catalog", catalog, "--label", "1152921504606978202")
+	// inspect --label speaks text unless asked for JSON, and its JSON has the project's
+	// member names.
+	code, stdout, stderr := runCLI(nil, "inspect", "--catalog", catalog, "--label", "1152921504606978202", "--json")
 	if code != 0 || strings.Contains(stdout, `"Name"`) || !strings.Contains(stdout, `"infs"`) || !strings.Contains(stdout, `"version"`) {
+		t.Errorf("inspect --label --json: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runCLI(nil, "inspect", "--catalog", catalog, "--label", "1152921504606978202")
+	if code != 0 || strings.HasPrefix(stdout, "{") || !strings.HasPrefix(stdout, "label 1152921504606978202: ") || !strings.Contains(stdout, "\ninf ") || !strings.Contains(stdout, "\ncontrol: ") {
 		t.Errorf("inspect --label: exit %d\n%s%s", code, stdout, stderr)
 	}
 	if got := count(1, "error") + ", " + count(0, "warning") + ", " + count(2, "row"); got != "1 error, 0 warnings, 2 rows" {
