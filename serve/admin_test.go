@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/driveway/driveway/offer"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
 )
@@ -230,5 +232,62 @@ func TestAccessLog(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "instanceId") || strings.Contains(out.String(), "hardwareIds") {
 		t.Error("the access log holds a request body")
+	}
+}
+
+// TestRequestSample: one request in Every is written, with its device id hashed (the same
+// device, the same hash) and no instance paths, everything else as sent, each line a request
+// the edge's decoder takes (what driveway diff --population replays).
+func TestRequestSample(t *testing.T) {
+	var out syncBuffer
+	public, _, req := adminEdge(t, serve.Config{Sample: serve.SampleOptions{Out: &out, Every: 2, Secret: []byte("sample secret")}}, "http")
+	waitFor(t, 10*time.Second, "the edge serves", func() bool { return releaseSeq(t, public) == 1 })
+	for range 6 {
+		if code, body := postRaw(t, public+"/v1/offers", req); code != 200 {
+			t.Fatalf("offer: %d %s", code, body)
+		}
+	}
+	waitFor(t, 10*time.Second, "three sampled lines", func() bool { return strings.Count(out.String(), "\n") >= 3 })
+	var sent struct {
+		DeviceID string `json:"deviceId"`
+		Devices  []struct {
+			InstanceID  string   `json:"instanceId"`
+			HardwareIDs []string `json:"hardwareIds"`
+		} `json:"devices"`
+	}
+	if err := json.Unmarshal(req, &sent); err != nil || sent.DeviceID == "" || len(sent.Devices) == 0 {
+		t.Fatalf("the test's request: %v %+v", err, sent)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines sampled of 6 requests at 1 in 2; want 3:\n%s", len(lines), out.String())
+	}
+	dec := offer.NewDecoder(offer.Limits{})
+	var r offer.Request
+	hashed := ""
+	for _, line := range lines {
+		if perr := dec.Decode([]byte(line), &r); perr != nil {
+			t.Fatalf("a sampled line is not a request: %v\n%s", perr, line)
+		}
+		var got struct {
+			DeviceID string `json:"deviceId"`
+			Devices  []struct {
+				InstanceID  string   `json:"instanceId"`
+				HardwareIDs []string `json:"hardwareIds"`
+			} `json:"devices"`
+		}
+		json.Unmarshal([]byte(line), &got)
+		if !strings.HasPrefix(got.DeviceID, "sample:") || strings.Contains(line, sent.DeviceID) || (hashed != "" && got.DeviceID != hashed) {
+			t.Errorf("device id %q (sent %q, before %q)", got.DeviceID, sent.DeviceID, hashed)
+		}
+		hashed = got.DeviceID
+		for i, d := range got.Devices {
+			if d.InstanceID != fmt.Sprintf(`SAMPLE\%d`, i) || strings.Contains(line, sent.Devices[i].InstanceID) {
+				t.Errorf("device %d: instance %q kept or not replaced", i, d.InstanceID)
+			}
+			if strings.Join(d.HardwareIDs, " ") != strings.Join(sent.Devices[i].HardwareIDs, " ") {
+				t.Errorf("device %d: hardware IDs %v, sent %v", i, d.HardwareIDs, sent.Devices[i].HardwareIDs)
+			}
+		}
 	}
 }

@@ -145,6 +145,9 @@ func (s *Server) offers(ctx *fasthttp.RequestCtx) {
 		s.states.Put(st)
 		return
 	}
+	if s.sample != nil {
+		s.sample.offer(ctx.PostBody())
+	}
 	if s.expired(g, wall) {
 		// Past expiry and StaleOK: the release may be stale, so nothing is offered.
 		st.res = offer.Result{Sequence: g.seq, ID: g.id, Offers: st.res.Offers[:0], Cands: st.res.Cands[:0]}

@@ -71,6 +71,9 @@ type Config struct {
 	// AdminOnly answers the operator views (/metrics, /v1/release, offers with explain) only
 	// through ServeAdmin; Serve's listener answers them 404 and 403 (serve/admin.go).
 	AdminOnly bool
+	// Sample, when its Out is set, writes a privacy-safe sample of the offer requests
+	// (serve/sample.go), for driveway diff --population.
+	Sample SampleOptions
 	// AccessLog, when set, gets one JSON line per request answered (serve/access.go).
 	AccessLog io.Writer
 	// TLSCert and TLSKey are PEM files of a certificate chain and its key: both listeners
@@ -256,6 +259,7 @@ type Server struct {
 	admin   *fasthttp.Server // the admin listener's server (Config.AdminOnly)
 	certs   *certReloader    // Config.TLSCert's pair
 	access  *accessLog       // Config.AccessLog
+	sample  *sampler         // Config.Sample
 	states  sync.Pool        // *reqState
 	bufs    sync.Pool        // *[]byte for /metrics
 
@@ -401,6 +405,12 @@ func New(cfg Config) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.access != nil {
 		s.bg.Go(func() { s.access.run(s.ctx) })
+	}
+	if cfg.Sample.Out != nil && cfg.FixedAnswer <= 0 {
+		if s.sample, err = newSampler(s, cfg.Sample); err != nil {
+			return nil, err
+		}
+		s.bg.Go(func() { s.sample.run(s.ctx) })
 	}
 	if cfg.FixedAnswer > 0 {
 		return s, nil

@@ -66,6 +66,8 @@ flight finish (at most --shutdown-timeout).`)
 	adminListen := fs.String("admin-listen", "", "answer /metrics, /v1/release and ?explain=1 only on this `ADDR` (operators'), not on --listen (PCs')")
 	tlsCert := fs.String("tls-cert", "", "speak HTTPS with this PEM certificate chain `FILE` (reloaded when it changes; with --tls-key)")
 	tlsKey := fs.String("tls-key", "", "the PEM private key `FILE` of --tls-cert")
+	sampleFile := fs.String("sample-requests", "", "append one in --sample-every offer requests to `FILE`, device ids hashed and instance paths removed: a population for driveway diff")
+	sampleEvery := fs.Int("sample-every", 1000, "with --sample-requests: sample one request in `N`")
 	accessLog := fs.String("access-log", "", "append one JSON line per request to `FILE` (- for stdout): time, peer, method, path, query, status, bytes, µs; never bodies")
 	allowTime := fs.Bool("allow-time-override", false, "accept POST /v1/offers?now=RFC3339 (tests, simulations)")
 	staleOK := fs.Duration("stale-ok", 0, "keep serving a release this long past its expiry")
@@ -205,9 +207,21 @@ flight finish (at most --shutdown-timeout).`)
 		defer f.Close()
 		access = f
 	}
+	var sample serve.SampleOptions
+	if *sampleFile != "" {
+		if *sampleEvery < 1 {
+			return e.usageError("serve", "--sample-every must be 1 or more")
+		}
+		f, err := os.OpenFile(*sampleFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return fatal(fmt.Errorf("--sample-requests: %w", err))
+		}
+		defer f.Close()
+		sample = serve.SampleOptions{Out: f, Every: *sampleEvery}
+	}
 	version := readVersion()
 	srv, err := serve.New(serve.Config{
-		AccessLog: access,
+		AccessLog: access, Sample: sample,
 		Version:   version.Version, Revision: version.Revision,
 		AdminOnly: *adminListen != "", TLSCert: *tlsCert, TLSKey: *tlsKey,
 		Catalog: *catalog, Origin: *origin, Cache: *cache, Keys: verifiers, Threshold: *threshold,
