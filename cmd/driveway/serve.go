@@ -222,7 +222,7 @@ flight finish (at most --shutdown-timeout).`)
 	version := readVersion()
 	srv, err := serve.New(serve.Config{
 		AccessLog: access, Sample: sample,
-		Version:   version.Version, Revision: version.Revision,
+		Version: version.Version, Revision: version.Revision,
 		AdminOnly: *adminListen != "", TLSCert: *tlsCert, TLSKey: *tlsKey,
 		Catalog: *catalog, Origin: *origin, Cache: *cache, Keys: verifiers, Threshold: *threshold,
 		Poll: *poll, BackoffMax: *backoffMax, OriginTimeout: *originTimeout,
