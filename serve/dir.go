@@ -149,8 +149,8 @@ func (w *dirWatcher) check() {
 		return
 	}
 	w.refused = refusedState{}
+	s.acceptTimestamp(ts, b, g) // before the swap: g is fresh from its first request
 	s.install(g, w.source)
-	s.acceptTimestamp(ts, b, g)
 }
 
 // refuse logs, counts and remembers a refusal, unless it is the one already remembered.

@@ -36,19 +36,24 @@ import (
 // generation is one served release. Its fields are immutable after load; refs counts the
 // server's reference (while current) and every request's.
 type generation struct {
-	refs     atomic.Int64
-	seq      uint64
-	id       string
-	created  time.Time
-	expires  time.Time
-	engine   *offer.Engine
-	shards   []*pooledShard // pool entries held by this generation
-	pool     *pool
-	info     []byte // the GET /v1/release body
-	freed    atomic.Bool
-	loadTime time.Duration
-	opened   int                    // shards opened (not reused from the pool) by the load
-	att      *statement.Attestation // the release statement and package records: a proof per offer
+	refs    atomic.Int64
+	seq     uint64
+	id      string
+	created time.Time
+	expires time.Time
+	engine  *offer.Engine
+	shards  []*pooledShard // pool entries held by this generation
+	pool    *pool
+	info    []byte // the GET /v1/release body
+	// freshUntil (Unix ns) is when what this generation serves stops being fresh: the
+	// earlier of its release's and its newest timestamp's expiry; 0 before a timestamp was
+	// accepted for it. It belongs to the generation, so a swap cannot pair a new release
+	// with the previous one's freshness for a moment.
+	freshUntil atomic.Int64
+	freed      atomic.Bool
+	loadTime   time.Duration
+	opened     int                    // shards opened (not reused from the pool) by the load
+	att        *statement.Attestation // the release statement and package records: a proof per offer
 }
 
 // tryAcquire takes a reference unless the count already reached zero.

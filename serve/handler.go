@@ -189,13 +189,13 @@ func (s *Server) expired(g *generation, now time.Time) bool {
 	if s.fresh(now) {
 		if s.staleOKInUse(now) && s.staleOK.CompareAndSwap(false, true) {
 			s.log.Warn("the served release or its timestamp has expired; serving it anyway because of --stale-ok",
-				"sequence", g.seq, "fresh_until", time.Unix(0, s.trust.freshUntil.Load()).UTC().Format(time.RFC3339), "stale_ok", s.cfg.StaleOK.String())
+				"sequence", g.seq, "fresh_until", time.Unix(0, s.freshUntil()).UTC().Format(time.RFC3339), "stale_ok", s.cfg.StaleOK.String())
 		}
 		return false
 	}
 	if s.stale.CompareAndSwap(false, true) {
 		s.log.Error("the served release or its timestamp has expired and nothing newer verified; answering with no offers",
-			"sequence", g.seq, "fresh_until", time.Unix(0, s.trust.freshUntil.Load()).UTC().Format(time.RFC3339), "stale_ok", s.cfg.StaleOK.String())
+			"sequence", g.seq, "fresh_until", time.Unix(0, s.freshUntil()).UTC().Format(time.RFC3339), "stale_ok", s.cfg.StaleOK.String())
 	}
 	return true
 }
@@ -270,7 +270,7 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString("not ready: no verified release loaded\n")
 	case s.expired(g, s.cfg.Clock()):
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-		ctx.SetBodyString("not ready: release " + strconv.FormatUint(g.seq, 10) + " or its timestamp expired at " + time.Unix(0, s.trust.freshUntil.Load()).UTC().Format(time.RFC3339) + "\n")
+		ctx.SetBodyString("not ready: release " + strconv.FormatUint(g.seq, 10) + " or its timestamp expired at " + time.Unix(0, s.freshUntil()).UTC().Format(time.RFC3339) + "\n")
 	default:
 		ctx.SetBodyString("ready: release " + strconv.FormatUint(g.seq, 10) + "\n")
 	}

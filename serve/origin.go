@@ -239,8 +239,8 @@ func (o *originSync) sync(ctx context.Context) error {
 		o.forget()
 		return fmt.Errorf("serve: release %d: %w", m.Sequence, err)
 	}
+	s.acceptTimestamp(ts, tsFile, g) // before the swap: g is fresh from its first request
 	s.install(g, "origin")
-	s.acceptTimestamp(ts, tsFile, g)
 	if removed, err := index.Prune(cache, s.cfg.Keep); err != nil {
 		s.log.Warn("cannot prune the cache", "dir", cache, "error", err.Error())
 	} else if len(removed) > 0 {

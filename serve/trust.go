@@ -31,8 +31,8 @@ import (
 	"github.com/driveway/driveway/trust"
 )
 
-// edgeTrust is what the edge trusts and has seen. Everything but freshUntil is read and
-// written under Server.loadMu.
+// edgeTrust is what the edge trusts and has seen. Its plain fields are read and
+// written under Server.loadMu; the atomics are for /metrics.
 type edgeTrust struct {
 	root   *trust.Root
 	state  *trust.State
@@ -43,7 +43,6 @@ type edgeTrust struct {
 
 	refusedRoot string // the last root file refused: not logged nor counted again
 
-	freshUntil  atomic.Int64 // Unix ns: what is served is fresh until then; 0: nothing served
 	rootVersion atomic.Int64 // for /metrics
 	tsExpires   atomic.Int64 // Unix s of the newest timestamp's expiry, for /metrics; 0: none
 }
@@ -165,7 +164,7 @@ func (s *Server) acceptTimestamp(ts *trust.Timestamp, b []byte, g *generation) {
 	if ts.Expires.Before(until) {
 		until = ts.Expires
 	}
-	t.freshUntil.Store(until.UnixNano())
+	g.freshUntil.Store(until.UnixNano())
 	s.stale.Store(false)
 	t.tsExpires.Store(ts.Expires.Unix())
 	if renewed {
@@ -212,14 +211,22 @@ func (s *Server) checkCatalog(m *index.Manifest, want *trust.Timestamp) error {
 
 // fresh reports whether what is served is fresh at now: before the earlier expiry of the
 // release and its timestamp, plus StaleOK.
+// freshUntil is the served generation's freshness (Unix ns); 0: nothing served.
+func (s *Server) freshUntil() int64 {
+	if g := s.cur.Load(); g != nil {
+		return g.freshUntil.Load()
+	}
+	return 0
+}
+
 func (s *Server) fresh(now time.Time) bool {
-	until := s.trust.freshUntil.Load()
+	until := s.freshUntil()
 	return until != 0 && !now.After(time.Unix(0, until).Add(s.cfg.StaleOK))
 }
 
 // staleOKInUse reports whether what is served is past its freshness and served only because
 // of StaleOK.
 func (s *Server) staleOKInUse(now time.Time) bool {
-	until := s.trust.freshUntil.Load()
+	until := s.freshUntil()
 	return until != 0 && now.After(time.Unix(0, until)) && s.fresh(now)
 }
