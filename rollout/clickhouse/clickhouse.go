@@ -462,6 +462,13 @@ func Measure(ctx context.Context, o Options, opts rollout.MeasureOptions, now ti
 // maxErrorBody is how much of an error answer an error quotes.
 const maxErrorBody = 2000
 
+// queryAttempts is how many connections a query is sent on before its transport error is
+// returned; queryRetryPause times the attempt number is the pause before the next.
+const (
+	queryAttempts   = 3
+	queryRetryPause = 100 * time.Millisecond
+)
+
 // query sends q and decodes its JSONEachRow answer.
 func (o *Options) query(ctx context.Context, q string) ([]row, error) {
 	if o.URL == "" {
@@ -482,23 +489,38 @@ func (o *Options) query(ctx context.Context, q string) ([]row, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	// The query goes in the body: the cohorts' release expression makes it long for a URL.
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(q))
-	if err != nil {
-		return nil, fmt.Errorf("clickhouse: %w", err)
-	}
-	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
-	if user != nil {
-		pw, _ := user.Password()
-		req.SetBasicAuth(user.Username(), pw)
-	}
 	client := o.Client
 	if client == nil {
 		client = http.DefaultClient
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("clickhouse: %s: %w", u.Redacted(), err)
+	// The query is one read-only SELECT, so a connection that broke before an answer came
+	// (a server or load balancer closing it, ClickHouse restarting) is retried on a new
+	// one: Go's transport retries a POST only on a reused connection and only when nothing
+	// was written. An answer, even an error status, is never retried.
+	var resp *http.Response
+	for attempt := 1; ; attempt++ {
+		// The query goes in the body: the cohorts' release expression makes it long for a URL.
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(q))
+		if err != nil {
+			return nil, fmt.Errorf("clickhouse: %w", err)
+		}
+		req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+		if user != nil {
+			pw, _ := user.Password()
+			req.SetBasicAuth(user.Username(), pw)
+		}
+		resp, err = client.Do(req)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || attempt == queryAttempts {
+			return nil, fmt.Errorf("clickhouse: %s (%d attempts): %w", u.Redacted(), attempt, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("clickhouse: %s (%d attempts): %w", u.Redacted(), attempt, err)
+		case <-time.After(time.Duration(attempt) * queryRetryPause):
+		}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

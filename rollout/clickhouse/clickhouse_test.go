@@ -1,15 +1,21 @@
 package clickhouse
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -475,5 +481,77 @@ func TestDocsSchema(t *testing.T) {
 	ddl, _ := CreateTable(DefaultTable)
 	if !strings.Contains(string(doc), ddl) {
 		t.Errorf("docs/deployment.md (Measuring in ClickHouse) does not show the table's statement:\n%s", ddl)
+	}
+}
+
+// hangUpServer is an HTTP server on loopback that closes its first hangUps connections
+// after reading a request's headers, without answering, and answers the later ones with
+// an empty JSONEachRow result. It counts the connections it accepted.
+func hangUpServer(t *testing.T, hangUps int) (url string, accepted func() int) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int32
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			i := int(n.Add(1))
+			go func() {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil || i <= hangUps {
+					return
+				}
+				io.Copy(io.Discard, req.Body)
+				fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+			}()
+		}
+	}()
+	t.Cleanup(func() { l.Close(); <-done })
+	return "http://" + l.Addr().String(), func() int { return int(n.Load()) }
+}
+
+// TestQueryRetriesBrokenConnections: a connection closed before any answer (CI saw
+// ClickHouse's end close one: "write tcp …: use of closed network connection") is retried
+// on a new connection, up to queryAttempts, and the last error names the attempts.
+func TestQueryRetriesBrokenConnections(t *testing.T) {
+	now := testclock.Now()
+	url, accepted := hangUpServer(t, queryAttempts-1)
+	got, err := Measure(context.Background(), Options{URL: url, Client: &http.Client{}}, rollout.MeasureOptions{}, now)
+	if err != nil {
+		t.Fatalf("after %d hang-ups: %v", queryAttempts-1, err)
+	}
+	if len(got.Labels) != 0 || accepted() != queryAttempts {
+		t.Errorf("labels %d, connections %d; want 0 and %d", len(got.Labels), accepted(), queryAttempts)
+	}
+
+	url, accepted = hangUpServer(t, queryAttempts)
+	_, err = Measure(context.Background(), Options{URL: url, Client: &http.Client{}}, rollout.MeasureOptions{}, now)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("(%d attempts)", queryAttempts)) {
+		t.Errorf("after %d hang-ups: %v, want an error after %d attempts", queryAttempts, err, queryAttempts)
+	}
+	if accepted() != queryAttempts {
+		t.Errorf("connections %d, want %d", accepted(), queryAttempts)
+	}
+}
+
+// TestQueryAnswerNotRetried: an error answer is ClickHouse's word and is not sent again.
+func TestQueryAnswerNotRetried(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		http.Error(w, "Code: 60, e.displayText() = DB::Exception: Table default.x doesn't exist.", http.StatusNotFound)
+	}))
+	defer srv.Close()
+	_, err := Measure(context.Background(), Options{URL: srv.URL, Table: "default.x"}, rollout.MeasureOptions{}, testclock.Now())
+	if err == nil || !strings.Contains(err.Error(), "doesn't exist") || calls.Load() != 1 {
+		t.Errorf("error answer: %v after %d requests, want the answer after 1", err, calls.Load())
 	}
 }
