@@ -32,7 +32,7 @@
 //   - "received" is the edge's: a PC that sends it is refused.
 //
 // What a spool keeps of a report is less than this (see the spool format in spool.go): a
-// pseudonym of deviceId, not deviceId; neither instanceId nor errorCode.
+// pseudonym of deviceId, not deviceId; no instanceId; errorCode only when it is a number.
 package rollout
 
 import (
@@ -65,7 +65,7 @@ type Report struct {
 	InstanceID string    `json:"instanceId"` // checked, never spooled
 	Result     string    `json:"result"`
 	Time       time.Time `json:"time"`
-	ErrorCode  string    `json:"errorCode,omitempty"` // checked, never spooled
+	ErrorCode  string    `json:"errorCode,omitempty"` // checked; spooled only when a number (ErrorCode)
 	Build      int       `json:"build,omitempty"`
 	CHID       string    `json:"chid,omitempty"`
 	// ReportToken is the offer's token (checked, never spooled).

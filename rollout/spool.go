@@ -15,10 +15,14 @@ package rollout
 // received is the edge's clock when the request arrived; source (16 hex digits, when the edge
 // knows it) is a pseudonym of the network the report came from, HMAC-SHA256(fleet secret,
 // "source" and the client's /24 or /48 prefix), which measures count to tell failures seen
-// from many places from a burst from one. Nothing else of a report is kept:
-// no deviceId, no instanceId (it can hold serial numbers), no errorCode (no measure reads
-// them). Lines that edges wrote before pseudonyms ("deviceId" instead of "device", with
-// instanceId and errorCode) are still read.
+// from many places from a burst from one. errorCode is the report's error code when it is a
+// number (ErrorCode: an HRESULT, Win32 or device-manager problem code, "0x" and 1 to 8 hex
+// digits or 1 to 10 decimal digits), written in its canonical form ("0x" and 8 lowercase hex
+// digits, or decimal without leading zeros); any other text a PC puts there is not kept, as
+// it could hold anything. The flight report (rollout/flight) counts the codes. Nothing else
+// of a report is kept: no deviceId, no instanceId (it can hold serial numbers). Lines that
+// edges wrote before pseudonyms ("deviceId" instead of "device", with instanceId and a
+// free-form errorCode) are still read; their errorCode is kept only when it is a number.
 //
 // The file being written is named
 //
@@ -1082,6 +1086,11 @@ func appendLine(b []byte, r *Report, received time.Time, m hash.Hash) []byte {
 		b = append(b, r.CHID...)
 		b = append(b, '"')
 	}
+	if code := ErrorCode(r.ErrorCode); code != "" {
+		b = append(b, `,"errorCode":"`...)
+		b = append(b, code...)
+		b = append(b, '"')
+	}
 	if r.Source != "" { // its pseudonym (SourcePseudonym), the message built in place
 		b = append(b, `,"source":"`...)
 		start := len(b)
@@ -1096,6 +1105,31 @@ func appendLine(b []byte, r *Report, received time.Time, m hash.Hash) []byte {
 	b = append(b, `,"received":"`...)
 	b = received.UTC().AppendFormat(b, time.RFC3339Nano)
 	return append(b, "\"}\n"...)
+}
+
+// ErrorCode returns the canonical form of a report's error code when it is a number: "0x"
+// (or "0X") and 1 to 8 hex digits as "0x" and 8 lowercase hex digits ("0x80070002"), or 1
+// to 10 decimal digits below 2^32 without leading zeros ("10", a device-manager problem
+// code); for anything else, "". Spools keep only these (see the format above).
+func ErrorCode(s string) string {
+	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		if len(s) > 10 {
+			return ""
+		}
+		v, err := strconv.ParseUint(s[2:], 16, 32)
+		if err != nil || strings.ContainsAny(s[2:], "+-_") {
+			return ""
+		}
+		return fmt.Sprintf("0x%08x", v)
+	}
+	if s == "" || len(s) > 10 || strings.Trim(s, "0123456789") != "" {
+		return ""
+	}
+	v, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return ""
+	}
+	return strconv.FormatUint(v, 10)
 }
 
 // ReadStats count what ReadSpools read.
@@ -1170,17 +1204,18 @@ func readSpool(path string, st *ReadStats, fn func(*Report)) error {
 }
 
 // spoolLine is a spool line as read: today's, or one written before pseudonyms (deviceId,
-// instanceId and errorCode, which are ignored but for deviceId).
+// instanceId, ignored, and a free-form errorCode).
 type spoolLine struct {
-	Device   string    `json:"device"`
-	DeviceID string    `json:"deviceId"`
-	LabelID  string    `json:"labelId"`
-	Result   string    `json:"result"`
-	Time     time.Time `json:"time"`
-	Build    int       `json:"build"`
-	CHID     string    `json:"chid"`
-	Source   string    `json:"source"`
-	Received time.Time `json:"received"`
+	Device    string    `json:"device"`
+	DeviceID  string    `json:"deviceId"`
+	LabelID   string    `json:"labelId"`
+	Result    string    `json:"result"`
+	Time      time.Time `json:"time"`
+	Build     int       `json:"build"`
+	CHID      string    `json:"chid"`
+	ErrorCode string    `json:"errorCode"`
+	Source    string    `json:"source"`
+	Received  time.Time `json:"received"`
 }
 
 // parseSpooled reads and checks one spool line.
@@ -1202,7 +1237,8 @@ func parseSpooled(line []byte) (Report, bool) {
 	if len(l.Source) > 64 {
 		return Report{}, false
 	}
-	r := Report{DeviceID: dev, LabelID: l.LabelID, Result: l.Result, Time: l.Time, Build: l.Build, Received: l.Received, Source: l.Source}
+	r := Report{DeviceID: dev, LabelID: l.LabelID, Result: l.Result, Time: l.Time, Build: l.Build, Received: l.Received, Source: l.Source,
+		ErrorCode: ErrorCode(l.ErrorCode)}
 	if l.CHID != "" {
 		id, err := chid.Parse(l.CHID)
 		if err != nil {

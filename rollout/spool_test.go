@@ -494,8 +494,8 @@ func TestMeasureRetention(t *testing.T) {
 	}
 }
 
-// TestSpoolPseudonyms: the spool keeps a keyed pseudonym of the device id and nothing of
-// the instance id or the error code; edges sharing the secret agree, so measures count one
+// TestSpoolPseudonyms: the spool keeps a keyed pseudonym of the device id, nothing of the
+// instance id, and the error code only as a canonical number; edges sharing the secret agree, so measures count one
 // machine across them; another secret gives another pseudonym.
 func TestSpoolPseudonyms(t *testing.T) {
 	a, b := t.TempDir(), t.TempDir()
@@ -509,6 +509,11 @@ func TestSpoolPseudonyms(t *testing.T) {
 	if err := store(sb, r); err != nil {
 		t.Fatal(err)
 	}
+	free := *r
+	free.ErrorCode = "SN-4711 failed"
+	if err := store(sb, &free); err != nil {
+		t.Fatal(err)
+	}
 	sa.Close()
 	sb.Close()
 	var all []byte
@@ -519,14 +524,17 @@ func TestSpoolPseudonyms(t *testing.T) {
 			all = append(all, data...)
 		}
 	}
-	for _, kept := range []string{r.DeviceID, "11583659", "VEN_8086", "0x0000009F", "deviceId", "instanceId", "errorCode"} {
+	for _, kept := range []string{r.DeviceID, "11583659", "VEN_8086", "0x0000009F", "deviceId", "instanceId", "SN-4711"} {
 		if bytes.Contains(all, []byte(kept)) {
 			t.Errorf("the spool keeps %q:\n%s", kept, all)
 		}
 	}
+	if n := bytes.Count(all, []byte(`"errorCode":"0x0000009f"`)); n != 2 {
+		t.Errorf("the canonical error code is in %d lines, want 2:\n%s", n, all)
+	}
 	p := Pseudonym(testSecret, r.DeviceID)
-	if bytes.Count(all, []byte(`"device":"`+p+`"`)) != 2 || len(p) != 32 {
-		t.Errorf("pseudonym %s not in both lines:\n%s", p, all)
+	if bytes.Count(all, []byte(`"device":"`+p+`"`)) != 3 || len(p) != 32 {
+		t.Errorf("pseudonym %s not in all three lines:\n%s", p, all)
 	}
 	if Pseudonym([]byte("another fleet's secret, 32 bytes or more"), r.DeviceID) == p {
 		t.Error("two secrets give the same pseudonym")
@@ -746,4 +754,38 @@ func FuzzDecodeReports(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestErrorCode: only numbers are error codes, in one canonical form each.
+func TestErrorCode(t *testing.T) {
+	for in, want := range map[string]string{
+		"0x80070002": "0x80070002", "0X8007000A": "0x8007000a", "0x9F": "0x0000009f", "0x0": "0x00000000",
+		"10": "10", "0043": "43", "4294967295": "4294967295",
+		"": "", "0x": "", "0x123456789": "", "0x+1": "", "0x_1": "", "-1": "", "+1": "", "4294967296": "",
+		"12345678901": "", "1e3": "", "0xGG": "", "SN-4711": "", "0x8007\u00a0": "", " 10": "",
+	} {
+		if got := ErrorCode(in); got != want {
+			t.Errorf("ErrorCode(%q) = %q, want %q", in, got, want)
+		}
+		if got := ErrorCode(want); got != want {
+			t.Errorf("ErrorCode(%q) = %q: the canonical form is not stable", want, got)
+		}
+	}
+}
+
+// TestSpooledErrorCodeRead: a line's errorCode is read back canonical; a free-form one
+// (lines edges wrote before pseudonyms) is dropped, the line kept.
+func TestSpooledErrorCodeRead(t *testing.T) {
+	base := `{"device":"d5eb8bfb3b5aa39d0b1f6b79ef426502","labelId":"7","result":"failed","time":"2026-11-21T12:00:00Z","received":"2026-11-21T12:00:00Z"`
+	for line, want := range map[string]string{
+		base + `,"errorCode":"0x0000009f"}`:   "0x0000009f",
+		base + `,"errorCode":"0X9F"}`:         "0x0000009f",
+		base + `,"errorCode":"disk on fire"}`: "",
+		base + `}`:                            "",
+	} {
+		r, ok := parseSpooled([]byte(line))
+		if !ok || r.ErrorCode != want {
+			t.Errorf("%s: %q, %v; want %q", line, r.ErrorCode, ok, want)
+		}
+	}
 }

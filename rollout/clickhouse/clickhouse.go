@@ -89,7 +89,7 @@ type Options struct {
 }
 
 // CreateTable returns the CREATE TABLE statement of a reports table named table. Its first
-// eight columns are the members of a spool line, so a shipper inserts the lines unchanged
+// nine columns are the members of a spool line, so a shipper inserts the lines unchanged
 // (FORMAT JSONEachRow); receivedUnix and receivedNanos, the edge's clock that the window
 // reads, are computed by ClickHouse on insert. It is partitioned by the UTC day of received:
 // drop partitions past the retention window (ClickHouse 18.16 has no TTL; from 19.6 on, add
@@ -106,6 +106,7 @@ func CreateTable(table string) (string, error) {
     time          String,
     build         Int64,
     chid          String,
+    errorCode     String,
     source        String,
     received      String,
     receivedUnix  DateTime('UTC') MATERIALIZED parseDateTimeBestEffortOrZero(received),
