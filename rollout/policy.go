@@ -310,6 +310,11 @@ func (*Thresholds) confidence(z float64) string {
 	return fmt.Sprintf("%.4g%%", 100*(0.5+0.5*math.Erf(z/math.Sqrt2)))
 }
 
+// Breaks reports the first bound a measure of at least min machines breaks, by its raw
+// rates, as text, or "" (the flight report's warnings; the controller's gates add
+// confidence and corroboration).
+func (t *Thresholds) Breaks(m *Measure, min int) string { return t.breaks(m, min) }
+
 // breaks reports the first bound a measure of at least min machines breaks, as text, or "".
 func (t *Thresholds) breaks(m *Measure, min int) string {
 	switch {

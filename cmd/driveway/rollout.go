@@ -24,12 +24,14 @@ func cmdRollout(e *env, args []string) int {
 			return cmdRolloutExpedite(e, args[1:])
 		case "lift":
 			return cmdRolloutLift(e, args[1:])
+		case "report":
+			return cmdRolloutReport(e, args[1:])
 		}
 	}
 	if len(args) > 0 && args[0] != "--help" && args[0] != "-h" {
 		return e.usageError("rollout", fmt.Sprintf("unknown rollout command %q", args[0]))
 	}
-	fmt.Fprint(e.stdout, `Usage: driveway rollout measure|step|expedite|lift [flags]
+	fmt.Fprint(e.stdout, `Usage: driveway rollout measure|step|expedite|lift|report [flags]
 
 Rollout is the health loop of gradual rollouts:
 
@@ -40,9 +42,11 @@ Rollout is the health loop of gradual rollouts:
   expedite move one healthy label to 100% now, recorded with who and why
   lift     lift a targeted hold of a cohort (a block the controller added), recorded with
            who and why
+  report   write a label's flight report: an HTML page of its rollout over time, its rates
+           per stage and cohort against the policy, its error codes and rollbacks
 
-Run 'driveway rollout measure --help', 'step --help', 'expedite --help' or 'lift --help'
-for the flags.
+Run 'driveway rollout measure --help', 'step --help', 'expedite --help', 'lift --help' or
+'report --help' for the flags.
 `)
 	if len(args) == 0 {
 		return exitUsage
