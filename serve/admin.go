@@ -9,6 +9,8 @@ package serve
 //	GET  /v1/release           what is served (counts, the log checkpoint)
 //	POST /v1/offers?explain=1  every candidate with its verdict: cancel reasons, block ids,
 //	                           audiences, answers many times the request's size
+//	POST /v1/offers?explain=full  the same and the publisher's explanation (every failing
+//	                           check, control state, what row and rank mean)
 //
 // On the public listener (Serve) they are answered 404 and 403, with a body that says where
 // they are. Offers without explain, reports, /healthz and /readyz are answered on both (a

@@ -2,6 +2,7 @@ package serve_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"sort"
@@ -28,6 +29,22 @@ func cliAnswer(t *testing.T, engine *offer.Engine, body []byte, now string, expl
 	return offer.AppendResponse(nil, &req, &res, engine.OS())
 }
 
+// cliExplanation is what `driveway offer --format explain` prints for body at now.
+func cliExplanation(t *testing.T, engine *offer.Engine, body []byte, now string) []byte {
+	t.Helper()
+	var req offer.Request
+	if perr := offer.NewDecoder(offer.DefaultLimits).Decode(body, &req); perr != nil {
+		t.Fatal(perr)
+	}
+	var res offer.Result
+	engine.Decide(&req, mustTime(t, now), true, &res)
+	b, err := json.Marshal(engine.Explain(&req, mustTime(t, now), &res))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // TestConformanceOverHTTP answers every conformance scenario's requests over HTTP, with and
 // without explain, and compares each body with the CLI's answer byte for byte.
 func TestConformanceOverHTTP(t *testing.T) {
@@ -38,7 +55,7 @@ func TestConformanceOverHTTP(t *testing.T) {
 	}
 	sort.Strings(names)
 	k := newKey(t)
-	compared := 0
+	compared, explained := 0, 0
 	for _, name := range names {
 		sc := scenarios[name]
 		if !sc.Build.OK || len(sc.Requests) == 0 {
@@ -85,11 +102,28 @@ func TestConformanceOverHTTP(t *testing.T) {
 					}
 					compared++
 				}
+				// explain=full: the publisher's explanation, in the member "explanation", is
+				// what `offer --format explain` prints (every failing check of a candidate:
+				// cmd/driveway's explain golden tests show several).
+				code, got := post(t, urlNow(base, now, false)+"&explain=full", r.Request)
+				var full map[string]json.RawMessage
+				if code != 200 || json.Unmarshal(got, &full) != nil {
+					t.Errorf("[%s explain=full] status %d: %s", r.Name, code, got)
+					continue
+				}
+				x, ok := full["explanation"]
+				if want := cliExplanation(t, engine, r.Request, now); !ok || !bytes.Equal(x, want) {
+					t.Errorf("[%s explain=full] explanation differs\nhttp: %s\n cli: %s", r.Name, x, want)
+				}
+				if _, ok := full["explain"]; !ok {
+					t.Errorf("[%s explain=full] no explain member: %s", r.Name, got)
+				}
+				explained++
 			}
 		})
 	}
-	if compared == 0 {
-		t.Fatal("compared nothing")
+	if compared == 0 || explained == 0 {
+		t.Fatalf("compared %d answers and %d explanations", compared, explained)
 	}
 	t.Logf("%d answers compared byte for byte", compared)
 	_ = os.Stdout

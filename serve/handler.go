@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -34,7 +35,7 @@ var (
 	errNoRelease   = errorBody("unavailable", "no verified release is loaded yet")
 	errNowRefused  = errorBody(offer.CodeBadValue, "the now parameter is accepted only by an edge started with --allow-time-override")
 	errNowBad      = errorBody(offer.CodeBadValue, "now must be an RFC 3339 time, such as 2026-11-21T12:00:00Z")
-	errExplainBad  = errorBody(offer.CodeBadValue, "explain must be 1, true, 0 or false")
+	errExplainBad  = errorBody(offer.CodeBadValue, "explain must be 1, true, full, 0 or false")
 	errTimeout     = errorBody("timeout", "the request was not received in time")
 	errHeaderLarge = errorBody(offer.CodeLimit, "the request headers are too large")
 	errBadRequest  = errorBody("bad-request", "the HTTP request could not be parsed")
@@ -102,12 +103,14 @@ func (s *Server) offers(ctx *fasthttp.RequestCtx) {
 	}
 	wall := s.cfg.Clock()
 	at := wall
-	explain := false
+	explain, full := false, false
 	args := ctx.QueryArgs()
 	if v := args.Peek("explain"); v != nil {
 		switch string(v) {
 		case "1", "true":
 			explain = true
+		case "full":
+			explain, full = true, true
 		case "0", "false":
 		default:
 			s.fail(ctx, routeOffers, fasthttp.StatusBadRequest, errExplainBad)
@@ -169,6 +172,16 @@ func (s *Server) offers(ctx *fasthttp.RequestCtx) {
 		proofs = nil
 	}
 	st.buf = offer.AppendResponseWith(st.buf[:0], &st.req, &st.res, g.engine.OS(), proofs)
+	if full && !s.expired(g, wall) {
+		// explain=full: the publisher's explanation beside the response's own (every failing
+		// check, the label's control state, what row and rank mean; what `driveway offer
+		// --format explain` prints), an admin's request, off the allocation-free path.
+		x, err := json.Marshal(g.engine.Explain(&st.req, at, &st.res))
+		if end := bytes.LastIndexByte(st.buf, '}'); err == nil && end > 0 {
+			tail := string(st.buf[end:]) // "}" and the newline after it
+			st.buf = append(append(append(st.buf[:end], `,"explanation":`...), x...), tail...)
+		}
+	}
 	ctx.SetContentType(contentJSON)
 	ctx.SetBody(st.buf) // copies: the generation may go after this
 	g.release()
