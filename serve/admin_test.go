@@ -85,11 +85,13 @@ func TestAdminListener(t *testing.T) {
 		{public, "POST", "/v1/offers?explain=0", 200, `"offers"`},
 		{public, "POST", "/v1/offers?explain=1", 403, "admin listener"},
 		{public, "POST", "/v1/offers?explain=true", 403, "admin listener"},
+		{public, "POST", "/v1/offers?explain=full", 403, "admin listener"},
 		{public, "GET", "/metrics", 404, "admin listener"},
 		{public, "GET", "/v1/release", 404, "admin listener"},
 		{public, "GET", "/healthz", 200, ""},
 		{public, "GET", "/readyz", 200, ""},
 		{admin, "POST", "/v1/offers?explain=1", 200, `"explain"`},
+		{admin, "POST", "/v1/offers?explain=full", 200, `"explanation"`},
 		{admin, "GET", "/metrics", 200, "driveway_edge_requests_total"},
 		{admin, "GET", "/v1/release", 200, `"sequence":1`},
 	} {
