@@ -107,7 +107,7 @@ func TestAdminListener(t *testing.T) {
 		}
 	}
 	// The refusals are counted on the public side's metrics, which the admin listener shows.
-	if _, body := get(t, admin+"/metrics"); !strings.Contains(string(body), `driveway_edge_requests_total{path="/v1/offers",status="403"} 2`) {
+	if _, body := get(t, admin+"/metrics"); !strings.Contains(string(body), `driveway_edge_requests_total{path="/v1/offers",status="403"} 3`) {
 		t.Errorf("the public listener's 403s are not in the metrics:\n%s", body)
 	}
 }
