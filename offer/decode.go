@@ -701,64 +701,38 @@ func (d *Decoder) integer(lo, hi uint32) (uint32, *Error) {
 
 // guid reads a GUID string (see chid.ParseBytes).
 func (d *Decoder) guid() (chid.ID, *Error) {
-	if d.c.peek() != '"' {
-		return chid.ID{}, d.wrongType("a string")
-	}
-	s, err := d.text(false)
-	if err != nil {
-		return chid.ID{}, err
-	}
-	id, perr := chid.ParseBytes(s)
-	if perr != nil {
-		return id, d.badValue(fmt.Sprintf("is %s; want a GUID like 147efce9-f201-5fc8-ab0c-c859751c3440", quoteClipped(s)))
-	}
-	return id, nil
+	return formatted(d, parseGUID, "a GUID like 147efce9-f201-5fc8-ab0c-c859751c3440")
 }
 
 // date reads a date string and returns its days since 1970-01-01.
 func (d *Decoder) date() (int32, *Error) {
-	if d.c.peek() != '"' {
-		return 0, d.wrongType("a string")
-	}
-	s, err := d.text(false)
-	if err != nil {
-		return 0, err
-	}
-	days, ok := parseDate(s)
-	if !ok {
-		return 0, d.badValue(fmt.Sprintf("is %s; want a date YYYY-MM-DD or an RFC 3339 date-time", quoteClipped(s)))
-	}
-	return days, nil
+	return formatted(d, parseDate, "a date YYYY-MM-DD or an RFC 3339 date-time")
 }
 
 // version reads a version string.
 func (d *Decoder) version() (uint64, *Error) {
-	if d.c.peek() != '"' {
-		return 0, d.wrongType("a string")
-	}
-	s, err := d.text(false)
-	if err != nil {
-		return 0, err
-	}
-	v, ok := parseVersion(s)
-	if !ok {
-		return 0, d.badValue(fmt.Sprintf("is %s; want 1 to 4 dot-separated numbers from 0 to 65535, like 2.1.3.0", quoteClipped(s)))
-	}
-	return v, nil
+	return formatted(d, parseVersion, "1 to 4 dot-separated numbers from 0 to 65535, like 2.1.3.0")
 }
 
 // rank reads a driver rank: exactly 8 hex digits.
 func (d *Decoder) rank() (uint32, *Error) {
+	return formatted(d, parseRank, "exactly 8 hex digits, like 00FF0001")
+}
+
+// formatted reads a string in the format parse reads; want names the format for the error.
+// The string is transient (see text): parse must not keep it.
+func formatted[T any](d *Decoder, parse func([]byte) (T, bool), want string) (T, *Error) {
+	var zero T
 	if d.c.peek() != '"' {
-		return 0, d.wrongType("a string")
+		return zero, d.wrongType("a string")
 	}
 	s, err := d.text(false)
 	if err != nil {
-		return 0, err
+		return zero, err
 	}
-	v, ok := parseRank(s)
+	v, ok := parse(s)
 	if !ok {
-		return 0, d.badValue(fmt.Sprintf("is %s; want exactly 8 hex digits, like 00FF0001", quoteClipped(s)))
+		return zero, d.badValue("is " + quoteClipped(s) + "; want " + want)
 	}
 	return v, nil
 }

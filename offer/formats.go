@@ -1,13 +1,23 @@
 package offer
 
-// This file reads the string values of a request whose format the spec fixes (a driver's
-// date, version and rank; see spec/offers.md, "Request"): plain functions over the bytes of
-// a string, which allocate nothing and report only whether the value is well-formed. The
-// decoder says what was wrong.
+// This file reads the string values of a request whose format the spec fixes (a GUID, a
+// driver's date, version and rank; see spec/offers.md, "Request"): plain functions over the
+// bytes of a string, which allocate nothing and report only whether the value is
+// well-formed. The decoder says what was wrong.
 
-import "math"
+import (
+	"math"
+
+	"github.com/driveway/driveway/catalogs/chid"
+)
 
 const rankDigits = 8 // hex digits of a driver rank
+
+// parseGUID is chid.ParseBytes as a format: it says only whether s is a GUID.
+func parseGUID(s []byte) (chid.ID, bool) {
+	id, err := chid.ParseBytes(s)
+	return id, err == nil
+}
 
 // parseDate reads "YYYY-MM-DD", or an RFC 3339 date-time of which it takes the date as
 // written, and returns the days since 1970-01-01.
