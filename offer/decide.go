@@ -11,6 +11,25 @@ import (
 	"github.com/driveway/driveway/index"
 )
 
+// The builds and the revision at which the decision procedure changes (spec/offers.md).
+// They are the spec's, not the OS table's: the table maps builds to releases and may be
+// replaced, while these are where Windows Update itself behaves differently.
+const (
+	// buildRS3 is Windows 10 1709 (release RS3). Below it only the most specific CHID level
+	// of the surviving rows stays (step 2) and a throttled label waits for 100% (step 2.10);
+	// from it a devmgr scan bypasses the throttle for automatic labels, up to buildVB.
+	buildRS3 = 16299
+	// buildVB is Windows 10 2004 (release VB). From it a devmgr scan is a user scan (Device
+	// Manager stopped asking Windows Update, step 0) and a scheduled or user scan is offered
+	// an optional driver beside the automatic one (step 6); below it a manual driver is
+	// offered as automatic when nothing automatic applies and the device has no driver or a
+	// generic one.
+	buildVB = 19041
+	// revisionRS3Extensions is the first revision of buildRS3 (16299.192) that is offered
+	// extension INFs; every later build is (step 7).
+	revisionRS3Extensions = 192
+)
+
 // Kind is what a PC should do with an offer.
 type Kind uint8
 
@@ -136,7 +155,7 @@ type effective struct {
 	slotOK       bool
 	family       ostable.Family
 	scan         Scan
-	devmgrBypass bool // a devmgr scan on 16299–19040: the throttle does not apply to automatic labels
+	devmgrBypass bool // a devmgr scan on buildRS3 to buildVB-1: the throttle does not apply to automatic labels
 }
 
 // cand is one candidate row of the device being decided. A device has a few dozen and
@@ -209,9 +228,9 @@ func (e *Engine) effectiveOS(req *Request, eff *effective) {
 	eff.slot, eff.slotOK = s, ok
 	eff.devmgrBypass = false
 	if req.Scan == ScanDevmgr {
-		if eff.build >= 19041 {
+		if eff.build >= buildVB {
 			eff.scan = ScanUser // Device Manager stopped asking Windows Update in 2004
-		} else if eff.build >= 16299 {
+		} else if eff.build >= buildRS3 {
 			eff.devmgrBypass = true
 		}
 	}
@@ -309,8 +328,8 @@ func (e *Engine) decideDevice(req *Request, d int, now int64, res *Result) {
 	for i := range cands {
 		e.applicable(req, dev, &cands[i], now, res)
 	}
-	// On builds below 16299 only the most specific CHID level stays.
-	if eff.build < 16299 {
+	// On builds below RS3 only the most specific CHID level stays.
+	if eff.build < buildRS3 {
 		best := int8(-1)
 		for i := range cands {
 			c := &cands[i]
@@ -483,8 +502,8 @@ func (e *Engine) applicable(req *Request, dev *Device, c *cand, now int64, res *
 		automatic := rec.Flags&compiled.FlagManual == 0
 		switch {
 		case eff.devmgrBypass && automatic:
-			// Device Manager on 16299–19040 bypasses the throttle, even a pause.
-		case eff.build < 16299:
+			// Device Manager on RS3 to 19H1 (builds below VB) bypasses the throttle, even a pause.
+		case eff.build < buildRS3:
 			if ro.Paused || p < 10000 {
 				v := Rollout
 				if ro.Paused {
@@ -722,14 +741,14 @@ func (e *Engine) choose(req *Request, dev *Device, d int, cands []cand, now int6
 	case eff.scan == ScanOptional:
 		considered = poolOpt
 		picked[0], kinds[0] = res.best(cands, considered, drv, -1), KindOptional
-	case eff.scan == ScanDevmgr: // builds below 19041 (effectiveOS turned the others into user)
+	case eff.scan == ScanDevmgr: // builds below VB (effectiveOS turned the others into user)
 		considered = poolAuto | poolOpt
 		picked[0], kinds[0] = res.best(cands, considered, drv, -1), KindAutomatic
 	default: // scheduled, user, plugin
 		considered = poolAuto
 		picked[0], kinds[0] = res.best(cands, poolAuto, drv, -1), KindAutomatic
 		switch {
-		case eff.build < 19041:
+		case eff.build < buildVB:
 			// Manual drivers install only when nothing automatic applies and the device has
 			// no driver or only a generic one.
 			if picked[0] < 0 && (!drv.Present || drv.Generic) {
@@ -787,7 +806,7 @@ func (e *Engine) choose(req *Request, dev *Device, d int, cands []cand, now int6
 // extensions runs step 7 for one device: the best extension INF of each extension id.
 func (e *Engine) extensions(dev *Device, d int, cands []cand, res *Result) {
 	eff := &res.eff
-	oldBuild := eff.build < 16299 || (eff.build == 16299 && eff.revision < 192)
+	oldBuild := eff.build < buildRS3 || (eff.build == buildRS3 && eff.revision < revisionRS3Extensions)
 	for i := range cands {
 		c := &cands[i]
 		if c.verdict != Offered || !c.ext {

@@ -233,7 +233,7 @@ func (e *Engine) failing(req *Request, dev *Device, k *Candidate, li *labelEntry
 		}
 		switch {
 		case eff.devmgrBypass && automatic:
-		case eff.build < 16299:
+		case eff.build < buildRS3:
 			if ro.Paused || p < 10000 {
 				add(v, detail{a: int64(p), text: "old"})
 			}
