@@ -1,5 +1,28 @@
 package offer
 
+// This file runs the decision procedure of spec/offers.md ("The decision procedure") for
+// one request, without allocating once a Result has warmed up (TestDecideAllocs). The spec's
+// steps and the functions that implement them:
+//
+//   - 0. Effective OS: effectiveOS (build, release, family, scan; buildVB turns devmgr into
+//     user). deviceCHIDs and deviceAudiences gather the rest of the request step 2 reads.
+//   - 1. Candidates: decideDevice, which probes the release's shards with each device ID
+//     (hwidShard, hwidRecord in engine.go) and takes the rows of the device's cell (every
+//     row, with explain).
+//   - 2. Applicability: applicable, checks 1 to 10 in the spec's order, the first failing
+//     one the verdict (inAudience, bestLevel, blocked and blockMatches, Bucket and
+//     ringPercent serve it); then keepMostSpecificCHID on builds below buildRS3.
+//   - 3. Rank: applicable sets each candidate's rank; outrankSameLabel keeps a label's best
+//     row, in rowBefore's order.
+//   - 4. Order: better; beatsInstalled compares with the installed driver.
+//   - 5. Pools: cand.pools.
+//   - 6. Choose: choose, each pick made by best.
+//   - 7. Extension INFs: extensions, each group ordered by extBetter.
+//   - 8. Rollback: choose, which looks for it first: a rollback takes the place of step 6.
+//
+// Result.offer writes an offer. Why a candidate got its verdict is in its detail, written
+// out by response.go (appendDetail) and explain.go.
+
 import (
 	"time"
 
@@ -328,25 +351,12 @@ func (e *Engine) decideDevice(req *Request, d int, now int64, res *Result) {
 	for i := range cands {
 		e.applicable(req, dev, &cands[i], now, res)
 	}
-	// On builds below RS3 only the most specific CHID level stays.
 	if eff.build < buildRS3 {
-		best := int8(-1)
-		for i := range cands {
-			c := &cands[i]
-			if c.verdict == Offered && c.level >= 0 && !c.ext && (best < 0 || c.level < best) {
-				best = c.level
-			}
-		}
-		for i := range cands {
-			c := &cands[i]
-			if c.verdict == Offered && c.level > best && !c.ext {
-				c.verdict, c.detail = CHIDLessSpecific, detail{a: int64(c.level), b: int64(best)}
-			}
-		}
+		keepMostSpecificCHID(cands)
 	}
 	// Step 3.
 	outrankSameLabel(cands)
-	e.choose(req, dev, d, cands, now, res)
+	e.choose(dev, d, cands, res)
 	e.extensions(dev, d, cands, res)
 	if res.Explain {
 		for i := range cands {
@@ -355,6 +365,25 @@ func (e *Engine) decideDevice(req *Request, d int, now int64, res *Result) {
 		}
 	}
 	res.devCand = cands[:0]
+}
+
+// keepMostSpecificCHID ends step 2 on builds below RS3: among the CHID-targeted rows that
+// survived, only those whose best CHID level is the most specific (lowest) stay. Extension
+// INFs are left to step 7.
+func keepMostSpecificCHID(cands []cand) {
+	best := int8(-1)
+	for i := range cands {
+		c := &cands[i]
+		if c.verdict == Offered && c.level >= 0 && !c.ext && (best < 0 || c.level < best) {
+			best = c.level
+		}
+	}
+	for i := range cands {
+		c := &cands[i]
+		if c.verdict == Offered && c.level > best && !c.ext {
+			c.verdict, c.detail = CHIDLessSpecific, detail{a: int64(c.level), b: int64(best)}
+		}
+	}
 }
 
 // outrankSameLabel runs step 3: a label matching through several rows takes its lowest rank;
@@ -675,7 +704,8 @@ const (
 	poolOpt
 )
 
-func (res *Result) pools(c *cand) int {
+// pools returns the pools of step 5 that a candidate's label is in.
+func (c *cand) pools() int {
 	f := c.l.rec.Flags
 	p := 0
 	if f&compiled.FlagAutoApplicable != 0 {
@@ -697,7 +727,7 @@ func (res *Result) best(cands []cand, pools int, drv *Driver, than int) int {
 	b := -1
 	for i := range cands {
 		c := &cands[i]
-		if c.verdict != Offered || c.ext || res.pools(c)&pools == 0 {
+		if c.verdict != Offered || c.ext || c.pools()&pools == 0 {
 			continue
 		}
 		if (drv != nil && !beatsInstalled(c, drv)) || (than >= 0 && !better(c, &cands[than], c.l.id, cands[than].l.id)) {
@@ -711,7 +741,7 @@ func (res *Result) best(cands []cand, pools int, drv *Driver, than int) int {
 }
 
 // choose runs steps 5, 6 and 8 for one device.
-func (e *Engine) choose(req *Request, dev *Device, d int, cands []cand, now int64, res *Result) {
+func (e *Engine) choose(dev *Device, d int, cands []cand, res *Result) {
 	eff := &res.eff
 	drv := &dev.Driver
 	picked := [2]int{-1, -1} // offered base drivers
@@ -775,7 +805,7 @@ func (e *Engine) choose(req *Request, dev *Device, d int, cands []cand, now int6
 		if c.verdict != Offered || c.ext || i == picked[0] || i == picked[1] {
 			continue
 		}
-		if res.pools(c)&considered == 0 {
+		if c.pools()&considered == 0 {
 			c.later, c.detail = Category, detail{a: int64(eff.scan), b: int64(eff.build)}
 			continue
 		}
@@ -792,7 +822,7 @@ func (e *Engine) choose(req *Request, dev *Device, d int, cands []cand, now int6
 			}
 		}
 		if winner < 0 { // cannot happen: a candidate that meets the conditions and was not picked is behind a pick
-			winner = res.best(cands, res.pools(c)&considered, nil, -1)
+			winner = res.best(cands, c.pools()&considered, nil, -1)
 		}
 		c.later, c.detail = Outranked, detail{label: cands[winner].l.id}
 	}
@@ -831,7 +861,7 @@ func (e *Engine) extensions(dev *Device, d int, cands []cand, res *Result) {
 		for j := range cands {
 			o := &cands[j]
 			if j != best && o.verdict == Offered && o.ext && o.inf.Extension == c.inf.Extension &&
-				(extBetter(o, &cands[best], res) || (j < best && !extBetter(&cands[best], o, res))) {
+				(extBetter(o, &cands[best]) || (j < best && !extBetter(&cands[best], o))) {
 				best = j
 			}
 		}
@@ -882,7 +912,7 @@ func (res *Result) offer(dev *Device, d int, c *cand, kind Kind) {
 
 // extBetter orders extension INFs of one group: newer date, higher version, later go-live,
 // smaller label id, smaller INF name (rank and CHID level do not count).
-func extBetter(a, b *cand, res *Result) bool {
+func extBetter(a, b *cand) bool {
 	switch {
 	case a.date != b.date:
 		return a.date > b.date
