@@ -141,12 +141,34 @@ type Candidate struct {
 }
 
 // detail holds the facts a verdict's one-line explanation prints (formatted at encoding
-// time, so deciding does not allocate).
+// time, so deciding does not allocate). Each field means one thing, for the verdicts named
+// beside it; the others leave it zero. What a check compared with is the device's own, in
+// Result.eff (its release, build and scan), so it is not copied here.
 type detail struct {
-	a, b    int64
-	label   uint64 // another label (outranked by)
-	version uint64 // a driver version (not-better)
-	text    string
+	// text names the check that failed where a verdict has several ("row", "floor",
+	// "ceiling" or "build" for below-floor and above-ceiling; "label" or "INF" for chid; "old"
+	// for rollout and paused below buildRS3; "extension" for below-floor, category and
+	// not-better), or is what the line quotes: the row's state (not-live), the
+	// cancellation's reason (cancelled), the block's id (blocked).
+	text string
+	// at is a time, Unix seconds: the go-live (not-yet), the cancellation (cancelled), the
+	// end of a co-engineered flight (flight-ended).
+	at      int64
+	label   uint64         // the label that outranks the candidate (outranked)
+	version uint64         // the installed driver's version (not-better)
+	build   uint32         // the label's floor or ceiling build (below-floor and above-ceiling "build")
+	date    int32          // the installed driver's date, days since 1970-01-01 (not-better)
+	bucket  int32          // the device's bucket in the label's rollout, 0–9999 (rollout, paused)
+	percent int32          // the rollout's percent now, in basis points (rollout, paused)
+	kind    Kind           // the kind offered (offered)
+	family  ostable.Family // the row's family (os-family)
+	// slot is the release the device's was compared with: the row's (os-family, below-floor
+	// "row"), the label's floor (below-floor "floor") or its ceiling (above-ceiling "ceiling").
+	slot     ostable.Slot
+	channels Channel // the channels the label is in flight to (flight)
+	insider  Channel // the device's insider channels (flight)
+	level    int8    // the best CHID level the candidate matches on (chid-less-specific)
+	best     int8    // the more specific level another candidate matches on (chid-less-specific)
 }
 
 // Result is the answer to one request; reuse it across requests (Decide resets it).
@@ -189,7 +211,6 @@ type cand struct {
 	row      compiled.Row
 	version  uint64
 	golive   int64
-	detail   detail
 	rank     uint32
 	date     int32
 	bucket   int32
@@ -205,6 +226,8 @@ type cand struct {
 	// step 6's verdict for a survivor it does not offer (Offered: none), assigned once
 	// all are judged
 	later Verdict
+
+	detail detail // read only to explain, so after the fields every step reads
 }
 
 // probe is a device ID that may be in the release, hashed and routed.
@@ -381,7 +404,7 @@ func keepMostSpecificCHID(cands []cand) {
 	for i := range cands {
 		c := &cands[i]
 		if c.verdict == Offered && c.level > best && !c.ext {
-			c.verdict, c.detail = CHIDLessSpecific, detail{a: int64(c.level), b: int64(best)}
+			c.verdict, c.detail = CHIDLessSpecific, detail{level: c.level, best: best}
 		}
 	}
 }
@@ -441,36 +464,36 @@ func (e *Engine) applicable(req *Request, dev *Device, c *cand, now int64, res *
 	}
 	// 2. go-live and cancel
 	if now < rec.GoLive {
-		set(NotYet, detail{a: rec.GoLive})
+		set(NotYet, detail{at: rec.GoLive})
 		return
 	}
 	if li.ctl != nil && li.ctl.cancelled != nil && now >= unix(li.ctl.cancelled.At) {
-		set(Cancelled, detail{a: unix(li.ctl.cancelled.At), text: li.ctl.cancelled.Reason})
+		set(Cancelled, detail{at: unix(li.ctl.cancelled.At), text: li.ctl.cancelled.Reason})
 		return
 	}
 	// 3. OS family and the row's own release (rows outside the cell: explain only)
 	if !c.inCell {
 		tab := e.src.OS
 		if c.row.Family != eff.family || !eff.slotOK || !tab.IsRelease(c.row.Slot) || !tab.IsRelease(eff.slot) {
-			set(OSFamily, detail{a: int64(c.row.Family), b: int64(c.row.Slot)})
+			set(OSFamily, detail{family: c.row.Family, slot: c.row.Slot})
 		} else {
-			set(BelowFloor, detail{a: int64(c.row.Slot), b: int64(eff.slot), text: "row"})
+			set(BelowFloor, detail{slot: c.row.Slot, text: "row"})
 		}
 		return
 	}
 	// 4. floors and ceilings
 	switch {
 	case rec.FloorSlot != ostable.NoSlot && eff.slot < rec.FloorSlot:
-		set(BelowFloor, detail{a: int64(rec.FloorSlot), b: int64(eff.slot), text: "floor"})
+		set(BelowFloor, detail{slot: rec.FloorSlot, text: "floor"})
 		return
 	case rec.FloorBuild != 0 && eff.build < rec.FloorBuild:
-		set(BelowFloor, detail{a: int64(rec.FloorBuild), b: int64(eff.build), text: "build"})
+		set(BelowFloor, detail{build: rec.FloorBuild, text: "build"})
 		return
 	case rec.CeilSlot != ostable.NoSlot && eff.slot > rec.CeilSlot:
-		set(AboveCeiling, detail{a: int64(rec.CeilSlot), b: int64(eff.slot), text: "ceiling"})
+		set(AboveCeiling, detail{slot: rec.CeilSlot, text: "ceiling"})
 		return
 	case rec.CeilBuild != 0 && eff.build > rec.CeilBuild:
-		set(AboveCeiling, detail{a: int64(rec.CeilBuild), b: int64(eff.build), text: "build"})
+		set(AboveCeiling, detail{build: rec.CeilBuild, text: "build"})
 		return
 	}
 	// 5. S mode
@@ -492,11 +515,11 @@ func (e *Engine) applicable(req *Request, dev *Device, c *cand, now int64, res *
 	}
 	if alwaysFlight || (fl != nil && (fl.Approved.IsZero() || now < unix(fl.Approved))) {
 		if rec.Flags&compiled.FlagCoEngineered != 0 && fl != nil && !fl.Start.IsZero() && now >= unix(fl.Start)+60*86400 {
-			set(FlightEnded, detail{a: unix(fl.Start) + 60*86400})
+			set(FlightEnded, detail{at: unix(fl.Start) + 60*86400})
 			return
 		}
 		if req.Insider == 0 || channels&req.Insider == 0 {
-			set(Flight, detail{a: int64(channels), b: int64(req.Insider)})
+			set(Flight, detail{channels: channels, insider: req.Insider})
 			return
 		}
 	}
@@ -538,7 +561,7 @@ func (e *Engine) applicable(req *Request, dev *Device, c *cand, now int64, res *
 				if ro.Paused {
 					v = Paused
 				}
-				set(v, detail{a: int64(p), text: "old"})
+				set(v, detail{percent: int32(p), text: "old"})
 				return
 			}
 		default:
@@ -551,7 +574,7 @@ func (e *Engine) applicable(req *Request, dev *Device, c *cand, now int64, res *
 				if ro.Paused {
 					v = Paused
 				}
-				set(v, detail{a: int64(b), b: int64(p)})
+				set(v, detail{bucket: int32(b), percent: int32(p)})
 				return
 			}
 			c.throttle, c.bucket, c.bp = true, int32(b), int32(p)
@@ -806,12 +829,12 @@ func (e *Engine) choose(dev *Device, d int, cands []cand, res *Result) {
 			continue
 		}
 		if c.pools()&considered == 0 {
-			c.later, c.detail = Category, detail{a: int64(eff.scan), b: int64(eff.build)}
+			c.later, c.detail = Category, detail{}
 			continue
 		}
 		// Not better than the installed driver, or behind a pick.
 		if !rollback && !beatsInstalled(c, drv) {
-			c.later, c.detail = NotBetter, detail{a: int64(drv.Date), version: drv.Version}
+			c.later, c.detail = NotBetter, detail{date: drv.Date, version: drv.Version}
 			continue
 		}
 		winner := -1
@@ -847,7 +870,7 @@ func (e *Engine) extensions(dev *Device, d int, cands []cand, res *Result) {
 		case oldBuild:
 			c.verdict, c.detail = BelowFloor, detail{text: "extension"}
 		case f&compiled.FlagAutoApplicable == 0 && !(eff.scan == ScanUpgrade && f&compiled.FlagAutoDU != 0):
-			c.verdict, c.detail = Category, detail{a: int64(eff.scan), b: int64(eff.build), text: "extension"}
+			c.verdict, c.detail = Category, detail{text: "extension"}
 		}
 	}
 	for i := range cands {
@@ -898,7 +921,7 @@ func (e *Engine) extensions(dev *Device, d int, cands []cand, res *Result) {
 
 // offer appends an offer for a candidate of device d.
 func (res *Result) offer(dev *Device, d int, c *cand, kind Kind) {
-	c.offered, c.detail = true, detail{a: int64(kind)}
+	c.offered, c.detail = true, detail{kind: kind}
 	li := c.l
 	rec := &li.rec
 	res.Offers = append(res.Offers, Offer{

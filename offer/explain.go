@@ -157,10 +157,10 @@ func (e *Engine) failing(req *Request, dev *Device, k *Candidate, li *labelEntry
 		add(NotLive, detail{text: k.Row.State()})
 	}
 	if now < rec.GoLive {
-		add(NotYet, detail{a: rec.GoLive})
+		add(NotYet, detail{at: rec.GoLive})
 	}
 	if li.ctl != nil && li.ctl.cancelled != nil && now >= unix(li.ctl.cancelled.At) {
-		add(Cancelled, detail{a: unix(li.ctl.cancelled.At), text: li.ctl.cancelled.Reason})
+		add(Cancelled, detail{at: unix(li.ctl.cancelled.At), text: li.ctl.cancelled.Reason})
 	}
 	// 3. the row's family and release: in the device's cell or not
 	row := k.Row
@@ -168,23 +168,23 @@ func (e *Engine) failing(req *Request, dev *Device, k *Candidate, li *labelEntry
 		(tab.IsRelease(row.Slot) && tab.IsRelease(eff.slot) && row.Slot <= eff.slot || !tab.IsRelease(row.Slot) && row.Slot == eff.slot)
 	if !inCell {
 		if row.Family != eff.family || !eff.slotOK || !tab.IsRelease(row.Slot) || !tab.IsRelease(eff.slot) {
-			add(OSFamily, detail{a: int64(row.Family), b: int64(row.Slot)})
+			add(OSFamily, detail{family: row.Family, slot: row.Slot})
 		} else {
-			add(BelowFloor, detail{a: int64(row.Slot), b: int64(eff.slot), text: "row"})
+			add(BelowFloor, detail{slot: row.Slot, text: "row"})
 		}
 	}
 	// 4. floors and ceilings, each
 	if rec.FloorSlot != ostable.NoSlot && eff.slot < rec.FloorSlot {
-		add(BelowFloor, detail{a: int64(rec.FloorSlot), b: int64(eff.slot), text: "floor"})
+		add(BelowFloor, detail{slot: rec.FloorSlot, text: "floor"})
 	}
 	if rec.FloorBuild != 0 && eff.build < rec.FloorBuild {
-		add(BelowFloor, detail{a: int64(rec.FloorBuild), b: int64(eff.build), text: "build"})
+		add(BelowFloor, detail{build: rec.FloorBuild, text: "build"})
 	}
 	if rec.CeilSlot != ostable.NoSlot && eff.slot > rec.CeilSlot {
-		add(AboveCeiling, detail{a: int64(rec.CeilSlot), b: int64(eff.slot), text: "ceiling"})
+		add(AboveCeiling, detail{slot: rec.CeilSlot, text: "ceiling"})
 	}
 	if rec.CeilBuild != 0 && eff.build > rec.CeilBuild {
-		add(AboveCeiling, detail{a: int64(rec.CeilBuild), b: int64(eff.build), text: "build"})
+		add(AboveCeiling, detail{build: rec.CeilBuild, text: "build"})
 	}
 	if req.SMode && rec.Flags&compiled.FlagWindows10S == 0 {
 		add(SMode, detail{})
@@ -200,9 +200,9 @@ func (e *Engine) failing(req *Request, dev *Device, k *Candidate, li *labelEntry
 	}
 	if alwaysFlight || (fl != nil && (fl.Approved.IsZero() || now < unix(fl.Approved))) {
 		if rec.Flags&compiled.FlagCoEngineered != 0 && fl != nil && !fl.Start.IsZero() && now >= unix(fl.Start)+60*86400 {
-			add(FlightEnded, detail{a: unix(fl.Start) + 60*86400})
+			add(FlightEnded, detail{at: unix(fl.Start) + 60*86400})
 		} else if req.Insider == 0 || channels&req.Insider == 0 {
-			add(Flight, detail{a: int64(channels), b: int64(req.Insider)})
+			add(Flight, detail{channels: channels, insider: req.Insider})
 		}
 	}
 	if rec.CHIDs.Len() > 0 && res.bestLevel(rec.CHIDs) < 0 {
@@ -235,11 +235,11 @@ func (e *Engine) failing(req *Request, dev *Device, k *Candidate, li *labelEntry
 		case eff.devmgrBypass && automatic:
 		case eff.build < buildRS3:
 			if ro.Paused || p < 10000 {
-				add(v, detail{a: int64(p), text: "old"})
+				add(v, detail{percent: int32(p), text: "old"})
 			}
 		default:
 			if b := Bucket(li.id, req.DeviceID); b >= p {
-				add(v, detail{a: int64(b), b: int64(p)})
+				add(v, detail{bucket: int32(b), percent: int32(p)})
 			}
 		}
 	}

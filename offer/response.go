@@ -150,13 +150,13 @@ func appendExplain(dst []byte, req *Request, res *Result, tab *ostable.Table) []
 func appendDetail(dst []byte, k *Candidate, res *Result, tab *ostable.Table) []byte {
 	d := &k.detail
 	s := func(x string) { dst = append(dst, x...) }
-	slot := func(v int64) { s(tab.SlotName(ostable.Slot(v))) }
+	slot := func(v ostable.Slot) { s(tab.SlotName(v)) }
 	num := func(v int64) { dst = strconv.AppendInt(dst, v, 10) }
 	when := func(v int64) { dst = time.Unix(v, 0).UTC().AppendFormat(dst, time.RFC3339) }
 	switch k.Verdict {
 	case Offered:
 		s("offered as ")
-		s(Kind(d.a).String())
+		s(d.kind.String())
 	case NotLive:
 		if d.text == "" {
 			s("label is not published to Windows Update")
@@ -166,19 +166,19 @@ func appendDetail(dst []byte, k *Candidate, res *Result, tab *ostable.Table) []b
 		}
 	case NotYet:
 		s("goes live ")
-		when(d.a)
+		when(d.at)
 	case Cancelled:
 		s("cancelled ")
-		when(d.a)
+		when(d.at)
 		if d.text != "" {
 			s(": ")
 			s(d.text)
 		}
 	case OSFamily:
 		s("row is for ")
-		s(ostable.Family(d.a).String())
+		s(d.family.String())
 		s(" ")
-		slot(d.b)
+		slot(d.slot)
 		s(", device is ")
 		s(res.eff.family.String())
 		s(" ")
@@ -187,33 +187,33 @@ func appendDetail(dst []byte, k *Candidate, res *Result, tab *ostable.Table) []b
 		switch d.text {
 		case "floor":
 			s("floor ")
-			slot(d.a)
+			slot(d.slot)
 			s(" > ")
-			slot(d.b)
+			slot(res.eff.slot)
 		case "row":
 			s("row certified from ")
-			slot(d.a)
+			slot(d.slot)
 			s(" > ")
-			slot(d.b)
+			slot(res.eff.slot)
 		case "build":
 			s("build floor ")
-			num(d.a)
+			num(int64(d.build))
 			s(" > ")
-			num(d.b)
+			num(int64(res.eff.build))
 		default:
 			s("extension INFs need build 16299.192 or later")
 		}
 	case AboveCeiling:
 		if d.text == "build" {
 			s("build ceiling ")
-			num(d.a)
+			num(int64(d.build))
 			s(" < ")
-			num(d.b)
+			num(int64(res.eff.build))
 		} else {
 			s("ceiling ")
-			slot(d.a)
+			slot(d.slot)
 			s(" < ")
-			slot(d.b)
+			slot(res.eff.slot)
 		}
 	case SMode:
 		s("S mode device; the label is not published to Windows 10 in S mode")
@@ -221,21 +221,21 @@ func appendDetail(dst []byte, k *Candidate, res *Result, tab *ostable.Table) []b
 		s("restricted to audiences the device is not in")
 	case Flight:
 		s("in flight to ")
-		dst = appendChannels(dst, Channel(d.a))
+		dst = appendChannels(dst, d.channels)
 		s("; device insider channel: ")
-		dst = appendChannels(dst, Channel(d.b))
+		dst = appendChannels(dst, d.insider)
 	case FlightEnded:
 		s("co-engineered flight ended ")
-		when(d.a)
+		when(d.at)
 	case CHID:
 		s("no CHID of the device is among the ")
 		s(d.text)
 		s("'s CHIDs")
 	case CHIDLessSpecific:
 		s("matches on HardwareID-")
-		num(d.a)
+		num(int64(d.level))
 		s("; another label matches the more specific HardwareID-")
-		num(d.b)
+		num(int64(d.best))
 	case Blocked:
 		s("blocked by ")
 		s(d.text)
@@ -244,22 +244,22 @@ func appendDetail(dst []byte, k *Candidate, res *Result, tab *ostable.Table) []b
 	case Rollout:
 		if d.text == "old" {
 			s("builds below 16299 wait for 100% (now ")
-			dst = appendPercent(dst, int(d.a))
+			dst = appendPercent(dst, int(d.percent))
 			s("%)")
 		} else {
 			s("bucket ")
-			num(d.a)
+			num(int64(d.bucket))
 			s(" ≥ ")
-			num(d.b)
+			num(int64(d.percent))
 			s(" (")
-			dst = appendPercent(dst, int(d.b))
+			dst = appendPercent(dst, int(d.percent))
 			s("%)")
 		}
 	case Category:
 		s("not offered in a ")
-		s(Scan(d.a).String())
+		s(res.eff.scan.String())
 		s(" scan on build ")
-		num(d.b)
+		num(int64(res.eff.build))
 		if d.text == "extension" {
 			s(": extension INFs are offered from automatic labels")
 		}
@@ -273,7 +273,7 @@ func appendDetail(dst []byte, k *Candidate, res *Result, tab *ostable.Table) []b
 			s("installed driver ")
 			dst = appendDriverVersion(dst, d.version)
 			s(" (")
-			dst = appendDays(dst, int32(d.a))
+			dst = appendDays(dst, d.date)
 			s(") is as good or better")
 		}
 	}
