@@ -1,6 +1,6 @@
 // Package bench makes realistic workloads for driveway: label trees the size of a real
 // driver ecosystem, and populations of PCs asking for offers. Validation and build
-// benchmarks read the trees; edge load tests replay the PCs' requests over HTTP.
+// benchmarks read the trees; edge load tests (bench/load) replay the PCs' requests over HTTP.
 //
 // # Label trees
 //
@@ -42,20 +42,13 @@
 // hubs, monitors). OS builds, scans, CHIDs or SMBIOS fields, installed drivers and Insider
 // channels come in realistic proportions.
 //
-// # Load
+// # The other bench packages
 //
-// [Load] replays requests against an edge over HTTP, closed loop (workers, each waiting for
-// its answer) or open loop (requests due at fixed times whatever the answers, latency
-// measured from the time each was due). It has two engines. The fasthttp engine runs a
-// goroutine per connection with fasthttp's client; it does both loops and in-memory
-// connections for tests. The epoll engine (load_epoll_linux.go, the default for open loops
-// on Linux) runs on one locked thread: every connection in one epoll set, each request
-// written from prebuilt bytes when it is due, waits in epoll_pwait2 with a nanosecond
-// timeout, answers parsed only as far as status, length and Connection. It costs about half
-// the CPU per request of the fasthttp engine and allocates nothing per request, so on a
-// machine whose cores the generator shares with the servers it disturbs less what it
-// measures: at half load the fixed-answer server's p99 was 4.2 ms with it and 6.3 ms with
-// the fasthttp engine in the same session (`driveway bench load --engine fasthttp|epoll`).
+// Each has one job: bench/load drives an edge with these requests over HTTP and measures it;
+// bench/baseline is the fixed-answer server it is compared with; bench/report runs the whole
+// suite and writes REPORT.md; bench/rolloutsim runs the rollout health loop against a real
+// edge over simulated days; bench/plot draws their SVG charts. Only bench/rolloutsim
+// imports the server (cmd/driveway/layout_test.go holds the rules).
 //
 // # Use
 //

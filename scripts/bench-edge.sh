@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench-edge.sh: load-test `driveway serve` on loopback with wrk, side by side with the same
-# fasthttp server answering a fixed 500-byte body (`driveway serve --fixed-answer 500`: the
+# fasthttp server answering a fixed 500-byte body (`driveway bench fixed-answer --bytes 500`: the
 # ceiling of this machine), for a 1-device and a 20-device request against a release of
 # bench's generator (100,000 labels by default). Prints one table: requests/s and p50/p99 at
 # several connection counts, the edge's p99 at half of its own maximum, its resident memory
@@ -71,7 +71,7 @@ waitfor() { # url
 echo "== starting the edge and the fixed-answer baseline" >&2
 "$DW" serve --catalog "$WORK/catalog" --key "$WORK/key.pub" --listen "127.0.0.1:$PORT" 2> "$WORK/edge.log" &
 EDGE_PID=$!; PIDS+=("$EDGE_PID")
-"$DW" serve --fixed-answer 500 --listen "127.0.0.1:$FIXED_PORT" 2> "$WORK/fixed.log" &
+"$DW" bench fixed-answer --bytes 500 --listen "127.0.0.1:$FIXED_PORT" 2> "$WORK/fixed.log" &
 PIDS+=("$!")
 waitfor "$EDGE/readyz"
 waitfor "$FIXED/healthz"

@@ -12,7 +12,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/driveway/driveway/bench"
+	"github.com/driveway/driveway/bench/load"
 	"github.com/driveway/driveway/index"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
@@ -68,20 +68,20 @@ func startHammer(t *testing.T, base string, req, want []byte) *hammer {
 	return h
 }
 
-// benchLoad runs `driveway bench load`'s generator (bench.Load: a closed loop of 8
+// benchLoad runs `driveway bench load`'s generator (load.Run: a closed loop of 8
 // connections) against base until the returned function is called (bounded: a minute).
-func benchLoad(t *testing.T, base string, req []byte) func() *bench.LoadResult {
+func benchLoad(t *testing.T, base string, req []byte) func() *load.Result {
 	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan *bench.LoadResult, 1)
+	done := make(chan *load.Result, 1)
 	go func() {
-		res, err := bench.Load(ctx, bench.LoadOptions{URL: base + "/v1/offers", Bodies: [][]byte{req}, Concurrency: 8, Duration: time.Minute,
-			Engine: bench.EngineFasthttp})
+		res, err := load.Run(ctx, load.Options{URL: base + "/v1/offers", Bodies: [][]byte{req}, Concurrency: 8, Duration: time.Minute,
+			Engine: load.EngineFasthttp})
 		if err != nil {
 			t.Errorf("bench load: %v", err)
 		}
 		done <- &res
 	}()
-	return func() *bench.LoadResult {
+	return func() *load.Result {
 		cancel()
 		return <-done
 	}

@@ -372,18 +372,3 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		s.fail(ctx, route, fasthttp.StatusBadRequest, errBadRequest)
 	}
 }
-
-// fixed is the benchmark baseline: the same answer to everything.
-func (s *Server) fixed(ctx *fasthttp.RequestCtx) {
-	ctx.SetContentType(contentJSON)
-	ctx.SetBody(s.fixedBody)
-}
-
-// fixedBody is a JSON body of exactly n bytes (at least the smallest such body).
-func fixedBody(n int) []byte {
-	b := []byte(`{"release":{"sequence":1,"id":"sha256:0"},"offers":[],"pad":"`)
-	for len(b) < n-3 {
-		b = append(b, 'x')
-	}
-	return append(b, "\"}\n"...)
-}

@@ -92,11 +92,3 @@ func TestIsJSON(t *testing.T) {
 		}
 	}
 }
-
-func TestFixedBody(t *testing.T) {
-	for _, n := range []int{100, 500, 4096} {
-		if b := fixedBody(n); len(b) != n {
-			t.Errorf("fixedBody(%d) is %d bytes", n, len(b))
-		}
-	}
-}

@@ -63,8 +63,7 @@ import (
 	"github.com/driveway/driveway/signing"
 )
 
-// Config configures a Server. Exactly one of Catalog and Origin is required (or FixedAnswer),
-// and Keys; every other zero value takes the default written on its field.
+// Config configures a Server. Exactly one of Catalog and Origin is required, and Keys; every other zero value takes the default written on its field.
 type Config struct {
 	// Version and Revision name the binary in driveway_build_info (the CLI's version).
 	Version, Revision string
@@ -177,15 +176,10 @@ type Config struct {
 
 	// Clock is the time source for answers, release expiry and report stamps. Required:
 	// the edge never reads the system clock on its own (the command passes time.Now, tests
-	// and simulations their own clock). A FixedAnswer server needs none.
+	// and simulations their own clock).
 	Clock func() time.Time
 	// Logger receives structured logs; nil: discarded.
 	Logger *slog.Logger
-
-	// FixedAnswer, when positive, makes a baseline server for benchmarks: every request is
-	// answered with the same JSON body of that many bytes, with the same fasthttp settings.
-	// No release is loaded.
-	FixedAnswer int
 }
 
 // DefaultBlockCache is Config.BlockCache's default.
@@ -272,15 +266,14 @@ type Server struct {
 	faultLogged atomic.Bool
 	// own is where a Catalog edge copies the shards it maps (its shards/ subdirectory);
 	// ownTemp: made by New, removed by Shutdown.
-	own       string
-	ownTemp   bool
-	ctx       context.Context
-	cancel    context.CancelFunc
-	bg        sync.WaitGroup
-	loadMu    sync.Mutex // one load at a time
-	shutdown  sync.Once
-	fixedBody []byte
-	tooLarge  []byte // the 413 body, naming the limit
+	own      string
+	ownTemp  bool
+	ctx      context.Context
+	cancel   context.CancelFunc
+	bg       sync.WaitGroup
+	loadMu   sync.Mutex // one load at a time
+	shutdown sync.Once
+	tooLarge []byte // the 413 body, naming the limit
 
 	spool       *rollout.Spool        // nil: no POST /v1/reports
 	tokens      *rollout.ReportTokens // with a spool: every offer carries a report token
@@ -297,9 +290,6 @@ func New(cfg Config) (*Server, error) {
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, m: newMetrics(), runtime: newRuntimeMetrics(cfg.Version, cfg.Revision), recheck: make(chan struct{}, 1)}
 	switch {
-	case cfg.FixedAnswer > 0:
-		s.fixedBody = fixedBody(cfg.FixedAnswer)
-		s.handler = s.fixed
 	case cfg.Clock == nil:
 		return nil, errors.New("serve: Config.Clock is required (time.Now in production, the test's clock in tests)")
 	case cfg.Catalog != "" && cfg.Origin != "":
@@ -316,16 +306,14 @@ func New(cfg Config) (*Server, error) {
 		s.handler = s.route
 	}
 	var err error
-	if cfg.FixedAnswer <= 0 {
-		if s.trust, err = newEdgeTrust(&cfg); err != nil {
+	if s.trust, err = newEdgeTrust(&cfg); err != nil {
+		return nil, err
+	}
+	if cfg.Catalog != "" {
+		if s.own, err = ownShardDir(cfg.Cache); err != nil {
 			return nil, err
 		}
-		if cfg.Catalog != "" {
-			if s.own, err = ownShardDir(cfg.Cache); err != nil {
-				return nil, err
-			}
-			s.ownTemp = cfg.Cache == ""
-		}
+		s.ownTemp = cfg.Cache == ""
 	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return nil, errors.New("serve: TLSCert and TLSKey go together")
@@ -338,7 +326,7 @@ func New(cfg Config) (*Server, error) {
 	if s.pool, err = newPool(cfg.BlockCache, s.m); err != nil {
 		return nil, err
 	}
-	if cfg.Spool.Dir != "" && cfg.FixedAnswer <= 0 {
+	if cfg.Spool.Dir != "" {
 		if s.spool, err = rollout.OpenSpool(cfg.Spool); err != nil {
 			return nil, fmt.Errorf("serve: %w", err)
 		}
@@ -374,7 +362,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	lim := cfg.Limits
 	s.states.New = func() any { return &reqState{dec: offer.NewDecoder(lim)} }
-	if cfg.AdminOnly && cfg.FixedAnswer <= 0 {
+	if cfg.AdminOnly {
 		s.admin = &fasthttp.Server{
 			Handler: s.route, ErrorHandler: s.errorHandler, NoDefaultServerHeader: true, Concurrency: 256,
 			ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, IdleTimeout: cfg.IdleTimeout,
@@ -406,14 +394,11 @@ func New(cfg Config) (*Server, error) {
 	if s.access != nil {
 		s.bg.Go(func() { s.access.run(s.ctx) })
 	}
-	if cfg.Sample.Out != nil && cfg.FixedAnswer <= 0 {
+	if cfg.Sample.Out != nil {
 		if s.sample, err = newSampler(s, cfg.Sample); err != nil {
 			return nil, err
 		}
 		s.bg.Go(func() { s.sample.run(s.ctx) })
-	}
-	if cfg.FixedAnswer > 0 {
-		return s, nil
 	}
 	dir := cfg.Catalog
 	if cfg.Origin != "" {

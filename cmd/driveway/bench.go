@@ -20,6 +20,7 @@ func benchCommands() []command {
 		{"lookups", "measure cold and warm hardware ID lookups in a release", "--catalog DIR [--keys N] [--json]", cmdBenchLookups},
 		{"rollout-sim", "run the rollout health loop end to end over simulated days", "[--pcs N] [--days D] [--bad-failure-rate R] [--seed S] [--plot FILE] [--policy FILE] [--json]", cmdBenchRolloutSim},
 		{"load", "drive an edge with offer requests over HTTP and measure it", "(--population FILE [--devices N] | --body FILE) [--url URL] [--concurrency N] [--rate R] [--duration D] [--requests N] [--json]", cmdBenchLoad},
+		{"fixed-answer", "serve the baseline the edge is measured against: a fixed answer, no work", "[--bytes N] [--listen ADDR]", cmdBenchFixedAnswer},
 		{"report", "run the benchmark suite on this machine and write bench/REPORT.md with plots", "[--quick] [--out DIR] [--work DIR] [--keep-work]", cmdBenchReport},
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/driveway/driveway/bench"
+	"github.com/driveway/driveway/bench/load"
 )
 
 func cmdBenchLoad(e *env, args []string) int {
@@ -86,7 +86,7 @@ answer, 2 on misuse.`)
 			defer f.Close()
 			r = f
 		}
-		if bodies, err = bench.ReadRequests(r, *devices); err != nil {
+		if bodies, err = load.ReadRequests(r, *devices); err != nil {
 			return e.fail("bench load", err)
 		}
 		if len(bodies) == 0 {
@@ -99,7 +99,7 @@ answer, 2 on misuse.`)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	res, err := bench.Load(ctx, bench.LoadOptions{URL: *url, Bodies: bodies, Rate: *rate, Concurrency: *concurrency,
+	res, err := load.Run(ctx, load.Options{URL: *url, Bodies: bodies, Rate: *rate, Concurrency: *concurrency,
 		Duration: *duration, Requests: *requests, MaxDuration: *maxDuration, Timeout: *timeout,
 		Engine: *engine, CPUs: cpuList})
 	if err != nil {

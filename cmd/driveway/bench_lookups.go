@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/driveway/driveway/bench"
+	"github.com/driveway/driveway/bench/load"
 )
 
 func cmdBenchLookups(e *env, args []string) int {
@@ -23,7 +23,7 @@ up random keys of the release twice, cold then warm, printing lookups per second
 	if *catalog == "" {
 		return e.usageError("bench lookups", "--catalog is required")
 	}
-	r, err := bench.Lookups(*catalog, bench.LookupOptions{Keys: *n, Seed: *seed, BlockCache: *cache})
+	r, err := load.Lookups(*catalog, load.LookupOptions{Keys: *n, Seed: *seed, BlockCache: *cache})
 	if err != nil {
 		return e.fail("bench lookups", err)
 	}

@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/driveway/driveway/bench"
+	"github.com/driveway/driveway/bench/report"
 )
 
 func cmdBenchReport(e *env, args []string) int {
@@ -51,7 +51,7 @@ it is missing).`)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	start := time.Now()
-	res, err := bench.Report(ctx, bench.ReportOptions{Driveway: self, Out: *out, Work: *work, Keep: *keep, Quick: *quick,
+	res, err := report.Report(ctx, report.ReportOptions{Driveway: self, Out: *out, Work: *work, Keep: *keep, Quick: *quick,
 		Budget: *budget, Command: strings.TrimSpace(command), Nginx: *nginx, Log: e.stderr})
 	if err != nil {
 		return e.fail("bench report", err)

@@ -5,15 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
-	"github.com/driveway/driveway/bench"
+	"github.com/driveway/driveway/bench/rolloutsim"
 	"github.com/driveway/driveway/rollout"
-	"github.com/driveway/driveway/serve"
 )
 
 func cmdBenchRolloutSim(e *env, args []string) int {
@@ -83,7 +80,7 @@ release and model), as an edge's request sample would give it.`)
 	if *throttle < 0 {
 		return e.usageError("bench", "--throttle-per-day must be 0 (the default) or more")
 	}
-	opts := bench.SimOptions{PCs: *pcs, Days: *days, BadFailureRate: *rate, Seed: *seed, Edge: simEdge(e), ForgedReports: *forged, Scenario: *scenario,
+	opts := rolloutsim.Options{PCs: *pcs, Days: *days, BadFailureRate: *rate, Seed: *seed, Logger: slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), ForgedReports: *forged, Scenario: *scenario,
 		BackgroundCrashRate: *background, ThrottlePerDay: *throttle}
 	if *policyFile != "" {
 		p, err := rollout.LoadPolicy(*policyFile)
@@ -99,7 +96,7 @@ release and model), as an edge's request sample would give it.`)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	res, err := bench.RolloutSim(ctx, opts)
+	res, err := rolloutsim.Run(ctx, opts)
 	bar.finish()
 	if res != nil {
 		if *plot != "" {
@@ -122,32 +119,4 @@ release and model), as an edge's request sample would give it.`)
 		return exitFailure
 	}
 	return exitOK
-}
-
-// simEdge starts the simulation's edge in this process: serve.New on a loopback port, with
-// the simulation's clock and spool and ?now= allowed. Its warnings and errors go to stderr.
-func simEdge(e *env) bench.EdgeFunc {
-	return func(cfg bench.EdgeConfig) (string, func() error, error) {
-		log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		srv, err := serve.New(serve.Config{Catalog: cfg.Catalog, Keys: cfg.Keys, Spool: cfg.Spool, Clock: cfg.Clock, TrustedProxies: cfg.TrustedProxies,
-			AllowTimeOverride: true, Poll: 50 * time.Millisecond, Logger: log})
-		if err != nil {
-			return "", nil, err
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			srv.Shutdown(context.Background())
-			return "", nil, err
-		}
-		done := make(chan error, 1)
-		go func() { done <- srv.Serve(ln) }()
-		return "http://" + ln.Addr().String(), func() error {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(ctx); err != nil {
-				return err
-			}
-			return <-done
-		}, nil
-	}
 }

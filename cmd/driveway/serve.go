@@ -100,7 +100,7 @@ flight finish (at most --shutdown-timeout).`)
 	blockCache := fs.Int64("block-cache", serve.DefaultBlockCache, "budget in `BYTES` for decoded shard blocks (0: none)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long requests in flight may take to finish at shutdown")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	fixed := fs.Int("fixed-answer", 0, "benchmark baseline: answer every request with a fixed JSON body of `N` bytes")
+	fixed := fs.Int("fixed-answer", 0, "the benchmark baseline: driveway bench fixed-answer --bytes `N` (kept for the commands of earlier reports)")
 	_ = fs.MarkHidden("fixed-answer")
 	if code, ok := e.parse(fs, args); !ok {
 		return code
@@ -109,19 +109,20 @@ flight finish (at most --shutdown-timeout).`)
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return e.usageError("serve", fmt.Sprintf("--log-level %q: want debug, info, warn or error", *logLevel))
 	}
-	if *fixed <= 0 {
-		switch {
-		case (*catalog == "") == (*origin == ""):
-			return e.usageError("serve", "give either --catalog or --origin")
-		case *origin != "" && *cache == "":
-			return e.usageError("serve", "--origin needs --cache")
-		case len(*keys) == 0:
-			return e.usageError("serve", "--key is required")
-		case *threshold < 1 || *threshold > len(*keys):
-			return e.usageError("serve", fmt.Sprintf("--threshold %d: want 1 to the %d keys given", *threshold, len(*keys)))
-		}
+	if *fixed > 0 {
+		return serveFixedAnswer(e, "serve", *fixed, *listen)
 	}
-	if *catalog != "" && *fixed <= 0 {
+	switch {
+	case (*catalog == "") == (*origin == ""):
+		return e.usageError("serve", "give either --catalog or --origin")
+	case *origin != "" && *cache == "":
+		return e.usageError("serve", "--origin needs --cache")
+	case len(*keys) == 0:
+		return e.usageError("serve", "--key is required")
+	case *threshold < 1 || *threshold > len(*keys):
+		return e.usageError("serve", fmt.Sprintf("--threshold %d: want 1 to the %d keys given", *threshold, len(*keys)))
+	}
+	if *catalog != "" {
 		// Fail fast on a typo: a catalog directory that is not there yet would only make
 		// an edge that is never ready.
 		if fi, err := os.Stat(*catalog); err != nil || !fi.IsDir() {
@@ -146,7 +147,7 @@ flight finish (at most --shutdown-timeout).`)
 	if statePath == "" && *cache != "" {
 		statePath = filepath.Join(*cache, "edge-state.json")
 	}
-	if statePath == "" && *fixed <= 0 {
+	if statePath == "" {
 		log.Warn("no --state: what this edge has seen is kept in memory only, so after a restart it could be shown an older release while that release's timestamp is unexpired")
 	}
 	limits := serve.ReportLimits{}
@@ -180,7 +181,7 @@ flight finish (at most --shutdown-timeout).`)
 		proxies = append(proxies, p.Masked())
 	}
 	var secret []byte
-	if *spool != "" && *fixed <= 0 {
+	if *spool != "" {
 		if *reportSecret == "" {
 			return e.usageError("serve", "--spool needs --report-secret-file: device ids are stored as pseudonyms keyed with the fleet's secret (head -c 32 /dev/urandom | base64 > FILE, the same file on every edge)")
 		}
@@ -229,7 +230,7 @@ flight finish (at most --shutdown-timeout).`)
 		StaleOK: *staleOK, AllowTimeOverride: *allowTime,
 		Limits:      offer.Limits{MaxBody: *maxBody, MaxDevices: *maxDevices, MaxIDs: *maxIDs, MaxString: *maxString},
 		ReadTimeout: *readTimeout, WriteTimeout: *writeTimeout, IdleTimeout: *idleTimeout,
-		MaxConns: *maxConns, BlockCache: cacheBytes, Logger: log, FixedAnswer: *fixed, Clock: e.now,
+		MaxConns: *maxConns, BlockCache: cacheBytes, Logger: log, Clock: e.now,
 		State: statePath, CatalogName: *catalogName, LogKey: logKey,
 		Spool: rollout.SpoolOptions{Dir: *spool, Secret: secret, MaxFileBytes: *spoolMaxBytes, MaxFileAge: *spoolMaxAge, SyncEvery: *spoolSync, Queue: *spoolQueue,
 			MaxTotalBytes: *spoolMaxTotal, MinFreeBytes: *spoolMinFree, MinFreePercent: *spoolMinFreePct, Retention: *reportRetention, MaxAhead: *reportMaxAhead},

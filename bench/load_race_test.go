@@ -1,7 +1,0 @@
-//go:build race
-
-package bench
-
-// raceEnabled: sync.Pool drops items at random under the race detector, so allocation
-// counts are not meaningful.
-const raceEnabled = true
