@@ -2,11 +2,13 @@ package catalogs
 
 import (
 	"encoding/json"
-	"os"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"testing"
 	"testing/fstest"
+
+	"github.com/driveway/driveway/internal/conformance"
 )
 
 func FuzzParseJSON(f *testing.F) {
@@ -47,19 +49,12 @@ func FuzzLabelTree(f *testing.F) {
 	f.Add(uint8(4), []byte(`[{"sellerId":"100","chidRelationships":["x"],"hwidVendors":[1]}]`))
 	f.Add(uint8(7), []byte(`[{"id":"1","labels":["3001"],"hardwareIds":["PCI\\X"],"minBuild":5,"maxBuild":1}]`))
 	// Seed the label slot with every scenario's label files too.
-	files, _ := filepath.Glob("../testdata/conformance/scenarios/*.json")
-	for _, file := range files {
-		var sc scenario
-		if b, err := os.ReadFile(file); err == nil && json.Unmarshal(b, &sc) == nil {
-			keys := make([]string, 0, len(sc.Labels))
-			for k := range sc.Labels {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				if filepath.Base(filepath.Dir(k)) == "shippingLabels" {
-					f.Add(uint8(0), []byte(sc.Labels[k]))
-				}
+	scenarios := conformance.Load(f)
+	for _, name := range slices.Sorted(maps.Keys(scenarios)) {
+		sc := scenarios[name]
+		for _, k := range slices.Sorted(maps.Keys(sc.Labels)) {
+			if filepath.Base(filepath.Dir(k)) == "shippingLabels" {
+				f.Add(uint8(0), []byte(sc.Labels[k]))
 			}
 		}
 	}

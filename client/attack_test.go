@@ -3,9 +3,7 @@ package client_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -18,6 +16,7 @@ import (
 	"github.com/driveway/driveway/catalogs/compiled"
 	"github.com/driveway/driveway/client"
 	"github.com/driveway/driveway/index"
+	"github.com/driveway/driveway/internal/conformance"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
 )
@@ -37,28 +36,10 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	b, err := os.ReadFile("../testdata/conformance/scenarios/09-automatic-vs-optional.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sc struct {
-		Now      string                     `json:"now"`
-		Labels   map[string]json.RawMessage `json:"labels"`
-		Requests []struct {
-			Request json.RawMessage `json:"request"`
-		} `json:"requests"`
-	}
-	if err := json.Unmarshal(b, &sc); err != nil {
-		t.Fatal(err)
-	}
+	sc := conformance.LoadOne(t, "09-automatic-vs-optional.json")
 	w := &world{t: t, dir: filepath.Join(t.TempDir(), "catalog"), labels: filepath.Join(t.TempDir(), "labels")}
-	for rel, doc := range sc.Labels {
-		p := filepath.Join(w.labels, filepath.FromSlash(rel))
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, doc, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	conformance.WriteTree(t, w.labels, sc.Labels)
+	var err error
 	if w.now, err = time.Parse(time.RFC3339, sc.Now); err != nil {
 		t.Fatal(err)
 	}
