@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/driveway/driveway/internal/conformance"
 	"github.com/driveway/driveway/offer"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
@@ -32,10 +33,10 @@ import (
 func adminEdge(t *testing.T, cfg serve.Config, scheme string) (public, admin string, req []byte) {
 	t.Helper()
 	k := newKey(t)
-	sc := loadScenario(t, "01-forward-and-floor.json")
+	sc := conformance.LoadOne(t, "01-forward-and-floor.json")
 	now := mustTime(t, sc.Now)
 	work := t.TempDir()
-	writeLabels(t, filepath.Join(work, "labels"), sc.Labels)
+	conformance.WriteTree(t, filepath.Join(work, "labels"), sc.Labels)
 	dir := filepath.Join(work, "catalog")
 	buildRelease(t, filepath.Join(work, "labels"), dir, k, now, 0)
 	clock := newClock(now)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/driveway/driveway/internal/conformance"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
 )
@@ -23,9 +24,9 @@ import (
 func smallEdge(t *testing.T, readTimeout time.Duration) (*serve.Server, string, []byte) {
 	t.Helper()
 	k := newKey(t)
-	sc := loadScenario(t, "01-forward-and-floor.json")
+	sc := conformance.LoadOne(t, "01-forward-and-floor.json")
 	work := t.TempDir()
-	writeLabels(t, work+"/labels", sc.Labels)
+	conformance.WriteTree(t, work+"/labels", sc.Labels)
 	now := mustTime(t, sc.Now)
 	buildRelease(t, work+"/labels", work+"/catalog", k, now, 0)
 	clock := newClock(now)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/driveway/driveway/index"
+	"github.com/driveway/driveway/internal/conformance"
 	"github.com/driveway/driveway/offer"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
@@ -48,7 +49,7 @@ func cliExplanation(t *testing.T, engine *offer.Engine, body []byte, now string)
 // TestConformanceOverHTTP answers every conformance scenario's requests over HTTP, with and
 // without explain, and compares each body with the CLI's answer byte for byte.
 func TestConformanceOverHTTP(t *testing.T) {
-	scenarios := loadScenarios(t)
+	scenarios := conformance.Load(t)
 	names := make([]string, 0, len(scenarios))
 	for n := range scenarios {
 		names = append(names, n)
@@ -64,7 +65,7 @@ func TestConformanceOverHTTP(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			work := t.TempDir()
 			labels := filepath.Join(work, "labels")
-			writeLabels(t, labels, sc.Labels)
+			conformance.WriteTree(t, labels, sc.Labels)
 			catalog := filepath.Join(work, "catalog")
 			buildRelease(t, labels, catalog, k, mustTime(t, sc.Now), 0)
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/driveway/driveway/internal/conformance"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
 )
@@ -44,9 +45,9 @@ var statusLine = regexp.MustCompile(`(?m)^HTTP/1\.[01] (\d{3}) `)
 // fasthttp settings: it must not panic, and every status must be a documented one.
 func FuzzHandler(f *testing.F) {
 	k := newKey(f)
-	sc := loadScenario(f, "01-forward-and-floor.json")
+	sc := conformance.LoadOne(f, "01-forward-and-floor.json")
 	work := f.TempDir()
-	writeLabels(f, filepath.Join(work, "labels"), sc.Labels)
+	conformance.WriteTree(f, filepath.Join(work, "labels"), sc.Labels)
 	now := mustTime(f, sc.Now)
 	buildRelease(f, filepath.Join(work, "labels"), filepath.Join(work, "catalog"), k, now, 0)
 	clock := newClock(now)

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -22,69 +21,23 @@ import (
 
 	"github.com/driveway/driveway/build"
 	"github.com/driveway/driveway/index"
+	"github.com/driveway/driveway/internal/conformance"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
 	"github.com/driveway/driveway/statement"
 )
 
-// scenario is a conformance scenario (testdata/conformance/scenarios), as
-// cmd/driveway/conformance_test.go reads it.
-type scenario struct {
-	Name   string                     `json:"name"`
-	Now    string                     `json:"now"`
-	Labels map[string]json.RawMessage `json:"labels"`
-	Build  struct {
-		OK    bool     `json:"ok"`
-		Flags []string `json:"flags"`
-	} `json:"build"`
-	Requests []struct {
-		Name    string          `json:"name"`
-		Now     string          `json:"now"`
-		Request json.RawMessage `json:"request"`
-	} `json:"requests"`
-}
-
-func loadScenarios(t testing.TB) map[string]scenario {
+// loadScenario and writeLabels are conformance.LoadOne and conformance.WriteTree under
+// their old names, for damage_test.go and serve_timing_test.go until they call those
+// themselves.
+func loadScenario(t testing.TB, name string) conformance.Scenario {
 	t.Helper()
-	files, _ := filepath.Glob("../testdata/conformance/scenarios/*.json")
-	if len(files) == 0 {
-		t.Fatal("no scenarios in testdata/conformance/scenarios")
-	}
-	out := map[string]scenario{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var sc scenario
-		if err := json.Unmarshal(b, &sc); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		out[filepath.Base(f)] = sc
-	}
-	return out
-}
-
-func loadScenario(t testing.TB, name string) scenario {
-	t.Helper()
-	sc, ok := loadScenarios(t)[name]
-	if !ok {
-		t.Fatalf("no scenario %s", name)
-	}
-	return sc
+	return conformance.LoadOne(t, name)
 }
 
 func writeLabels(t testing.TB, dir string, labels map[string]json.RawMessage) {
 	t.Helper()
-	for rel, doc := range labels {
-		p := filepath.Join(dir, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, doc, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	conformance.WriteTree(t, dir, labels)
 }
 
 // key is a signing key pair written to files.
@@ -131,11 +84,8 @@ func buildRelease(t testing.TB, labels, out string, k key, now time.Time, expire
 	return rep
 }
 
-// testLogger logs to the test, so a failing test shows what the server did.
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(&tlogWriter{t: t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
+// tlogWriter logs to the test, so a failing test shows what the server did; after done it
+// drops what comes (a server may still log after its test has ended).
 type tlogWriter struct {
 	mu   sync.Mutex
 	t    testing.TB
@@ -279,7 +229,8 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-// copyDir copies a directory tree.
+// copyDir copies a directory tree into dst, over what dst already has: a deploy copies a
+// new release's files over the served ones, which os.CopyFS refuses to do.
 func copyDir(t testing.TB, src, dst string) {
 	t.Helper()
 	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
@@ -321,8 +272,6 @@ func urlNow(base string, now string, explain bool) string {
 	}
 	return u
 }
-
-var _ = fmt.Sprint
 
 // testLogLevel is the level of the servers' logs in tests (DRIVEWAY_TEST_LOG=debug for more).
 var testLogLevel = func() slog.Level {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/driveway/driveway/index"
+	"github.com/driveway/driveway/internal/conformance"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
 )
@@ -131,11 +132,11 @@ func (n *nginx) url() string  { return "http://" + n.addr() }
 // nginx serving a truncated shard (refused, the old release keeps serving, then repaired).
 func TestNginxOrigin(t *testing.T) {
 	k := newKey(t)
-	a, b, c := loadScenario(t, "01-forward-and-floor.json"), loadScenario(t, "02-ceiling.json"), loadScenario(t, "08-ranking.json")
+	a, b, c := conformance.LoadOne(t, "01-forward-and-floor.json"), conformance.LoadOne(t, "02-ceiling.json"), conformance.LoadOne(t, "08-ranking.json")
 	now := mustTime(t, a.Now)
 	work := t.TempDir()
-	for name, sc := range map[string]scenario{"la": a, "lb": b, "lc": c} {
-		writeLabels(t, filepath.Join(work, name, "tree"), sc.Labels) // one catalog, "tree": an edge serves one
+	for name, sc := range map[string]conformance.Scenario{"la": a, "lb": b, "lc": c} {
+		conformance.WriteTree(t, filepath.Join(work, name, "tree"), sc.Labels) // one catalog, "tree": an edge serves one
 
 	}
 	root := filepath.Join(work, "origin")
@@ -232,10 +233,10 @@ func TestNginxOrigin(t *testing.T) {
 // release: the edge refuses and counts, backs off, keeps serving, and syncs in the end.
 func TestOriginGarbageAndSlow(t *testing.T) {
 	k := newKey(t)
-	sc := loadScenario(t, "01-forward-and-floor.json")
+	sc := conformance.LoadOne(t, "01-forward-and-floor.json")
 	now := mustTime(t, sc.Now)
 	work := t.TempDir()
-	writeLabels(t, filepath.Join(work, "labels"), sc.Labels)
+	conformance.WriteTree(t, filepath.Join(work, "labels"), sc.Labels)
 	root := filepath.Join(work, "origin")
 	buildRelease(t, filepath.Join(work, "labels"), root, k, now, 0)
 	mode := make(chan string, 1)
@@ -291,10 +292,10 @@ func TestOriginGarbageAndSlow(t *testing.T) {
 // already in its cache, before (and without) reaching the origin.
 func TestOriginStartsFromCache(t *testing.T) {
 	k := newKey(t)
-	sc := loadScenario(t, "01-forward-and-floor.json")
+	sc := conformance.LoadOne(t, "01-forward-and-floor.json")
 	now := mustTime(t, sc.Now)
 	work := t.TempDir()
-	writeLabels(t, filepath.Join(work, "labels"), sc.Labels)
+	conformance.WriteTree(t, filepath.Join(work, "labels"), sc.Labels)
 	cache := filepath.Join(work, "cache")
 	buildRelease(t, filepath.Join(work, "labels"), cache, k, now, 0)
 	clock := newClock(now)
@@ -309,10 +310,10 @@ func TestOriginStartsFromCache(t *testing.T) {
 // serving that directory answer every request of a scenario with the same bytes.
 func TestEdgesAnswerAlike(t *testing.T) {
 	k := newKey(t)
-	sc := loadScenario(t, "07-gradual-rollout.json")
+	sc := conformance.LoadOne(t, "07-gradual-rollout.json")
 	now := mustTime(t, sc.Now)
 	work := t.TempDir()
-	writeLabels(t, filepath.Join(work, "labels"), sc.Labels)
+	conformance.WriteTree(t, filepath.Join(work, "labels"), sc.Labels)
 	root := filepath.Join(work, "catalog")
 	buildRelease(t, filepath.Join(work, "labels"), root, k, now, 0)
 	origin := httptest.NewServer(http.FileServer(http.Dir(root)))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/driveway/driveway/build"
 	"github.com/driveway/driveway/client"
+	"github.com/driveway/driveway/internal/conformance"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
 )
@@ -19,13 +20,13 @@ import (
 // its own, and its answers verify too.
 func TestRecordsReusedAcrossControlReleases(t *testing.T) {
 	k := newKey(t)
-	a, b := loadScenario(t, "01-forward-and-floor.json"), loadScenario(t, "02-ceiling.json")
+	a, b := conformance.LoadOne(t, "01-forward-and-floor.json"), conformance.LoadOne(t, "02-ceiling.json")
 	now := mustTime(t, a.Now)
 	work := t.TempDir()
 	dir := filepath.Join(work, "catalog")
 	treeA, treeB := filepath.Join(work, "la", "tree"), filepath.Join(work, "lb", "tree")
-	writeLabels(t, treeA, a.Labels)
-	writeLabels(t, treeB, b.Labels)
+	conformance.WriteTree(t, treeA, a.Labels)
+	conformance.WriteTree(t, treeB, b.Labels)
 	buildRelease(t, treeA, dir, k, now, 0)
 
 	clock := newClock(now)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/driveway/driveway/index"
+	"github.com/driveway/driveway/internal/conformance"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
 	"github.com/driveway/driveway/trust"
@@ -166,10 +167,10 @@ func TestRefusals(t *testing.T) {
 // until expiry + stale-ok, then carry no offers and /readyz fails.
 func TestExpiryWhileServing(t *testing.T) {
 	k := newKey(t)
-	sc := loadScenario(t, "01-forward-and-floor.json")
+	sc := conformance.LoadOne(t, "01-forward-and-floor.json")
 	now := mustTime(t, sc.Now)
 	work := t.TempDir()
-	writeLabels(t, filepath.Join(work, "labels"), sc.Labels)
+	conformance.WriteTree(t, filepath.Join(work, "labels"), sc.Labels)
 	dir := filepath.Join(work, "catalog")
 	buildRelease(t, filepath.Join(work, "labels"), dir, k, now, time.Hour)
 	req := sc.Requests[1].Request

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/driveway/driveway/build"
+	"github.com/driveway/driveway/internal/conformance"
 	"github.com/driveway/driveway/releaselog"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
@@ -74,11 +75,11 @@ type logWorld struct {
 }
 
 func newLogWorld(t *testing.T) *logWorld {
-	sc := loadScenario(t, "01-forward-and-floor.json")
+	sc := conformance.LoadOne(t, "01-forward-and-floor.json")
 	w := &logWorld{k: newKey(t), lk: newLogKey(t), t0: mustTime(t, sc.Now), req: sc.Requests[1].Request}
 	work := t.TempDir()
 	w.labels, w.a, w.b = filepath.Join(work, "labels"), filepath.Join(work, "a"), filepath.Join(work, "b")
-	writeLabels(t, w.labels, sc.Labels)
+	conformance.WriteTree(t, w.labels, sc.Labels)
 	logBuild(t, w.labels, w.a, w.k, w.lk, w.t0)
 	copyDir(t, w.a, w.b)
 	logBuild(t, w.labels, w.a, w.k, w.lk, w.t0.Add(time.Hour))
@@ -273,11 +274,11 @@ func TestOriginEdgeChecksTheLog(t *testing.T) {
 // TestEdgeNeedsTheLog: an edge given the log key refuses a catalog that has no log (an
 // origin that drops log/ to get around the check), and says what to do.
 func TestEdgeNeedsTheLog(t *testing.T) {
-	sc := loadScenario(t, "01-forward-and-floor.json")
+	sc := conformance.LoadOne(t, "01-forward-and-floor.json")
 	k, lk := newKey(t), newLogKey(t)
 	t0 := mustTime(t, sc.Now)
 	labels, dir := filepath.Join(t.TempDir(), "labels"), filepath.Join(t.TempDir(), "catalog")
-	writeLabels(t, labels, sc.Labels)
+	conformance.WriteTree(t, labels, sc.Labels)
 	buildRelease(t, labels, dir, k, t0, 0)
 	logs := &captureLog{}
 	t.Cleanup(func() { logs.logTo(t) })

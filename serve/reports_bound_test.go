@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/driveway/driveway/internal/conformance"
 	"github.com/driveway/driveway/rollout"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
@@ -186,9 +187,9 @@ func TestReportLimits(t *testing.T) {
 func limitsEdge(t *testing.T, dir string, limits serve.ReportLimits, proxies []netip.Prefix) (*serve.Server, string, *fixedClock) {
 	t.Helper()
 	k := newKey(t)
-	sc := loadScenario(t, "01-forward-and-floor.json")
+	sc := conformance.LoadOne(t, "01-forward-and-floor.json")
 	work := t.TempDir()
-	writeLabels(t, work+"/labels", sc.Labels)
+	conformance.WriteTree(t, work+"/labels", sc.Labels)
 	now := mustTime(t, sc.Now)
 	buildRelease(t, work+"/labels", work+"/catalog", k, now, 0)
 	clock := newClock(now)

@@ -26,6 +26,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/driveway/driveway/internal/conformance"
 	"github.com/driveway/driveway/offer"
 	"github.com/driveway/driveway/rollout"
 	"github.com/driveway/driveway/serve"
@@ -61,9 +62,9 @@ func reportsEdge(t *testing.T, spool rollout.SpoolOptions) (*serve.Server, strin
 func reportsEdgeLog(t *testing.T, spool rollout.SpoolOptions, log *slog.Logger) (*serve.Server, string, *fixedClock, []byte) {
 	t.Helper()
 	k := newKey(t)
-	sc := loadScenario(t, "01-forward-and-floor.json")
+	sc := conformance.LoadOne(t, "01-forward-and-floor.json")
 	work := t.TempDir()
-	writeLabels(t, filepath.Join(work, "labels"), sc.Labels)
+	conformance.WriteTree(t, filepath.Join(work, "labels"), sc.Labels)
 	now := mustTime(t, sc.Now)
 	buildRelease(t, filepath.Join(work, "labels"), filepath.Join(work, "catalog"), k, now, 0)
 	clock := newClock(now)
@@ -712,9 +713,9 @@ func TestReportsKilledEdge(t *testing.T) {
 		return
 	}
 	k := newKey(t)
-	sc := loadScenario(t, "01-forward-and-floor.json")
+	sc := conformance.LoadOne(t, "01-forward-and-floor.json")
 	work := t.TempDir()
-	writeLabels(t, filepath.Join(work, "labels"), sc.Labels)
+	conformance.WriteTree(t, filepath.Join(work, "labels"), sc.Labels)
 	now := mustTime(t, sc.Now)
 	catalog, spool := filepath.Join(work, "catalog"), filepath.Join(work, "spool")
 	buildRelease(t, filepath.Join(work, "labels"), catalog, k, now, 0)
@@ -858,10 +859,10 @@ func du(dir string) int64 {
 // and the next release still fits and is served.
 func TestReportsFloodKeepsRoomForReleases(t *testing.T) {
 	k := newKey(t)
-	sc := loadScenario(t, "01-forward-and-floor.json")
+	sc := conformance.LoadOne(t, "01-forward-and-floor.json")
 	now := mustTime(t, sc.Now)
 	work := t.TempDir()
-	writeLabels(t, filepath.Join(work, "labels"), sc.Labels)
+	conformance.WriteTree(t, filepath.Join(work, "labels"), sc.Labels)
 	root := filepath.Join(work, "origin")
 	buildRelease(t, filepath.Join(work, "labels"), root, k, now, 0)
 	origin := httptest.NewServer(http.FileServer(http.Dir(root)))

@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 
+	"github.com/driveway/driveway/internal/conformance"
 	"github.com/driveway/driveway/rollout"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
@@ -30,9 +31,9 @@ import (
 //	go test -run '^$' -bench BenchmarkReports -benchtime 5s ./serve
 func BenchmarkReports(b *testing.B) {
 	k := newKey(b)
-	sc := loadScenario(b, "01-forward-and-floor.json")
+	sc := conformance.LoadOne(b, "01-forward-and-floor.json")
 	work := b.TempDir()
-	writeLabels(b, filepath.Join(work, "labels"), sc.Labels)
+	conformance.WriteTree(b, filepath.Join(work, "labels"), sc.Labels)
 	now := mustTime(b, sc.Now)
 	buildRelease(b, filepath.Join(work, "labels"), filepath.Join(work, "catalog"), k, now, 0)
 	clock := newClock(now)

@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/driveway/driveway/index"
+	"github.com/driveway/driveway/internal/conformance"
 	"github.com/driveway/driveway/offer"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
@@ -24,12 +25,12 @@ import (
 // directories and returns them with a request they answer differently.
 func twoTrees(t *testing.T, k key) (dirA, dirB string, now time.Time, request []byte) {
 	t.Helper()
-	a, b := loadScenario(t, "01-forward-and-floor.json"), loadScenario(t, "02-ceiling.json")
+	a, b := conformance.LoadOne(t, "01-forward-and-floor.json"), conformance.LoadOne(t, "02-ceiling.json")
 	now = mustTime(t, a.Now)
 	work := t.TempDir()
 	dirA, dirB = filepath.Join(work, "a"), filepath.Join(work, "b")
-	writeLabels(t, filepath.Join(work, "la", "tree"), a.Labels) // one catalog ("tree"), two states of it
-	writeLabels(t, filepath.Join(work, "lb", "tree"), b.Labels)
+	conformance.WriteTree(t, filepath.Join(work, "la", "tree"), a.Labels) // one catalog ("tree"), two states of it
+	conformance.WriteTree(t, filepath.Join(work, "lb", "tree"), b.Labels)
 	buildRelease(t, filepath.Join(work, "la", "tree"), dirA, k, now, 0)
 	buildRelease(t, filepath.Join(work, "lb", "tree"), dirB, k, now, 0)
 	return dirA, dirB, now, a.Requests[1].Request

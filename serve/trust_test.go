@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/driveway/driveway/index"
+	"github.com/driveway/driveway/internal/conformance"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
 	"github.com/driveway/driveway/trust"
@@ -35,11 +36,11 @@ type cancelled struct {
 
 func cancelPipeline(t *testing.T, k key) *cancelled {
 	t.Helper()
-	sc := loadScenario(t, "01-forward-and-floor.json")
+	sc := conformance.LoadOne(t, "01-forward-and-floor.json")
 	t0 := mustTime(t, sc.Now)
 	work := t.TempDir()
 	labels := filepath.Join(work, "contoso")
-	writeLabels(t, labels, sc.Labels)
+	conformance.WriteTree(t, labels, sc.Labels)
 	c := &cancelled{pipeline: filepath.Join(work, "pipeline"), old: filepath.Join(work, "old"), request: sc.Requests[1].Request, t0: t0, catalog: "contoso"}
 	buildRelease(t, labels, c.pipeline, k, t0, 0)
 	c.live = offersPart(t, c.pipeline, k, c.request, t0)
@@ -340,10 +341,10 @@ func TestKeyRotation(t *testing.T) {
 // a re-signed timestamp makes it fresh again.
 func TestTimestampExpiryWhileServing(t *testing.T) {
 	k := newKey(t)
-	sc := loadScenario(t, "01-forward-and-floor.json")
+	sc := conformance.LoadOne(t, "01-forward-and-floor.json")
 	now := mustTime(t, sc.Now)
 	work := t.TempDir()
-	writeLabels(t, filepath.Join(work, "labels"), sc.Labels)
+	conformance.WriteTree(t, filepath.Join(work, "labels"), sc.Labels)
 	dir := filepath.Join(work, "catalog")
 	buildRelease(t, filepath.Join(work, "labels"), dir, k, now, 0) // a week; its timestamp a day
 	req := sc.Requests[1].Request
