@@ -711,16 +711,12 @@ func TestGuardShrink(t *testing.T) {
 	}
 }
 
-// copyDir copies a catalog directory (flat files under releases/ and shards/) to a new one.
+// copyDir copies a catalog directory to a new one.
 func copyDir(t testing.TB, src string) string {
 	t.Helper()
 	dst := t.TempDir()
-	for name, data := range dirFiles(t, src) {
-		p := filepath.Join(dst, name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		t.Fatal(err)
 	}
 	return dst
 }

@@ -12,56 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/driveway/driveway/internal/conformance"
 	"github.com/driveway/driveway/internal/testclock"
 )
 
 // The conformance scenarios (testdata/conformance, a copy of shared/conformance) run here
 // exactly as shared/conformance/run.py runs them against the binary: keygen, build with the
 // scenario's --now and flags, then offer --key --now for every request.
-
-type scenario struct {
-	Name   string                     `json:"name"`
-	Now    string                     `json:"now"`
-	Labels map[string]json.RawMessage `json:"labels"`
-	Build  struct {
-		OK    bool     `json:"ok"`
-		Flags []string `json:"flags"`
-		Codes []string `json:"codes"`
-	} `json:"build"`
-	Requests []struct {
-		Name    string          `json:"name"`
-		Now     string          `json:"now"`
-		Request json.RawMessage `json:"request"`
-		Offers  []offerKey      `json:"offers"`
-	} `json:"requests"`
-}
-
-type offerKey struct {
-	InstanceID string `json:"instanceId"`
-	Kind       string `json:"kind"`
-	LabelID    string `json:"labelId"`
-}
-
-func loadScenarios(t *testing.T) map[string]scenario {
-	t.Helper()
-	files, _ := filepath.Glob("../../testdata/conformance/scenarios/*.json")
-	if len(files) == 0 {
-		t.Fatal("no scenarios in testdata/conformance/scenarios")
-	}
-	out := map[string]scenario{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var sc scenario
-		if err := json.Unmarshal(b, &sc); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		out[filepath.Base(f)] = sc
-	}
-	return out
-}
 
 // runCLI runs the command line in process, at the tests' clock (testclock).
 func runCLI(stdin []byte, args ...string) (code int, stdout, stderr string) {
@@ -78,23 +35,10 @@ func runCLIAt(now func() time.Time, stdin []byte, args ...string) (code int, std
 // testNow is the tests' clock as a --now flag's value.
 func testNow() string { return testclock.Now().Format(time.RFC3339) }
 
-func writeLabels(t *testing.T, dir string, labels map[string]json.RawMessage) {
-	t.Helper()
-	for rel, doc := range labels {
-		p := filepath.Join(dir, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, doc, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 var codeLine = regexp.MustCompile(`^\s*([LW]\d{3})\b`)
 
 func TestConformance(t *testing.T) {
-	scenarios := loadScenarios(t)
+	scenarios := conformance.Load(t)
 	names := make([]string, 0, len(scenarios))
 	for n := range scenarios {
 		names = append(names, n)
@@ -106,7 +50,7 @@ func TestConformance(t *testing.T) {
 			work := t.TempDir()
 			labels := filepath.Join(work, "labels")
 			os.MkdirAll(labels, 0o755)
-			writeLabels(t, labels, sc.Labels)
+			conformance.WriteTree(t, labels, sc.Labels)
 			key := filepath.Join(work, "k")
 			if code, _, stderr := runCLI(nil, "keygen", "--unencrypted", "--out", key); code != 0 {
 				t.Fatalf("keygen: %d %s", code, stderr)
@@ -155,7 +99,7 @@ func TestConformance(t *testing.T) {
 					continue
 				}
 				var got struct {
-					Offers []offerKey `json:"offers"`
+					Offers []conformance.Offer `json:"offers"`
 				}
 				if err := json.Unmarshal([]byte(stdout), &got); err != nil {
 					t.Errorf("[%s] offer printed no JSON: %v: %s", r.Name, err, stdout)
@@ -169,7 +113,7 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-func sortedKeys(os []offerKey) string {
+func sortedKeys(os []conformance.Offer) string {
 	var ks []string
 	for _, o := range os {
 		ks = append(ks, fmt.Sprintf("(%s %s %s)", o.InstanceID, o.Kind, o.LabelID))
