@@ -34,8 +34,8 @@ func TestImportGraph(t *testing.T) {
 		"client":     {"index", "offer", "build", "serve", "bench", "cmd", "trust", "rollout"},
 		"releaselog": {"catalogs", "index", "offer", "build", "serve", "bench", "cmd", "trust", "rollout", "client"},
 		"rollout":    {"index", "offer", "build", "serve", "bench", "cmd", "signing", "trust", "client", "releaselog", "diff", "statement"},
-		// The tests' own packages (testclock, conformance) sit with the domain: the tests of
-		// catalogs and offer import them.
+		// The tests' own packages (testclock, conformance) import no package of the module:
+		// the tests of the packages at the bottom (catalogs) import them.
 		"internal": {"catalogs", "index", "offer", "build", "serve", "bench", "cmd", "signing", "trust", "rollout", "diff", "statement", "client", "releaselog", "scripts"},
 		"scripts":  {"cmd"},
 		"cmd":      {},
