@@ -53,8 +53,9 @@ func epollLoad(ctx context.Context, o Options, uri, hostPort string) (Result, er
 	if err != nil {
 		return Result{}, fmt.Errorf("bench: load: %v", err)
 	}
-	sa, family, err := sockaddrOf(addr)
-	if err != nil {
+	r := &epollRun{o: o, st: new(workerStats), conns: make([]econn, o.Concurrency), idle: make([]int, 0, o.Concurrency),
+		perReq: float64(time.Second) / o.Rate}
+	if r.sa, r.family, err = sockaddrOf(addr); err != nil {
 		return Result{}, err
 	}
 	reqs := make([][]byte, len(o.Bodies))
@@ -66,279 +67,336 @@ func epollLoad(ctx context.Context, o Options, uri, hostPort string) (Result, er
 
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if len(o.CPUs) > 0 {
-		var set unix.CPUSet
-		for _, c := range o.CPUs {
-			set.Set(c)
-		}
-		if err := unix.SchedSetaffinity(0, &set); err != nil { // this thread only
-			return Result{}, fmt.Errorf("bench: load: pinning the generator to CPUs %v: %v", o.CPUs, err)
-		}
-		defer func() { // the thread goes back to the pool: give it every CPU again
-			var all unix.CPUSet
-			for c := range runtime.NumCPU() {
-				all.Set(c)
-			}
-			unix.SchedSetaffinity(0, &all)
-		}()
-	}
-	// The waits in epoll_pwait2 end when the next request is due: with the default timer
-	// slack (50 µs) they would end up to that much later.
-	if old, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0); err == nil {
-		if unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0) == nil {
-			defer unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(old), 0, 0, 0)
-		}
-	}
-	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	unpin, err := pinThread(o.CPUs)
 	if err != nil {
+		return Result{}, err
+	}
+	defer unpin()
+	defer lowerTimerSlack()()
+	if r.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 		return Result{}, fmt.Errorf("bench: load: epoll: %v", err)
 	}
-	defer unix.Close(ep)
-
-	st := new(workerStats)
-	conns := make([]econn, o.Concurrency)
-	idle := make([]int, 0, o.Concurrency) // connections without a request; fd -1: dial first
-	dial := func(i int) error {
-		c := &conns[i]
-		fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		// A blocking connect bounded by the send timeout, then non-blocking: this engine is
-		// for loopback and local networks, where a connect takes microseconds.
-		tv := unix.NsecToTimeval(int64(o.Timeout))
-		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
-		if err := unix.Connect(fd, sa); err != nil {
-			unix.Close(fd)
-			return err
-		}
-		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		if err := unix.SetNonblock(fd, true); err != nil {
-			unix.Close(fd)
-			return err
-		}
-		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(i)}
-		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-			unix.Close(fd)
-			return err
-		}
-		c.fd = fd
-		return nil
-	}
-	hangUp := func(i int) {
-		c := &conns[i]
-		if c.fd >= 0 {
-			unix.EpollCtl(ep, unix.EPOLL_CTL_DEL, c.fd, nil)
-			unix.Close(c.fd)
-		}
-		c.fd, c.out, c.in, c.hdr, c.body = -1, nil, c.in[:0], 0, 0
-	}
+	defer unix.Close(r.ep)
 	defer func() {
-		for i := range conns {
-			hangUp(i)
+		for i := range r.conns {
+			r.hangUp(i)
 		}
 	}()
-	for i := range conns {
-		conns[i].fd = -1
-		dial(i) // a failure here is counted when a request needs the connection
-		idle = append(idle, i)
+	for i := range r.conns {
+		r.conns[i].fd = -1
+		r.dial(i) // a failure here is counted when a request needs the connection
+		r.idle = append(r.idle, i)
 	}
+	r.start = time.Now()
+	stopped, err := r.loop(ctx, reqs)
+	if err != nil {
+		return Result{}, err
+	}
+	return mergeStats(o, uri, time.Since(r.start), stopped, []*workerStats{r.st}), nil
+}
 
-	start := time.Now()
-	now := func() int64 { return int64(time.Since(start)) }
-	perReq := float64(time.Second) / o.Rate
-	dueAt := func(i int64) int64 { return int64(float64(i) * perReq) }
-	inRun := func(i int64) bool { return dueAt(i) < int64(o.Duration) && (o.Requests == 0 || i < o.Requests) }
-	busy := 0
-	// release ends conn i's request; drop hangs the connection up (the next request on the
-	// slot dials again).
-	release := func(i int, drop bool) {
-		if conns[i].busy {
-			conns[i].busy = false
-			busy--
-			idle = append(idle, i)
-		}
-		if drop {
-			hangUp(i)
-		}
+// pinThread pins the calling (locked) thread to cpus, when any are given; the function it
+// returns gives the thread every CPU again before it goes back to the pool.
+func pinThread(cpus []int) (unpin func(), err error) {
+	if len(cpus) == 0 {
+		return func() {}, nil
 	}
-	// fail ends conn i's request, if it has one, with an error of kind.
-	fail := func(i int, kind int, t int64) {
-		if c := &conns[i]; c.busy {
-			st.requests++
-			st.hist.Record(time.Duration(t - c.due))
-			st.errs[kind]++
-		}
-		release(i, true)
+	var set unix.CPUSet
+	for _, c := range cpus {
+		set.Set(c)
 	}
-	// finish records conn i's answer, in c.in[:c.hdr+c.body].
-	finish := func(i int, t int64) {
-		c := &conns[i]
-		code, closing := parseStatus(c.in[:c.hdr])
-		st.answer(time.Duration(t-c.due), code, c.in[c.hdr:c.hdr+c.body])
-		extra := len(c.in) > c.hdr+c.body
-		if extra {
-			st.errs[errOther]++ // bytes nobody asked for: the connection cannot be trusted
-		}
-		c.in, c.hdr, c.body = c.in[:0], 0, 0
-		release(i, closing || extra)
+	if err := unix.SchedSetaffinity(0, &set); err != nil { // this thread only
+		return nil, fmt.Errorf("bench: load: pinning the generator to CPUs %v: %v", cpus, err)
 	}
-	send := func(i int, req []byte, due, t int64) {
-		c := &conns[i]
-		c.busy, c.due, c.sent, c.out = true, due, t, req
-		busy++
-		if t-due > int64(o.LateAfter) {
-			st.late++
+	return func() {
+		var all unix.CPUSet
+		for c := range runtime.NumCPU() {
+			all.Set(c)
 		}
-		n, err := unix.Write(c.fd, c.out)
-		switch {
-		case err == unix.EAGAIN || err == unix.EINTR:
-			n = 0
-		case err != nil:
-			fail(i, errConnection, now())
-			return
-		}
-		c.out = c.out[n:]
-		if len(c.out) > 0 { // the socket's buffer is full: finish when it is writable
-			ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLOUT, Fd: int32(i)}
-			unix.EpollCtl(ep, unix.EPOLL_CTL_MOD, c.fd, &ev)
-		}
-	}
-	// receive reads what conn i has for us.
-	receive := func(i int) {
-		c := &conns[i]
-		for {
-			if len(c.in) == cap(c.in) {
-				c.in = append(c.in, make([]byte, max(4096, cap(c.in)))...)[:len(c.in)]
-			}
-			n, err := unix.Read(c.fd, c.in[len(c.in):cap(c.in)])
-			if err == unix.EAGAIN {
-				return
-			}
-			if err == unix.EINTR {
-				continue
-			}
-			t := now()
-			if err != nil || n == 0 {
-				fail(i, errConnection, t)
-				return
-			}
-			if !c.busy {
-				st.errs[errOther]++ // an answer to nothing
-				hangUp(i)
-				return
-			}
-			prev := len(c.in)
-			c.in = c.in[:prev+n]
-			if c.hdr == 0 {
-				from := max(0, prev-3)
-				end := bytes.Index(c.in[from:], crlf2)
-				if end < 0 {
-					if len(c.in) > 64<<10 {
-						fail(i, errOther, t)
-						return
-					}
-					continue
-				}
-				c.hdr = from + end + len(crlf2)
-				body, ok := contentLength(c.in[:c.hdr])
-				if !ok {
-					fail(i, errOther, t)
-					return
-				}
-				c.body = body
-			}
-			if len(c.in) >= c.hdr+c.body {
-				finish(i, t)
-				return
-			}
-		}
-	}
+		unix.SchedSetaffinity(0, &all)
+	}, nil
+}
 
+// lowerTimerSlack sets the calling thread's timer slack to 1 ns and returns what restores
+// it: the waits in epoll_pwait2 end when the next request is due, and with the default slack
+// (50 µs) they would end up to that much later.
+func lowerTimerSlack() (restore func()) {
+	old, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+	if err != nil || unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0) != nil {
+		return func() {}
+	}
+	return func() { unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(old), 0, 0, 0) }
+}
+
+// epollRun is one open loop of the epoll engine, on one locked thread: every connection
+// in one epoll set, requests written when they are due, answers read as they come.
+type epollRun struct {
+	o      Options
+	sa     unix.Sockaddr // where to connect
+	family int
+	ep     int // the epoll set
+	st     *workerStats
+	conns  []econn
+	idle   []int // connections without a request; fd -1: dial first
+	busy   int   // connections with a request
+	start  time.Time
+	perReq float64 // ns between intended times
+}
+
+func (r *epollRun) now() int64 { return int64(time.Since(r.start)) }
+
+// dueAt is request i's intended time, ns since the start.
+func (r *epollRun) dueAt(i int64) int64 { return int64(float64(i) * r.perReq) }
+
+// inRun reports whether request i belongs to the run (its duration and request count).
+func (r *epollRun) inRun(i int64) bool {
+	return r.dueAt(i) < int64(r.o.Duration) && (r.o.Requests == 0 || i < r.o.Requests)
+}
+
+// loop sends the requests when they are due and reads the answers until every request of
+// the run has been sent and answered (or ctx ends it); it returns why it stopped.
+func (r *epollRun) loop(ctx context.Context, reqs [][]byte) (stopped string, err error) {
 	var events [256]unix.EpollEvent
-	next := int64(0) // the next request to send
-	stopped := ""
+	next := int64(0)                     // the next request to send
 	const tick = int64(time.Millisecond) // the longest wait: timeouts and ctx are checked as often
 	lastCheck := int64(0)
 	for {
-		t := now()
+		t := r.now()
 		if stopped == "" {
 			switch {
-			case !inRun(next):
+			case !r.inRun(next):
 				stopped = "duration" // every request of the run has been sent
-				if o.Requests > 0 && next >= o.Requests {
+				if r.o.Requests > 0 && next >= r.o.Requests {
 					stopped = "requests"
 				}
 			case done(ctx):
 				stopped = ctxReason(ctx)
-				for i := next; dueAt(i) <= t && inRun(i); i++ {
-					st.unsent++ // due but never sent: the run was cut short
+				for i := next; r.dueAt(i) <= t && r.inRun(i); i++ {
+					r.st.unsent++ // due but never sent: the run was cut short
 				}
 			}
 		}
-		for stopped == "" && dueAt(next) <= t && inRun(next) && len(idle) > 0 {
-			i := idle[len(idle)-1]
-			idle = idle[:len(idle)-1]
-			if conns[i].fd < 0 {
-				if err := dial(i); err != nil {
-					st.requests++
-					st.hist.Record(time.Duration(now() - dueAt(next)))
-					st.errs[errConnect]++
-					idle = append(idle, i)
-					next++
-					continue
-				}
-			}
-			send(i, reqs[next%int64(len(reqs))], dueAt(next), t)
+		for stopped == "" && r.dueAt(next) <= t && r.inRun(next) && len(r.idle) > 0 {
+			r.sendNext(reqs[next%int64(len(reqs))], r.dueAt(next), t)
 			next++
-			t = now()
+			t = r.now()
 		}
 		// With every connection busy, the due requests wait and will count as late.
-		if stopped != "" && busy == 0 {
-			break
+		if stopped != "" && r.busy == 0 {
+			return stopped, nil
 		}
 		if t-lastCheck >= tick { // requests past their timeout
 			lastCheck = t
-			for i := range conns {
-				if conns[i].busy && t-conns[i].sent > int64(o.Timeout) {
-					fail(i, errTimeout, t)
+			for i := range r.conns {
+				if r.conns[i].busy && t-r.conns[i].sent > int64(r.o.Timeout) {
+					r.fail(i, errTimeout, t)
 				}
 			}
 		}
 		// Wait for an answer, until the next request is due when a connection is free for it.
 		wait := tick
-		if stopped == "" && len(idle) > 0 {
-			wait = min(wait, max(0, dueAt(next)-t))
+		if stopped == "" && len(r.idle) > 0 {
+			wait = min(wait, max(0, r.dueAt(next)-t))
 		}
-		n, err := epollWait(ep, events[:], time.Duration(wait))
+		n, err := epollWait(r.ep, events[:], time.Duration(wait))
 		if err != nil && err != unix.EINTR {
-			return Result{}, fmt.Errorf("bench: load: epoll_pwait2: %v", err)
+			return "", fmt.Errorf("bench: load: epoll_pwait2: %v", err)
 		}
 		for _, ev := range events[:n] {
-			i := int(ev.Fd)
-			c := &conns[i]
-			if c.fd < 0 {
-				continue
-			}
-			if ev.Events&unix.EPOLLOUT != 0 && len(c.out) > 0 {
-				w, err := unix.Write(c.fd, c.out)
-				if err != nil && err != unix.EAGAIN && err != unix.EINTR {
-					fail(i, errConnection, now())
-					continue
-				}
-				c.out = c.out[max(0, w):]
-				if len(c.out) == 0 {
-					ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(i)}
-					unix.EpollCtl(ep, unix.EPOLL_CTL_MOD, c.fd, &ev)
-				}
-			}
-			if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-				receive(i)
-			}
+			r.event(ev)
 		}
 	}
-	elapsed := time.Since(start)
-	return mergeStats(o, uri, elapsed, stopped, []*workerStats{st}), nil
+}
+
+// sendNext sends req, due at due, on an idle connection, dialling it first when it has
+// none; a failed dial counts as a request that got no connection.
+func (r *epollRun) sendNext(req []byte, due, t int64) {
+	i := r.idle[len(r.idle)-1]
+	r.idle = r.idle[:len(r.idle)-1]
+	if r.conns[i].fd < 0 {
+		if err := r.dial(i); err != nil {
+			r.st.requests++
+			r.st.hist.Record(time.Duration(r.now() - due))
+			r.st.errs[errConnect]++
+			r.idle = append(r.idle, i)
+			return
+		}
+	}
+	r.send(i, req, due, t)
+}
+
+// event handles what epoll says of one connection: writable (the rest of a request) or
+// readable (an answer, a hang-up).
+func (r *epollRun) event(ev unix.EpollEvent) {
+	i := int(ev.Fd)
+	c := &r.conns[i]
+	if c.fd < 0 {
+		return
+	}
+	if ev.Events&unix.EPOLLOUT != 0 && len(c.out) > 0 {
+		w, err := unix.Write(c.fd, c.out)
+		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+			r.fail(i, errConnection, r.now())
+			return
+		}
+		c.out = c.out[max(0, w):]
+		if len(c.out) == 0 {
+			ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(i)}
+			unix.EpollCtl(r.ep, unix.EPOLL_CTL_MOD, c.fd, &ev)
+		}
+	}
+	if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		r.receive(i)
+	}
+}
+
+// dial connects conn i and adds it to the epoll set.
+func (r *epollRun) dial(i int) error {
+	c := &r.conns[i]
+	fd, err := unix.Socket(r.family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	// A blocking connect bounded by the send timeout, then non-blocking: this engine is
+	// for loopback and local networks, where a connect takes microseconds.
+	tv := unix.NsecToTimeval(int64(r.o.Timeout))
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
+	if err := unix.Connect(fd, r.sa); err != nil {
+		unix.Close(fd)
+		return err
+	}
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return err
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(i)}
+	if err := unix.EpollCtl(r.ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		unix.Close(fd)
+		return err
+	}
+	c.fd = fd
+	return nil
+}
+
+// hangUp closes conn i (the next request on the slot dials again).
+func (r *epollRun) hangUp(i int) {
+	c := &r.conns[i]
+	if c.fd >= 0 {
+		unix.EpollCtl(r.ep, unix.EPOLL_CTL_DEL, c.fd, nil)
+		unix.Close(c.fd)
+	}
+	c.fd, c.out, c.in, c.hdr, c.body = -1, nil, c.in[:0], 0, 0
+}
+
+// release ends conn i's request; drop hangs the connection up.
+func (r *epollRun) release(i int, drop bool) {
+	if r.conns[i].busy {
+		r.conns[i].busy = false
+		r.busy--
+		r.idle = append(r.idle, i)
+	}
+	if drop {
+		r.hangUp(i)
+	}
+}
+
+// fail ends conn i's request, if it has one, with an error of kind.
+func (r *epollRun) fail(i int, kind int, t int64) {
+	if c := &r.conns[i]; c.busy {
+		r.st.requests++
+		r.st.hist.Record(time.Duration(t - c.due))
+		r.st.errs[kind]++
+	}
+	r.release(i, true)
+}
+
+// finish records conn i's answer, in c.in[:c.hdr+c.body].
+func (r *epollRun) finish(i int, t int64) {
+	c := &r.conns[i]
+	code, closing := parseStatus(c.in[:c.hdr])
+	r.st.answer(time.Duration(t-c.due), code, c.in[c.hdr:c.hdr+c.body])
+	extra := len(c.in) > c.hdr+c.body
+	if extra {
+		r.st.errs[errOther]++ // bytes nobody asked for: the connection cannot be trusted
+	}
+	c.in, c.hdr, c.body = c.in[:0], 0, 0
+	r.release(i, closing || extra)
+}
+
+// send writes req on conn i, as much as the socket takes; the rest goes when epoll says
+// the socket is writable.
+func (r *epollRun) send(i int, req []byte, due, t int64) {
+	c := &r.conns[i]
+	c.busy, c.due, c.sent, c.out = true, due, t, req
+	r.busy++
+	if t-due > int64(r.o.LateAfter) {
+		r.st.late++
+	}
+	n, err := unix.Write(c.fd, c.out)
+	switch {
+	case err == unix.EAGAIN || err == unix.EINTR:
+		n = 0
+	case err != nil:
+		r.fail(i, errConnection, r.now())
+		return
+	}
+	c.out = c.out[n:]
+	if len(c.out) > 0 { // the socket's buffer is full: finish when it is writable
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLOUT, Fd: int32(i)}
+		unix.EpollCtl(r.ep, unix.EPOLL_CTL_MOD, c.fd, &ev)
+	}
+}
+
+// receive reads what conn i has for us.
+func (r *epollRun) receive(i int) {
+	c := &r.conns[i]
+	for {
+		if len(c.in) == cap(c.in) {
+			c.in = append(c.in, make([]byte, max(4096, cap(c.in)))...)[:len(c.in)]
+		}
+		n, err := unix.Read(c.fd, c.in[len(c.in):cap(c.in)])
+		if err == unix.EAGAIN {
+			return
+		}
+		if err == unix.EINTR {
+			continue
+		}
+		t := r.now()
+		if err != nil || n == 0 {
+			r.fail(i, errConnection, t)
+			return
+		}
+		if !c.busy {
+			r.st.errs[errOther]++ // an answer to nothing
+			r.hangUp(i)
+			return
+		}
+		prev := len(c.in)
+		c.in = c.in[:prev+n]
+		if c.hdr == 0 {
+			from := max(0, prev-3)
+			end := bytes.Index(c.in[from:], crlf2)
+			if end < 0 {
+				if len(c.in) > 64<<10 {
+					r.fail(i, errOther, t)
+					return
+				}
+				continue
+			}
+			c.hdr = from + end + len(crlf2)
+			body, ok := contentLength(c.in[:c.hdr])
+			if !ok {
+				r.fail(i, errOther, t)
+				return
+			}
+			c.body = body
+		}
+		if len(c.in) >= c.hdr+c.body {
+			r.finish(i, t)
+			return
+		}
+	}
 }
 
 var crlf2 = []byte("\r\n\r\n")
