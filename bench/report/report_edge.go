@@ -216,62 +216,109 @@ type loadTarget struct {
 	flag   string // the bench load flags selecting its requests
 }
 
+// edgeRun is one run of the edge stages: the edge on loopback, the baselines beside it,
+// the loads against them all, and what they measured.
+type edgeRun struct {
+	r                       *reporter
+	e                       *EdgeFigures
+	p                       loadPlan
+	cat, tree               string
+	pcsFile, wholeFile      string
+	one, twenty, whole      [][]byte // 1-device requests, 20-device requests, whole PCs
+	edgeAddr, edgeLog       string
+	edge, fixed, fixedWhole *server
+	ngx                     *server
+	targets                 []loadTarget
+}
+
 // edge runs the edge on loopback, the baselines beside it, and the load.
 func (r *reporter) edge(ctx context.Context, cat, tree, pcsFile, wholeFile string, one, twenty, whole [][]byte, p loadPlan) {
-	e := r.res.Edge
-	var edge, fixed, fixedWhole, ngx *server
+	er := &edgeRun{r: r, e: r.res.Edge, p: p, cat: cat, tree: tree, pcsFile: pcsFile, wholeFile: wholeFile, one: one, twenty: twenty, whole: whole}
 	defer func() { // in any case, whatever failed
-		ngx.stop()
-		fixedWhole.stop()
-		fixed.stop()
-		edge.stop()
+		er.ngx.stop()
+		er.fixedWhole.stop()
+		er.fixed.stop()
+		er.edge.stop()
 	}()
-	edgeAddr, err := freeAddr()
-	if err != nil {
-		r.res.Stages = append(r.res.Stages, &Stage{Name: "start the edge", Status: stageFailed, Reason: err.Error()})
+	if !er.startEdge(ctx) || !er.warmUp(ctx) {
 		return
 	}
-	edgeLog := filepath.Join(r.work, "edge.log")
-	edgeArgs := []string{"serve", "--catalog", cat, "--key", r.key + ".pub", "--listen", edgeAddr}
+	// The fixed answer of the 1-device answer's size; and one of the whole-PC answer's size,
+	// fed the same whole-PC bodies: what the HTTP share of such a request costs here.
+	er.startFixed(ctx, "fixed", "start the fixed-answer baseline", "the fixed-answer server", er.e.BaselineBytes, one, "--devices 1", &er.fixed)
+	er.startFixed(ctx, "fixed-whole", "start the fixed-answer baseline for whole PCs", "the fixed-answer server (whole PCs)", er.e.WholeResponseBytes, whole, "(whole PCs)", &er.fixedWhole)
+	er.startNginx(ctx)
+	for _, t := range er.targets {
+		er.e.URLs[t.name] = t.url
+	}
+	if !er.closedLoops(ctx) {
+		return
+	}
+	er.machineStalls(ctx)
+	er.openLoops(ctx)
+	er.memory(ctx)
+	ctlArgs := []string{"build", "--control-only", "--labels", tree, "--out", cat, "--key", r.key + ".key", "--quiet"}
+	r.stage(ctx, "control-only release and swap", r.cmd(ctlArgs...)+" # while the edge serves; then poll GET /v1/release every ms",
+		40*time.Second, 0, func(ctx context.Context, st *Stage) error {
+			return r.swap(ctx, er.edgeAddr, er.edgeLog, cat, ctlArgs)
+		})
+}
+
+// loadCmd is the bench load command that reproduces a load of t, with extra flags.
+func (er *edgeRun) loadCmd(t loadTarget, extra string) string {
+	if t.flag == "(whole PCs)" {
+		return fmt.Sprintf("driveway bench load --url %s --population %s %s", t.url, shellQuote(er.wholeFile), extra)
+	}
+	return fmt.Sprintf("driveway bench load --url %s --population %s %s %s", t.url, shellQuote(er.pcsFile), t.flag, extra)
+}
+
+// startEdge starts the edge over the release and waits until it is ready; the edge's
+// three targets (1-device, 20-device and whole-PC requests) are the first ones.
+func (er *edgeRun) startEdge(ctx context.Context) bool {
+	r, e := er.r, er.e
+	var err error
+	if er.edgeAddr, err = freeAddr(); err != nil {
+		r.res.Stages = append(r.res.Stages, &Stage{Name: "start the edge", Status: stageFailed, Reason: err.Error()})
+		return false
+	}
+	er.edgeLog = filepath.Join(r.work, "edge.log")
+	edgeArgs := []string{"serve", "--catalog", er.cat, "--key", r.key + ".pub", "--listen", er.edgeAddr}
 	st := r.stage(ctx, "start the edge", r.cmd(edgeArgs...)+" # then poll GET /readyz until 200", 3*time.Minute, 2*time.Minute,
 		func(ctx context.Context, st *Stage) error {
-			if edge, err = startServer("the edge", edgeLog, r.o.Driveway, edgeArgs...); err != nil {
+			var err error
+			if er.edge, err = startServer("the edge", er.edgeLog, r.o.Driveway, edgeArgs...); err != nil {
 				return err
 			}
-			d, err := edge.waitReady(ctx, "http://"+edgeAddr+"/readyz", fasthttp.MethodGet)
+			d, err := er.edge.waitReady(ctx, "http://"+er.edgeAddr+"/readyz", fasthttp.MethodGet)
 			if err != nil {
 				return err
 			}
 			e.OpenSeconds = d.Seconds()
-			if loads := swapTimes(edgeLog); len(loads) > 0 {
+			if loads := swapTimes(er.edgeLog); len(loads) > 0 {
 				e.LoadMs = loads[0]
 			}
 			return nil
 		})
-	if st.Status != stageOK {
-		return
+	edgeURL := "http://" + er.edgeAddr + "/v1/offers"
+	er.targets = []loadTarget{
+		{"edge-1", edgeURL, er.one, "--devices 1"},
+		{"edge-20", edgeURL, er.twenty, "--devices 20"},
+		{"edge-whole", edgeURL, er.whole, "(whole PCs)"},
 	}
-	edgeURL := "http://" + edgeAddr + "/v1/offers"
-	targets := []loadTarget{
-		{"edge-1", edgeURL, one, "--devices 1"},
-		{"edge-20", edgeURL, twenty, "--devices 20"},
-		{"edge-whole", edgeURL, whole, "(whole PCs)"},
-	}
-	loadCmd := func(t loadTarget, extra string) string {
-		if t.flag == "(whole PCs)" {
-			return fmt.Sprintf("driveway bench load --url %s --population %s %s", t.url, shellQuote(wholeFile), extra)
-		}
-		return fmt.Sprintf("driveway bench load --url %s --population %s %s %s", t.url, shellQuote(pcsFile), t.flag, extra)
-	}
+	return st.Status == stageOK
+}
 
-	// Warm-up: page the release in, fill the block cache; the 1-device answer's size.
-	st = r.stage(ctx, "warm-up", loadCmd(targets[1], fmt.Sprintf("--concurrency 16 --duration %s", p.warm))+"; "+
-		loadCmd(targets[0], fmt.Sprintf("--concurrency 16 --duration %s", p.warm/2)), time.Minute, 90*time.Second,
+// warmUp pages the release in and fills the block cache, and measures the edge's mean
+// answer sizes (1-device and whole-PC), which the baselines then answer.
+func (er *edgeRun) warmUp(ctx context.Context) bool {
+	e, p, edgeURL := er.e, er.p, er.targets[0].url
+	st := er.r.stage(ctx, "warm-up", er.loadCmd(er.targets[1], fmt.Sprintf("--concurrency 16 --duration %s", p.warm))+"; "+
+		er.loadCmd(er.targets[0], fmt.Sprintf("--concurrency 16 --duration %s", p.warm/2)), time.Minute, 90*time.Second,
 		func(ctx context.Context, st *Stage) error {
-			if _, err := load.Run(ctx, load.Options{URL: edgeURL, Bodies: twenty, Concurrency: 16, Duration: p.warm}); err != nil {
+			if _, err := load.Run(ctx, load.Options{URL: edgeURL, Bodies: er.twenty, Concurrency: 16, Duration: p.warm}); err != nil {
 				return err
 			}
-			res, err := load.Run(ctx, load.Options{URL: edgeURL, Bodies: one, Concurrency: 16, Duration: p.warm / 2})
+			res, err := load.Run(ctx, load.Options{URL: edgeURL, Bodies: er.one, Concurrency: 16, Duration: p.warm / 2})
 			if err != nil {
 				return err
 			}
@@ -280,7 +327,7 @@ func (r *reporter) edge(ctx context.Context, cat, tree, pcsFile, wholeFile strin
 			}
 			e.ResponseBytes = int(math.Round(res.MeanResponse()))
 			e.BaselineBytes = baselineBytes
-			wres, err := load.Run(ctx, load.Options{URL: edgeURL, Bodies: whole, Concurrency: 4, Duration: p.warm / 2})
+			wres, err := load.Run(ctx, load.Options{URL: edgeURL, Bodies: er.whole, Concurrency: 4, Duration: p.warm / 2})
 			if err != nil {
 				return err
 			}
@@ -290,49 +337,43 @@ func (r *reporter) edge(ctx context.Context, cat, tree, pcsFile, wholeFile strin
 			e.WholeResponseBytes = int(math.Round(wres.MeanResponse()))
 			return nil
 		})
-	if st.Status != stageOK {
+	return st.Status == stageOK
+}
+
+// startFixed starts a fixed-answer baseline (driveway bench fixed-answer) of size bytes
+// into *srv and adds it as target name, fed bodies; a baseline that cannot start is
+// recorded as missing.
+func (er *edgeRun) startFixed(ctx context.Context, name, stage, what string, size int, bodies [][]byte, flag string, srv **server) {
+	r := er.r
+	addr, err := freeAddr()
+	if err != nil {
+		er.e.Missing[name] = err.Error()
 		return
 	}
+	args := []string{"bench", "fixed-answer", "--bytes", strconv.Itoa(size), "--listen", addr}
+	st := r.stage(ctx, stage, r.cmd(args...), 30*time.Second, 90*time.Second,
+		func(ctx context.Context, st *Stage) error {
+			var err error
+			if *srv, err = startServer(what, filepath.Join(r.work, name+".log"), r.o.Driveway, args...); err != nil {
+				return err
+			}
+			_, err = (*srv).waitReady(ctx, "http://"+addr+"/healthz", fasthttp.MethodGet)
+			return err
+		})
+	if st.Status != stageOK {
+		er.e.Missing[name] = st.Reason
+		return
+	}
+	er.targets = append(er.targets, loadTarget{name, "http://" + addr + "/v1/offers", bodies, flag})
+}
 
-	fixedAddr, err := freeAddr()
-	if err == nil {
-		fixedArgs := []string{"bench", "fixed-answer", "--bytes", strconv.Itoa(e.BaselineBytes), "--listen", fixedAddr}
-		st = r.stage(ctx, "start the fixed-answer baseline", r.cmd(fixedArgs...), 30*time.Second, 90*time.Second,
-			func(ctx context.Context, st *Stage) error {
-				if fixed, err = startServer("the fixed-answer server", filepath.Join(r.work, "fixed.log"), r.o.Driveway, fixedArgs...); err != nil {
-					return err
-				}
-				_, err := fixed.waitReady(ctx, "http://"+fixedAddr+"/healthz", fasthttp.MethodGet)
-				return err
-			})
-		if st.Status == stageOK {
-			targets = append(targets, loadTarget{"fixed", "http://" + fixedAddr + "/v1/offers", one, "--devices 1"})
-		} else {
-			e.Missing["fixed"] = st.Reason
-		}
-	}
-	// A fixed answer of the whole-PC answer's size, fed the same whole-PC bodies: what the
-	// HTTP share of such a request costs on this machine.
-	if wholeAddr, err := freeAddr(); err == nil {
-		fixedArgs := []string{"bench", "fixed-answer", "--bytes", strconv.Itoa(e.WholeResponseBytes), "--listen", wholeAddr}
-		st = r.stage(ctx, "start the fixed-answer baseline for whole PCs", r.cmd(fixedArgs...), 30*time.Second, 90*time.Second,
-			func(ctx context.Context, st *Stage) error {
-				if fixedWhole, err = startServer("the fixed-answer server (whole PCs)", filepath.Join(r.work, "fixed-whole.log"), r.o.Driveway, fixedArgs...); err != nil {
-					return err
-				}
-				_, err := fixedWhole.waitReady(ctx, "http://"+wholeAddr+"/healthz", fasthttp.MethodGet)
-				return err
-			})
-		if st.Status == stageOK {
-			targets = append(targets, loadTarget{"fixed-whole", "http://" + wholeAddr + "/v1/offers", whole, "(whole PCs)"})
-		} else {
-			e.Missing["fixed-whole"] = st.Reason
-		}
-	}
+// startNginx starts nginx serving a static file of the baseline's size to the same POSTs.
+func (er *edgeRun) startNginx(ctx context.Context) {
+	r, e := er.r, er.e
 	nginxBin, nerr := findNginx(r.o.Nginx)
 	nginxAddr, aerr := freeAddr()
 	nginxDir := filepath.Join(r.work, "nginx")
-	st = r.stage(ctx, "start nginx", "nginx -p "+nginxDir+" -c "+nginxDir+"/nginx.conf (the configuration is below)", 30*time.Second, 90*time.Second,
+	st := r.stage(ctx, "start nginx", "nginx -p "+nginxDir+" -c "+nginxDir+"/nginx.conf (the configuration is below)", 30*time.Second, 90*time.Second,
 		func(ctx context.Context, st *Stage) error {
 			if nerr != nil {
 				return skipError{nerr.Error()}
@@ -342,30 +383,29 @@ func (r *reporter) edge(ctx context.Context, cat, tree, pcsFile, wholeFile strin
 			}
 			var command string
 			var err error
-			if ngx, command, err = startNginx(nginxBin, nginxDir, nginxAddr, e.BaselineBytes); err != nil {
+			if er.ngx, command, err = startNginx(nginxBin, nginxDir, nginxAddr, e.BaselineBytes); err != nil {
 				return err
 			}
 			st.Command = command
-			_, err = ngx.waitReady(ctx, "http://"+nginxAddr+"/v1/offers", fasthttp.MethodPost)
+			_, err = er.ngx.waitReady(ctx, "http://"+nginxAddr+"/v1/offers", fasthttp.MethodPost)
 			return err
 		})
 	if st.Status == stageOK {
-		targets = append(targets, loadTarget{"nginx", "http://" + nginxAddr + "/v1/offers", one, "--devices 1"})
+		er.targets = append(er.targets, loadTarget{"nginx", "http://" + nginxAddr + "/v1/offers", er.one, "--devices 1"})
 	} else {
 		e.Missing["nginx"] = st.Reason
 	}
+}
 
-	for _, t := range targets {
-		e.URLs[t.name] = t.url
-	}
-
-	// Closed loops: every target at every concurrency, the targets interleaved so that a
-	// change in the machine's load touches them alike.
-	st = r.stage(ctx, "closed loops", loadCmd(loadTarget{"TARGET", "URL", nil, "--devices 1|20 (or the whole PCs)"}, fmt.Sprintf("--concurrency C --duration %s", p.point)),
-		time.Duration(len(p.concurrency)*len(targets))*(p.point+2*time.Second), 80*time.Second,
+// closedLoops runs every target at every concurrency, the targets interleaved so that a
+// change in the machine's load touches them alike; false when nothing was measured.
+func (er *edgeRun) closedLoops(ctx context.Context) bool {
+	r, e, p := er.r, er.e, er.p
+	st := r.stage(ctx, "closed loops", er.loadCmd(loadTarget{"TARGET", "URL", nil, "--devices 1|20 (or the whole PCs)"}, fmt.Sprintf("--concurrency C --duration %s", p.point)),
+		time.Duration(len(p.concurrency)*len(er.targets))*(p.point+2*time.Second), 80*time.Second,
 		func(ctx context.Context, st *Stage) error {
 			for _, c := range p.concurrency {
-				for _, t := range targets {
+				for _, t := range er.targets {
 					res, err := load.Run(ctx, load.Options{URL: t.url, Bodies: t.bodies, Concurrency: c, Duration: p.point})
 					if err != nil {
 						return err
@@ -382,11 +422,13 @@ func (r *reporter) edge(ctx context.Context, cat, tree, pcsFile, wholeFile strin
 			}
 			return nil
 		})
-	if st.Status != stageOK && len(e.Closed) == 0 {
-		return
-	}
+	return st.Status == stageOK || len(e.Closed) > 0
+}
 
-	// What the machine itself takes from busy threads: the floor under the tails below.
+// machineStalls measures what the machine itself takes from busy threads: the floor under
+// the tails of the open loops.
+func (er *edgeRun) machineStalls(ctx context.Context) {
+	r, p := er.r, er.p
 	r.stage(ctx, "machine stalls", fmt.Sprintf("(in this process) %d threads, one per CPU, read the clock for %s; gaps over 0.5 ms counted", runtime.NumCPU(), p.stalls),
 		p.stalls+5*time.Second, 45*time.Second, func(ctx context.Context, st *Stage) error {
 			sp := probeStalls(p.stalls, runtime.NumCPU())
@@ -395,66 +437,77 @@ func (r *reporter) edge(ctx context.Context, cat, tree, pcsFile, wholeFile strin
 				sp.Over05, sp.Over2, sp.Over5, p.stalls, sp.Threads, sp.WorstMs)
 			return nil
 		})
+}
 
-	// Open loop at half of each target's own maximum: the latency a server shows with
-	// headroom, measured from the intended send times.
-	r.stage(ctx, "open loops at half load", loadCmd(loadTarget{"TARGET", "URL", nil, "--devices 1|20"}, fmt.Sprintf("--rate MAX/2 --concurrency %d --duration %s", p.inFlight, p.half)),
-		time.Duration(len(targets))*(p.half+3*time.Second), 45*time.Second,
+// openLoops runs each target at half of its own maximum: the latency a server shows with
+// headroom, measured from the intended send times, with the edge's own handler histogram
+// beside it.
+func (er *edgeRun) openLoops(ctx context.Context) {
+	r, e, p := er.r, er.e, er.p
+	r.stage(ctx, "open loops at half load", er.loadCmd(loadTarget{"TARGET", "URL", nil, "--devices 1|20"}, fmt.Sprintf("--rate MAX/2 --concurrency %d --duration %s", p.inFlight, p.half)),
+		time.Duration(len(er.targets))*(p.half+3*time.Second), 45*time.Second,
 		func(ctx context.Context, st *Stage) error {
-			for _, t := range targets {
-				max := e.Max[t.name]
-				if max == 0 {
+			for _, t := range er.targets {
+				if e.Max[t.name] == 0 {
 					continue
 				}
-				// The edge's own histogram, before and after: its part of the latency.
-				var before bucketCounts
-				edgeTarget := strings.HasPrefix(t.name, "edge")
-				if edgeTarget {
-					var err error
-					if before, err = scrapeHandler(metricsURL(t.url)); err != nil {
-						return err
-					}
-				}
-				res, err := load.Run(ctx, load.Options{URL: t.url, Bodies: t.bodies, Rate: math.Round(max / 2), Concurrency: p.inFlight, Duration: p.half})
+				pt, err := er.openLoop(ctx, t)
 				if err != nil {
 					return err
 				}
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				pt := LoadPoint{Target: t.name, Result: res}
-				if edgeTarget {
-					after, err := scrapeHandler(metricsURL(t.url))
-					if err != nil {
-						return err
-					}
-					run, err := after.since(before)
-					if err != nil {
-						return err
-					}
-					h := run.latency()
-					pt.Handler = &h
-				}
 				e.Half = append(e.Half, pt)
+				res := pt.Result
 				r.logf("  %-7s %6.0f req/s asked, %6.0f done  p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  late %d%s", t.name, res.Rate, res.RPS,
 					res.Latency.P50, res.Latency.P99, res.Latency.P999, res.Late, pt.handlerText())
 			}
 			return nil
 		})
+}
 
-	r.stage(ctx, "edge memory", "grep -E 'VmRSS|VmHWM' /proc/EDGE_PID/status # after the load runs", 10*time.Second, 40*time.Second,
+// openLoop is one target's open loop at half its maximum; for the edge, with the part of
+// the latency its handler histogram saw (before and after).
+func (er *edgeRun) openLoop(ctx context.Context, t loadTarget) (LoadPoint, error) {
+	var before bucketCounts
+	edgeTarget := strings.HasPrefix(t.name, "edge")
+	if edgeTarget {
+		var err error
+		if before, err = scrapeHandler(metricsURL(t.url)); err != nil {
+			return LoadPoint{}, err
+		}
+	}
+	res, err := load.Run(ctx, load.Options{URL: t.url, Bodies: t.bodies, Rate: math.Round(er.e.Max[t.name] / 2), Concurrency: er.p.inFlight, Duration: er.p.half})
+	if err != nil {
+		return LoadPoint{}, err
+	}
+	if ctx.Err() != nil {
+		return LoadPoint{}, ctx.Err()
+	}
+	pt := LoadPoint{Target: t.name, Result: res}
+	if edgeTarget {
+		after, err := scrapeHandler(metricsURL(t.url))
+		if err != nil {
+			return LoadPoint{}, err
+		}
+		run, err := after.since(before)
+		if err != nil {
+			return LoadPoint{}, err
+		}
+		h := run.latency()
+		pt.Handler = &h
+	}
+	return pt, nil
+}
+
+// memory reads the edge's resident and peak memory after the loads.
+func (er *edgeRun) memory(ctx context.Context) {
+	e := er.e
+	er.r.stage(ctx, "edge memory", "grep -E 'VmRSS|VmHWM' /proc/EDGE_PID/status # after the load runs", 10*time.Second, 40*time.Second,
 		func(ctx context.Context, st *Stage) error {
-			e.RSS, e.PeakRSS = procStatus(edge.pid(), "VmRSS"), procStatus(edge.pid(), "VmHWM")
+			e.RSS, e.PeakRSS = procStatus(er.edge.pid(), "VmRSS"), procStatus(er.edge.pid(), "VmHWM")
 			if e.RSS == 0 {
 				return errors.New("no /proc/PID/status to read")
 			}
 			return nil
-		})
-
-	ctlArgs := []string{"build", "--control-only", "--labels", tree, "--out", cat, "--key", r.key + ".key", "--quiet"}
-	r.stage(ctx, "control-only release and swap", r.cmd(ctlArgs...)+" # while the edge serves; then poll GET /v1/release every ms",
-		40*time.Second, 0, func(ctx context.Context, st *Stage) error {
-			return r.swap(ctx, edgeAddr, edgeLog, cat, ctlArgs)
 		})
 }
 

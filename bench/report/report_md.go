@@ -476,13 +476,13 @@ func (res *ReportResult) writeInProcess(b *bytes.Buffer) {
 	if res.Lookups == nil && len(res.Decide) == 0 {
 		return
 	}
-	p("## load.Lookups and decide, in process (%s release)\n\n", groupInt(int64(res.Release)))
+	p("## Lookups and decide, in process (%s release)\n\n", groupInt(int64(res.Release)))
 	if l := res.Lookups; l != nil {
 		evicted := "the shard files dropped from the page cache first"
 		if !l.Evicted {
 			evicted = "the page cache could NOT be dropped, so the cold pass is warmer than it says"
 		}
-		p("load.Lookups (`driveway bench lookups`, see Stages): %s random HWID lookups over the release's %s keys, routed and probed as the edge does, with the edge's 64 MiB block cache: cold (%s, nothing decoded yet) %.1f µs each, warm (the same keys again) %.0f ns each.\n\n",
+		p("Lookups (`driveway bench lookups`, see Stages): %s random HWID lookups over the release's %s keys, routed and probed as the edge does, with the edge's 64 MiB block cache: cold (%s, nothing decoded yet) %.1f µs each, warm (the same keys again) %.0f ns each.\n\n",
 			groupInt(int64(l.Lookups)), groupInt(int64(l.Keys)), evicted, l.ColdNanos/1000, l.WarmNanos)
 	}
 	if len(res.Decide) > 0 {
