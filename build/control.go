@@ -6,11 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/driveway/driveway/catalogs"
@@ -57,23 +54,7 @@ var ErrNeedsFullBuild = errors.New("build: a full build is needed")
 // tree whose catalog.json names another catalog (a *RefusedError), whose blocks and
 // audiences it would otherwise publish under this catalog's name.
 func Control(ctx context.Context, opts ControlOptions) (*Report, error) {
-	if opts.Labels == "" || opts.Out == "" || len(opts.Signers) == 0 {
-		return nil, fmt.Errorf("build: labels, out and a signing key are required")
-	}
-	if opts.Now.IsZero() {
-		return nil, errors.New("build: ControlOptions.Now is zero; pass the release's creation time (the caller's clock)")
-	}
-	if err := checkSigners(opts.Out, opts.Signers); err != nil {
-		return nil, err
-	}
-	if err := checkLogKey(opts.Out, opts.LogKey); err != nil {
-		return nil, err
-	}
-	opts.Now = opts.Now.UTC().Truncate(time.Second)
-	if opts.Keep <= 0 {
-		opts.Keep = DefaultKeep
-	}
-	if err := catalogs.CheckTree(opts.Labels); err != nil {
+	if err := opts.check(); err != nil {
 		return nil, err
 	}
 	rep := &Report{Created: opts.Now, Rejected: []RejectedLabel{}, Removed: []string{}, ControlOnly: true}
@@ -81,206 +62,39 @@ func Control(ctx context.Context, opts ControlOptions) (*Report, error) {
 		rep.Phases = append(rep.Phases, Phase{name, time.Since(start).Seconds()})
 	}
 
-	// The current release, verified with our own keys.
 	start := time.Now()
-	_, env, err := index.Latest(opts.Out)
+	m, control, err := newestRelease(opts.Out, opts.Signers)
 	if err != nil {
 		return nil, err
-	}
-	var keys []*signing.Verifier
-	for _, s := range opts.Signers {
-		keys = append(keys, s.Verifier())
-	}
-	m, err := index.VerifyEnvelope(env, &index.VerifyOptions{Keys: keys, IgnoreExpiry: true}, func(index.Step) {})
-	if err != nil {
-		return nil, fmt.Errorf("build: the newest release of %s: %w", opts.Out, err)
-	}
-	var control compiled.Control
-	if err := json.Unmarshal(m.Control, &control); err != nil {
-		return nil, fmt.Errorf("build: release %d: control table: %w", m.Sequence, err)
 	}
 	phase("read release", start)
 
-	// A small tree of just the named labels' files and the catalog-wide files.
 	start = time.Now()
-	mini, err := os.MkdirTemp("", "driveway-control-")
+	stored, files, err := namedLabels(ctx, opts, m)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(mini)
-	if err := os.Mkdir(filepath.Join(mini, "products"), 0o755); err != nil { // a tree, also of no label
-		return nil, err
-	}
-	for _, name := range []string{"catalog.json", "partners.json", "audiences.json", "blocks.json"} {
-		if err := copyIfExists(filepath.Join(opts.Labels, name), filepath.Join(mini, name)); err != nil {
-			return nil, err
-		}
-	}
-	stored := map[string][]byte{}
-	shards := map[int]*index.Shard{}
-	defer func() {
-		for _, sh := range shards {
-			sh.Close()
-		}
-	}()
-	labelRefs := m.ShardsOf(index.KindLabel)
-	for _, id := range opts.LabelIDs {
-		n := catalogs.IDValue(id)
-		if fmt.Sprint(n) != id {
-			return nil, fmt.Errorf("build: %q is not a label id", id)
-		}
-		key := compiled.LabelKey(n)
-		num := index.Route(key[:], len(labelRefs))
-		sh := shards[num]
-		if sh == nil {
-			if sh, err = index.OpenVerifiedShard(opts.Out, labelRefs[num], &index.VerifyOptions{Shallow: true}); err != nil {
-				return nil, err
-			}
-			shards[num] = sh
-		}
-		v, ok, err := sh.Get(key[:])
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, fmt.Errorf("%w: label %s is not in release %d (adding a label needs a full build)", ErrNeedsFullBuild, id, m.Sequence)
-		}
-		stored[id] = bytes.Clone(v)
-		rec, err := compiled.ParseLabel(v)
-		if err != nil {
-			return nil, err
-		}
-		sub := filepath.Join("products", fmt.Sprint(rec.Product), "submissions", fmt.Sprint(rec.Submission))
-		for _, f := range []string{filepath.Join("products", fmt.Sprint(rec.Product), "product.json"),
-			filepath.Join(sub, "submission.json"), filepath.Join(sub, "driverMetadata.json")} {
-			if err := copyIfExists(filepath.Join(opts.Labels, f), filepath.Join(mini, f)); err != nil {
-				return nil, err
-			}
-		}
-		// Every label of the submission: rules that span a submission's labels need them.
-		entries, err := os.ReadDir(filepath.Join(opts.Labels, sub, "shippingLabels"))
-		if err != nil {
-			return nil, fmt.Errorf("build: label %s: %w", id, err)
-		}
-		for _, e := range entries {
-			f := filepath.Join(sub, "shippingLabels", e.Name())
-			if err := copyIfExists(filepath.Join(opts.Labels, f), filepath.Join(mini, f)); err != nil {
-				return nil, err
-			}
-		}
-	}
-	tree, probs, err := catalogs.Load(mini, nil)
+	tree, probs, err := loadNamed(opts, m, files)
 	if err != nil {
 		return nil, err
 	}
-	if name := tree.Settings.Name; name != "" && name != m.Catalog {
-		return nil, &RefusedError{Reasons: []string{fmt.Sprintf("the label tree %s is catalog %s, release %d is catalog %s; a control-only release cannot change the catalog",
-			opts.Labels, name, m.Sequence, m.Catalog)}}
-	}
-	// The copy holds only some labels: the blocks' checks (W006) would miss the others.
-	probs = append(probs, tree.Validate(&catalogs.ValidateOptions{Now: opts.Now, Partial: true})...)
-	for i := range probs { // name the files where they are, not in the temporary copy
-		probs[i].File = strings.TrimPrefix(probs[i].File, mini+string(filepath.Separator))
-	}
-	probs.Sort()
-	rep.Problems, rep.Errors = probs, probs.Errors()
-	rep.Warnings = len(probs) - rep.Errors
-	rep.Catalog = m.Catalog
-	if rep.Errors > 0 {
-		return rep, fmt.Errorf("%w: %d errors", ErrInvalid, rep.Errors)
-	}
-	c, err := compile(tree, nil, opts.Now, 1, 1)
+	c, err := compileNamed(opts, m, tree, probs, rep)
 	if err != nil {
 		return rep, err
 	}
 	phase("labels", start)
+	if err := sameRecords(c, stored, opts.LabelIDs, m.Sequence); err != nil {
+		return rep, err
+	}
+	control = compiled.Control{Labels: mergeLabels(control.Labels, c.control.Labels, opts.LabelIDs), Blocks: c.control.Blocks, Audiences: c.control.Audiences}
 
-	// Each named label must compile to the record the release has.
-	fresh := map[string]compiled.LabelControl{}
-	for _, lc := range c.control.Labels {
-		fresh[lc.Label] = lc
-	}
-	recs := map[string][]byte{}
-	for _, r := range c.labelShards[0] {
-		recs[fmt.Sprint(catalogs.IDValue(fmt.Sprint(bigEndian(r.key))))] = r.value
-	}
-	for _, id := range opts.LabelIDs {
-		if !bytes.Equal(recs[id], stored[id]) {
-			return rep, fmt.Errorf("%w: label %s changed beyond its rollout, flight and cancel state since release %d", ErrNeedsFullBuild, id, m.Sequence)
-		}
-	}
-	named := map[string]bool{}
-	for _, id := range opts.LabelIDs {
-		named[id] = true
-	}
-	var labels []compiled.LabelControl
-	for _, lc := range control.Labels {
-		if !named[lc.Label] {
-			labels = append(labels, lc)
-		}
-	}
-	for id := range named {
-		if lc, ok := fresh[id]; ok {
-			labels = append(labels, lc)
-		}
-	}
-	sort.Slice(labels, func(i, j int) bool { return catalogs.CompareIDs(labels[i].Label, labels[j].Label) < 0 })
-	control = compiled.Control{Labels: labels, Blocks: c.control.Blocks, Audiences: c.control.Audiences}
-
-	// The new manifest over the same shards.
 	start = time.Now()
-	controlJSON, err := json.Marshal(control)
+	next, err := controlManifest(opts, m, tree.Settings, control)
 	if err != nil {
 		return rep, err
 	}
-	seqs, err := index.Sequences(opts.Out)
+	id, err := publishControl(opts, next, rep)
 	if err != nil {
-		return rep, err
-	}
-	next := *m
-	next.Sequence = seqs[len(seqs)-1] + 1
-	if tree.Settings.MinSequence > next.Sequence {
-		next.Sequence = tree.Settings.MinSequence
-	}
-	expires := opts.ExpiresAfter
-	if expires <= 0 {
-		expires = tree.Settings.ExpiresAfter
-	}
-	if expires <= 0 {
-		expires = DefaultExpiresAfter
-	}
-	next.Created, next.Expires, next.Control = opts.Now, opts.Now.Add(expires), controlJSON
-	if err := checkValidity(expires); err != nil {
-		return rep, err
-	}
-	// The same shards hold the same label records, so the release statement keeps its tree
-	// and is signed again for this sequence and these times.
-	if len(m.Statement) > 0 {
-		payload, err := signing.Payload(m.Statement, statement.PayloadType)
-		if err != nil {
-			return rep, fmt.Errorf("build: release %d: its statement: %w", m.Sequence, err)
-		}
-		st, err := statement.Parse(payload)
-		if err != nil {
-			return rep, fmt.Errorf("build: release %d: %w", m.Sequence, err)
-		}
-		st.Sequence, st.Created, st.Expires = next.Sequence, next.Created, next.Expires
-		if next.Statement, err = statement.Sign(st, opts.Signers...); err != nil {
-			return rep, fmt.Errorf("build: sign the release statement: %w", err)
-		}
-	}
-	pending, err := prepareLog(opts.Out, &next, opts.LogKey)
-	if err != nil {
-		return rep, err
-	}
-	env, id, err := index.Publish(opts.Out, &next, opts.Signers...)
-	if err != nil {
-		return rep, err
-	}
-	if rep.Log, err = writeLog(pending, next.Sequence); err != nil {
-		return rep, err
-	}
-	if rep.TimestampNote, err = stamp(opts.Out, &next, env, opts.TimestampValidity, opts.Signers); err != nil {
 		return rep, err
 	}
 	phase("publish", start)
@@ -298,26 +112,252 @@ func Control(ctx context.Context, opts ControlOptions) (*Report, error) {
 	return rep, nil
 }
 
+// check refuses ControlOptions without what Control needs, and sets the defaults.
+func (opts *ControlOptions) check() error {
+	if opts.Labels == "" || opts.Out == "" || len(opts.Signers) == 0 {
+		return fmt.Errorf("build: labels, out and a signing key are required")
+	}
+	if opts.Now.IsZero() {
+		return errors.New("build: ControlOptions.Now is zero; pass the release's creation time (the caller's clock)")
+	}
+	if err := checkSigners(opts.Out, opts.Signers); err != nil {
+		return err
+	}
+	if err := checkLogKey(opts.Out, opts.LogKey); err != nil {
+		return err
+	}
+	opts.Now = opts.Now.UTC().Truncate(time.Second)
+	if opts.Keep <= 0 {
+		opts.Keep = DefaultKeep
+	}
+	return catalogs.CheckTree(opts.Labels)
+}
+
+// newestRelease reads the newest release in out, verified with the signers' own keys, and
+// its control table.
+func newestRelease(out string, signers []*signing.Signer) (*index.Manifest, compiled.Control, error) {
+	var control compiled.Control
+	_, env, err := index.Latest(out)
+	if err != nil {
+		return nil, control, err
+	}
+	var keys []*signing.Verifier
+	for _, s := range signers {
+		keys = append(keys, s.Verifier())
+	}
+	m, err := index.VerifyEnvelope(env, &index.VerifyOptions{Keys: keys, IgnoreExpiry: true}, func(index.Step) {})
+	if err != nil {
+		return nil, control, fmt.Errorf("build: the newest release of %s: %w", out, err)
+	}
+	if err := json.Unmarshal(m.Control, &control); err != nil {
+		return nil, control, fmt.Errorf("build: release %d: control table: %w", m.Sequence, err)
+	}
+	return m, control, nil
+}
+
+// catalogFiles are the files of a label tree that every label's checks may need.
+var catalogFiles = []string{"catalog.json", "partners.json", "audiences.json", "blocks.json"}
+
+// namedLabels reads the records of the labels named in opts.LabelIDs from release m, and
+// returns them by id with the part of the label tree they are compiled from: the
+// catalog-wide files, and each named label's product, submission, metadata and every
+// shipping label of its submission (rules that span a submission's labels need them). A
+// label that is not in the release needs a full build. It returns ctx.Err() when ctx is
+// done between two labels.
+func namedLabels(ctx context.Context, opts ControlOptions, m *index.Manifest) (map[string][]byte, *subsetFS, error) {
+	files := newSubsetFS(os.DirFS(opts.Labels))
+	for _, name := range catalogFiles {
+		if err := files.add(name); err != nil {
+			return nil, nil, err
+		}
+	}
+	shards := map[int]*index.Shard{}
+	defer func() {
+		for _, sh := range shards {
+			sh.Close()
+		}
+	}()
+	labelRefs := m.ShardsOf(index.KindLabel)
+	stored := map[string][]byte{}
+	for _, id := range opts.LabelIDs {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		n := catalogs.IDValue(id)
+		if fmt.Sprint(n) != id {
+			return nil, nil, fmt.Errorf("build: %q is not a label id", id)
+		}
+		key := compiled.LabelKey(n)
+		num := index.Route(key[:], len(labelRefs))
+		sh := shards[num]
+		if sh == nil {
+			var err error
+			if sh, err = index.OpenVerifiedShard(opts.Out, labelRefs[num], &index.VerifyOptions{Shallow: true}); err != nil {
+				return nil, nil, err
+			}
+			shards[num] = sh
+		}
+		v, ok, err := sh.Get(key[:])
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			return nil, nil, fmt.Errorf("%w: label %s is not in release %d (adding a label needs a full build)", ErrNeedsFullBuild, id, m.Sequence)
+		}
+		stored[id] = bytes.Clone(v)
+		rec, err := compiled.ParseLabel(v)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := files.addSubmission(opts.Labels, id, fmt.Sprint(rec.Product), fmt.Sprint(rec.Submission)); err != nil {
+			return nil, nil, err
+		}
+	}
+	return stored, files, nil
+}
+
+// loadNamed loads the subset of the label tree in files. It refuses a tree of another
+// catalog than release m's, whose blocks and audiences would be published under m's name.
+func loadNamed(opts ControlOptions, m *index.Manifest, files *subsetFS) (*catalogs.Tree, catalogs.Problems, error) {
+	tree, probs, err := catalogs.LoadFS(files, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	tree.Dir = opts.Labels
+	if name := tree.Settings.Name; name != "" && name != m.Catalog {
+		return nil, nil, &RefusedError{Reasons: []string{fmt.Sprintf("the label tree %s is catalog %s, release %d is catalog %s; a control-only release cannot change the catalog",
+			opts.Labels, name, m.Sequence, m.Catalog)}}
+	}
+	return tree, probs, nil
+}
+
+// compileNamed validates the loaded subset (its problems go into rep, and any error is
+// ErrInvalid) and compiles it.
+func compileNamed(opts ControlOptions, m *index.Manifest, tree *catalogs.Tree, probs catalogs.Problems, rep *Report) (*compiledTree, error) {
+	// The subset holds only some labels: the blocks' checks (W006) would miss the others.
+	probs = append(probs, tree.Validate(&catalogs.ValidateOptions{Now: opts.Now, Partial: true})...)
+	probs.Sort()
+	rep.Problems, rep.Errors = probs, probs.Errors()
+	rep.Warnings = len(probs) - rep.Errors
+	rep.Catalog = m.Catalog
+	if rep.Errors > 0 {
+		return nil, fmt.Errorf("%w: %d errors", ErrInvalid, rep.Errors)
+	}
+	return compile(tree, nil, opts.Now, 1, 1)
+}
+
+// sameRecords returns ErrNeedsFullBuild unless each named label compiled to the record
+// release seq has for it.
+func sameRecords(c *compiledTree, stored map[string][]byte, ids []string, seq uint64) error {
+	recs := map[string][]byte{}
+	for _, r := range c.labelShards[0] {
+		recs[fmt.Sprint(catalogs.IDValue(fmt.Sprint(bigEndian(r.key))))] = r.value
+	}
+	for _, id := range ids {
+		if !bytes.Equal(recs[id], stored[id]) {
+			return fmt.Errorf("%w: label %s changed beyond its rollout, flight and cancel state since release %d", ErrNeedsFullBuild, id, seq)
+		}
+	}
+	return nil
+}
+
+// mergeLabels is the control table's labels of a release, old, with the entries of the
+// named labels replaced by those compiled again (fresh): a named label without a fresh entry
+// has none any more. The result is sorted by label id.
+func mergeLabels(old, fresh []compiled.LabelControl, ids []string) []compiled.LabelControl {
+	named := map[string]bool{}
+	for _, id := range ids {
+		named[id] = true
+	}
+	byID := map[string]compiled.LabelControl{}
+	for _, lc := range fresh {
+		byID[lc.Label] = lc
+	}
+	var labels []compiled.LabelControl
+	for _, lc := range old {
+		if !named[lc.Label] {
+			labels = append(labels, lc)
+		}
+	}
+	for id := range named {
+		if lc, ok := byID[id]; ok {
+			labels = append(labels, lc)
+		}
+	}
+	sort.Slice(labels, func(i, j int) bool { return catalogs.CompareIDs(labels[i].Label, labels[j].Label) < 0 })
+	return labels
+}
+
+// controlManifest is the manifest of the next release: release m's, over the same shards,
+// with control, the next sequence, new times and the release statement signed again.
+func controlManifest(opts ControlOptions, m *index.Manifest, settings catalogs.Settings, control compiled.Control) (*index.Manifest, error) {
+	controlJSON, err := json.Marshal(control)
+	if err != nil {
+		return nil, err
+	}
+	seqs, err := index.Sequences(opts.Out)
+	if err != nil {
+		return nil, err
+	}
+	next := *m
+	next.Sequence = seqs[len(seqs)-1] + 1
+	if settings.MinSequence > next.Sequence {
+		next.Sequence = settings.MinSequence
+	}
+	expires := opts.ExpiresAfter
+	if expires <= 0 {
+		expires = settings.ExpiresAfter
+	}
+	if expires <= 0 {
+		expires = DefaultExpiresAfter
+	}
+	next.Created, next.Expires, next.Control = opts.Now, opts.Now.Add(expires), controlJSON
+	if err := checkValidity(expires); err != nil {
+		return nil, err
+	}
+	// The same shards hold the same label records, so the release statement keeps its tree
+	// and is signed again for this sequence and these times.
+	if len(m.Statement) > 0 {
+		payload, err := signing.Payload(m.Statement, statement.PayloadType)
+		if err != nil {
+			return nil, fmt.Errorf("build: release %d: its statement: %w", m.Sequence, err)
+		}
+		st, err := statement.Parse(payload)
+		if err != nil {
+			return nil, fmt.Errorf("build: release %d: %w", m.Sequence, err)
+		}
+		st.Sequence, st.Created, st.Expires = next.Sequence, next.Created, next.Expires
+		if next.Statement, err = statement.Sign(st, opts.Signers...); err != nil {
+			return nil, fmt.Errorf("build: sign the release statement: %w", err)
+		}
+	}
+	return &next, nil
+}
+
+// publishControl logs (with opts.LogKey), publishes and timestamps manifest next, and
+// returns the release's id; the log checkpoint and the timestamp note go into rep.
+func publishControl(opts ControlOptions, next *index.Manifest, rep *Report) (string, error) {
+	pending, err := prepareLog(opts.Out, next, opts.LogKey)
+	if err != nil {
+		return "", err
+	}
+	env, id, err := index.Publish(opts.Out, next, opts.Signers...)
+	if err != nil {
+		return "", err
+	}
+	if rep.Log, err = writeLog(pending, next.Sequence); err != nil {
+		return "", err
+	}
+	if rep.TimestampNote, err = stamp(opts.Out, next, env, opts.TimestampValidity, opts.Signers); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
 func bigEndian(b []byte) uint64 {
 	var n uint64
 	for _, c := range b {
 		n = n<<8 | uint64(c)
 	}
 	return n
-}
-
-// copyIfExists copies a file of the label tree, creating directories; a missing source is
-// not an error (the loader reports missing required files itself).
-func copyIfExists(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(dst, b, 0o644)
 }
