@@ -2,6 +2,7 @@ package catalogs
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -41,19 +42,18 @@ type analysis struct {
 
 // labelInfo is one live Windows Update label as the order of offers sees it.
 type labelInfo struct {
-	l          *Label
-	start      time.Time // go-live, or now when later
-	golive     time.Time
-	cancel     time.Time // zero: never
-	canLead    bool      // no rollout, flight or CHID/audience gate beyond L's own (see dominates)
-	floor      ostable.Slot
-	ceil       ostable.Slot
-	chids      []chid.ID
-	rows       []rowInfo // the live rows, in file order
-	offerable  int       // rows with an OS release in their range
-	dominated  int       // offerable rows another label always beats
-	firstBeat  *rowInfo  // the first dominated row, for the message
-	outOfRange bool      // reported: no release within floor and ceiling
+	l         *Label
+	start     time.Time // go-live, or now when later
+	golive    time.Time
+	cancel    time.Time // zero: never
+	canLead   bool      // no rollout, flight or CHID/audience gate beyond L's own (see dominates)
+	floor     ostable.Slot
+	ceil      ostable.Slot
+	chids     []chid.ID
+	rows      []rowInfo // the live rows, in file order
+	offerable int       // rows with an OS release in their range
+	dominated int       // offerable rows another label always beats
+	firstBeat *rowInfo  // the first dominated row, for the message
 }
 
 // rowInfo is one live row of a live label.
@@ -447,7 +447,7 @@ func (a *analysis) dominates(m, r *rowInfo) bool {
 		}
 	}
 	for _, b := range a.named[ml.ID] {
-		if !containsString(a.v.t.Blocks[b].Labels, rl.ID) {
+		if !slices.Contains(a.v.t.Blocks[b].Labels, rl.ID) {
 			return false
 		}
 	}
@@ -464,7 +464,7 @@ func subset(small, big []chid.ID) bool {
 		return false
 	}
 	for _, x := range small {
-		if !containsID(big, x) {
+		if !slices.Contains(big, x) {
 			return false
 		}
 	}
@@ -626,7 +626,7 @@ func joinIDs(ids []string) string {
 func rowsName(ls []*labelInfo, hwids []string) bool {
 	for _, li := range ls {
 		for i := range li.rows {
-			if containsString(hwids, li.rows[i].hwid) {
+			if slices.Contains(hwids, li.rows[i].hwid) {
 				return true
 			}
 		}

@@ -2,6 +2,7 @@ package catalogs
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -391,7 +392,7 @@ func (v *validator) chidsAndClasses(l *Label, f labelFacts) {
 	}
 	if partner := v.t.Partners[l.Publisher()]; partner != nil && partner.CHIDRelationships != nil {
 		for i, c := range l.CHIDs {
-			if c.State == "added" && !containsID(partner.CHIDRelationships, c.ID) {
+			if c.State == "added" && !slices.Contains(partner.CHIDRelationships, c.ID) {
 				v.add(l, "L044", pointerIndex("/targeting/chids", i)+"/chid", "partner %s has no relationship for CHID %s (partners.json chidRelationships)", l.Publisher(), c.ID)
 			}
 		}
@@ -403,15 +404,6 @@ func titleCase(upper string) string {
 		return upper
 	}
 	return upper[:1] + strings.ToLower(upper[1:])
-}
-
-func containsID(list []chid.ID, id chid.ID) bool {
-	for _, x := range list {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }
 
 // shares checks the receiver of a shared driver (L042, L043). A label is a receiver's when
@@ -474,20 +466,11 @@ func (v *validator) hardwareIDs(l *Label, f labelFacts) {
 			v.add(l, "L050", ptr, "%s has no SUBSYS_ and the label no CHIDs, so it reaches every OEM's systems with this chip; use the four-part ID or target CHIDs", r.PnP)
 		}
 		if partner != nil && partner.HWIDVendors != nil {
-			if vendor := hwidVendor(r.HWID); vendor != "" && !containsString(partner.HWIDVendors, vendor) {
+			if vendor := hwidVendor(r.HWID); vendor != "" && !slices.Contains(partner.HWIDVendors, vendor) {
 				v.add(l, "L053", ptr, "vendor %s is not among partner %s's hardware vendors (%s)", vendor, l.Publisher(), strings.Join(partner.HWIDVendors, ", "))
 			}
 		}
 	}
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // neverOffered warns about labels that no device can ever be offered (W001).
@@ -595,7 +578,7 @@ func disjointCHIDs(a, b *Label) bool {
 		return false
 	}
 	for _, x := range ca {
-		if containsID(cb, x) {
+		if slices.Contains(cb, x) {
 			return false
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
 
 	"github.com/driveway/driveway/offer"
@@ -180,7 +181,7 @@ func (w *worker) changedPC(n int) {
 				k.hwid = string(ev.to.HardwareID)
 			}
 		}
-		if containsKey(w.keys, k) {
+		if slices.Contains(w.keys, k) {
 			continue // a PC counts once per change
 		}
 		w.keys = append(w.keys, k)
@@ -231,15 +232,6 @@ func (w *worker) changedPC(n int) {
 	if switched {
 		w.switched++
 	}
-}
-
-func containsKey(keys []groupKey, k groupKey) bool {
-	for i := range keys {
-		if keys[i] == k {
-			return true
-		}
-	}
-	return false
 }
 
 // role notes a label's part in the PC's changes, once.

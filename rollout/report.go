@@ -37,6 +37,7 @@ package rollout
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -539,14 +540,7 @@ func fieldIndex(name string) int {
 	return 0
 }
 
-func knownResult(v string) bool {
-	for _, res := range Results {
-		if v == res {
-			return true
-		}
-	}
-	return false
-}
+func knownResult(v string) bool { return slices.Contains(Results, v) }
 
 // checkText says what is wrong with a string's characters ("" when nothing): no control
 // characters (C0, DEL, C1) and no line or paragraph separators.

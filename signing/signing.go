@@ -94,6 +94,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -302,12 +303,7 @@ func decodeB64(s string) ([]byte, error) {
 }
 
 func containsKey(keys []*Verifier, id string) bool {
-	for _, k := range keys {
-		if k.keyID == id {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(keys, func(k *Verifier) bool { return k.keyID == id })
 }
 
 // Payload returns an envelope's payload WITHOUT verifying any signature. It is for

@@ -309,14 +309,7 @@ type RecordINF struct {
 }
 
 // Allows reports whether the INF may be offered as kind.
-func (inf *RecordINF) Allows(kind string) bool {
-	for _, k := range inf.Kinds {
-		if k == kind {
-			return true
-		}
-	}
-	return false
-}
+func (inf *RecordINF) Allows(kind string) bool { return slices.Contains(inf.Kinds, kind) }
 
 // ParseRecord parses a package record. It accepts exactly what AppendRecord writes: the
 // text is re-encoded from the parsed fields and must come out byte for byte the same, so a
