@@ -151,9 +151,10 @@ func StateFlags(state string) uint8 {
 	return 3 << 2
 }
 
-// AppendHWID appends the HWID record of rows (any order; they are sorted here) for a table
-// with numSlots slots, where release slots start at firstRelease. It reports an error when
-// there are more rows than a record holds.
+// AppendHWID appends the HWID record of rows (any order; a sorted copy is written) over the
+// slots of tab: a family's cells run from the slot of its first row to the slot of its last,
+// or to tab.LastSlot() when that is a release (a release row is offered forward, up to the
+// newest release). It reports an error for no rows, and for more rows than a record holds.
 func AppendHWID(dst []byte, rows []Row, tab *ostable.Table) ([]byte, error) {
 	if len(rows) == 0 || len(rows) > maxRows {
 		return dst, fmt.Errorf("compiled: a HWID record holds 1 to %d rows, not %d", maxRows, len(rows))
