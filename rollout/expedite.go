@@ -27,7 +27,7 @@ import (
 )
 
 // Expedited is the action of an expedite decision.
-const Expedited = "expedite"
+const Expedited Action = "expedite"
 
 // ExpediteOptions say who expedites and why; both are required. Force skips the health
 // check.

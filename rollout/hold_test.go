@@ -43,7 +43,7 @@ func TestTargetedHold(t *testing.T) {
 	ds := Step(tree, &m, &DefaultPolicy, t0)
 	var got []string
 	for _, d := range ds {
-		got = append(got, d.Label+" "+d.Action)
+		got = append(got, d.Label+" "+string(d.Action))
 	}
 	if fmt.Sprint(got) != "[3001 hold-cohort 3001 advance 3002 cancel]" {
 		t.Fatalf("decisions %v:\n%v", got, ds)

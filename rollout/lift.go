@@ -36,6 +36,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,7 +44,7 @@ import (
 )
 
 // LiftCohort is the action of lifting a targeted hold (Decision.BlockID, Decision.Lift).
-const LiftCohort = "lift-cohort"
+const LiftCohort Action = "lift-cohort"
 
 // liftsFile is the tree's lifts file, relative to it.
 const liftsFile = "lifts.json"
@@ -189,7 +190,7 @@ func (st *stepper) autoLifts(now time.Time) []Decision {
 // (or no CHID) over builds that overlap the cohort's.
 func (st *stepper) blockedFor(id string, h heldCohort) bool {
 	for _, b := range st.tree.Blocks {
-		if len(b.Labels) > 0 && !contains(b.Labels, id) {
+		if len(b.Labels) > 0 && !slices.Contains(b.Labels, id) {
 			continue
 		}
 		if len(b.Labels) == 0 && len(b.CHIDs) == 0 && len(b.HardwareIDs) == 0 && b.MinBuild == 0 && b.MaxBuild == 0 {
@@ -203,15 +204,6 @@ func (st *stepper) blockedFor(id string, h heldCohort) bool {
 		}
 		overlap := (b.MaxBuild == 0 || h.minBuild == 0 || b.MaxBuild >= h.minBuild) && (b.MinBuild == 0 || h.maxB == 0 || b.MinBuild <= h.maxB)
 		if chidHit && overlap && len(b.HardwareIDs) == 0 {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
 			return true
 		}
 	}

@@ -33,7 +33,7 @@ func holdMeasures() *Measures {
 func actions(ds []Decision) string {
 	var got []string
 	for _, d := range ds {
-		got = append(got, d.Label+" "+d.Action)
+		got = append(got, d.Label+" "+string(d.Action))
 	}
 	return strings.Join(got, ", ")
 }
@@ -67,7 +67,7 @@ func TestAutoLift(t *testing.T) {
 	// 3002: the same driver (same date and version), fully live.
 	tree := stepTree(t, dir, rolloutAt(stage(old, "1")), `{}`)
 	m := holdMeasures()
-	tree, hold := holdOn(t, dir, tree, m)
+	_, hold := holdOn(t, dir, tree, m)
 
 	step := func() []Decision {
 		t.Helper()
@@ -81,7 +81,7 @@ func TestAutoLift(t *testing.T) {
 		}
 		return StepWith(tree, m, &DefaultPolicy, t0, StepInputs{Lifts: lifts})
 	}
-	if got := actions(step()); strings.Contains(got, LiftCohort) {
+	if got := actions(step()); strings.Contains(got, string(LiftCohort)) {
 		t.Fatalf("lifted for a driver no newer: %s", got)
 	}
 	// 3002 gets a newer driver but is in rollout at 5%, then not yet live, then live.
@@ -101,11 +101,11 @@ func TestAutoLift(t *testing.T) {
 		os.WriteFile(label, out, 0o644)
 	}
 	setDist(rolloutAt(stage(old, "5")))
-	if got := actions(step()); strings.Contains(got, LiftCohort) {
+	if got := actions(step()); strings.Contains(got, string(LiftCohort)) {
 		t.Fatalf("lifted for a newer driver at 5%%: %s", got)
 	}
 	setDist(rolloutAt(stage(t0.Add(time.Hour), "100")))
-	if got := actions(step()); strings.Contains(got, LiftCohort) {
+	if got := actions(step()); strings.Contains(got, string(LiftCohort)) {
 		t.Fatalf("lifted for a newer driver not yet at 100%%: %s", got)
 	}
 	setDist(rolloutAt(stage(old, "1"), stage(old.Add(time.Hour), "100")))

@@ -37,7 +37,7 @@ import (
 
 // FirstRingSet is the action of a step that sets or raises a label's first-ring thresholds
 // while it otherwise holds.
-const FirstRingSet = "first-ring"
+const FirstRingSet Action = "first-ring"
 
 // RingCluster is one first-ring threshold as the step's JSON shows it.
 type RingCluster struct {

@@ -201,10 +201,13 @@ func TestStepBranches(t *testing.T) {
 	for _, d := range Step(tree, m, &DefaultPolicy, t0) {
 		got[d.Label] = d
 	}
-	for label, want := range map[string]struct{ action, reason string }{
+	for label, want := range map[string]struct {
+		action Action
+		reason string
+	}{
 		"3001": {Advance, "success 100.00%"}, "3002": {Hold, "dwell until"}, "3003": {Hold, "not enough data"},
-		"3004": {Hold, "not healthy enough to advance: success 98.00%"}, "3005": {PauseIt, "success 95.00% < 97.00%"},
-		"3006": {CancelIt, "kernel crashes 3.00% > 2.00%"}, "3007": {Hold, "resume it by hand"}, "3008": {Hold, "publisher's schedule"},
+		"3004": {Hold, "not healthy enough to advance: success 98.00%"}, "3005": {Pause, "success 95.00% < 97.00%"},
+		"3006": {Cancel, "kernel crashes 3.00% > 2.00%"}, "3007": {Hold, "resume it by hand"}, "3008": {Hold, "publisher's schedule"},
 		"3011": {Hold, "paused; still success 95.00%"},
 	} {
 		d, ok := got[label]
@@ -310,10 +313,10 @@ func TestCorroboration(t *testing.T) {
 	if d := got["3001"]; d.Action != Hold || !strings.Contains(d.Reason, "uncorroborated") {
 		t.Errorf("failures from one network: %v, want a hold as uncorroborated", d)
 	}
-	if d := got["3002"]; d.Action != CancelIt {
+	if d := got["3002"]; d.Action != Cancel {
 		t.Errorf("failures from 7 networks: %v, want a cancel", d)
 	}
-	if d := got["3003"]; d.Action != CancelIt {
+	if d := got["3003"]; d.Action != Cancel {
 		t.Errorf("failures without sources: %v, want a cancel", d)
 	}
 	if lm, _ := m.Label("3002"); lm.FailureSources != 7 || lm.FailedUnsourced != 0 {

@@ -79,9 +79,12 @@ func TestStepConfidence(t *testing.T) {
 	for _, d := range Step(tree, m, &DefaultPolicy, t0) {
 		got[d.Label] = d
 	}
-	for label, want := range map[string]struct{ action, reason string }{
+	for label, want := range map[string]struct {
+		action Action
+		reason string
+	}{
 		"3001": {Hold, "not enough data to pause: success 96.00% < 97.00% over 200 machines, but not shown at 80% confidence"},
-		"3002": {PauseIt, "success 93.33% < 97.00%: failure rate 6.67% > 3.00% ("},
+		"3002": {Pause, "success 93.33% < 97.00%: failure rate 6.67% > 3.00% ("},
 		"3003": {Advance, "success 99.90%"},
 		"3004": {Hold, "not enough data"},
 	} {
@@ -98,7 +101,7 @@ func TestStepConfidence(t *testing.T) {
 	if d := got["3002"]; d.Action != Hold || !strings.Contains(d.Reason, "not enough data: 90 machines") {
 		t.Errorf("raw percentages, 90 machines: %v; want held below the minimum", d)
 	}
-	if d := got["3001"]; d.Action != PauseIt || !strings.Contains(d.Reason, "failure rate 4.00% > 3.00% over 200 machines") {
+	if d := got["3001"]; d.Action != Pause || !strings.Contains(d.Reason, "failure rate 4.00% > 3.00% over 200 machines") {
 		t.Errorf("raw percentages, 4%% of 200 machines: %v; want a pause", d)
 	}
 	for _, bad := range []string{`{"confidence":0.4}`, `{"confidence":1}`, `{"pauseConfidence":0.3}`} {

@@ -22,18 +22,23 @@ import (
 // blocksFile is the tree's blocks file, relative to it.
 const blocksFile = "blocks.json"
 
+// Action is what a decision does to a label in rollout: Advance, Hold, Pause, Cancel,
+// HoldCohort, LiftCohort, FirstRingSet or Expedited, written as their text in the decision's
+// JSON and in the audit log.
+type Action string
+
 // Actions a step takes for a label in rollout.
 const (
-	Advance  = "advance"
-	Hold     = "hold"
-	PauseIt  = "pause"
-	CancelIt = "cancel"
+	Advance Action = "advance"
+	Hold    Action = "hold"
+	Pause   Action = "pause"
+	Cancel  Action = "cancel"
 )
 
 // Decision is what one step decided for one label, and why.
 type Decision struct {
 	Label  string `json:"label"`
-	Action string `json:"action"`
+	Action Action `json:"action"`
 	From   int    `json:"fromBasisPoints"` // the scheduled percent now
 	To     int    `json:"toBasisPoints"`   // after the step (advance)
 	Reason string `json:"reason"`
@@ -148,7 +153,7 @@ func stepLabel(l *catalogs.Label, measures *Measures, p *Policy, now time.Time, 
 }
 
 // HoldCohort is the action of a targeted hold (Decision.Block).
-const HoldCohort = "hold-cohort"
+const HoldCohort Action = "hold-cohort"
 
 // CohortBlockID is the blocks.json id of the controller's hold of a label's cohort: 18
 // digits from the first bytes of SHA-256 of "hold", the label, the release and the CHID.
@@ -368,14 +373,14 @@ func (st *stepper) label(l *catalogs.Label, measures *Measures, p *Policy, now t
 		d.Action, d.Reason = Hold, fmt.Sprintf("%s, but the failures come from %d network(s), %d needed before a pause or cancel (policy minFailureSources): held as uncorroborated",
 			why, lm.FailureSources, p.MinFailureSources)
 	case why != "":
-		d.Action, d.Reason = CancelIt, why
+		d.Action, d.Reason = Cancel, why
 		next.Cancelled = &catalogs.Cancelled{At: now, Rollback: p.Cancel.Rollback, Reason: "rollout controller: " + why}
 	default:
 		if why := breach(p.Pause); why != "" {
 			if r.Paused {
 				d.Action, d.Reason = Hold, "paused; still "+why
 			} else {
-				d.Action, d.Reason = PauseIt, why
+				d.Action, d.Reason = Pause, why
 				next.Rollout.Paused = true
 			}
 			break
@@ -420,7 +425,7 @@ func (st *stepper) label(l *catalogs.Label, measures *Measures, p *Policy, now t
 			next.Rollout.Stages = append(next.Rollout.Stages, catalogs.Stage{At: now, BasisPoints: to})
 		}
 	}
-	if len(held) > 0 && d.Action != CancelIt && d.Action != PauseIt {
+	if len(held) > 0 && d.Action != Cancel && d.Action != Pause {
 		d.Reason += fmt.Sprintf(" (without the %d held cohort(s))", len(held))
 	}
 	if (d.Action == Hold || d.Action == Advance) && !r.Paused {

@@ -358,9 +358,9 @@ func checkStep(t *testing.T, spool, ch *rollout.Measures, now time.Time) {
 		if actions[d.Label] != "" {
 			actions[d.Label] += "+"
 		}
-		actions[d.Label] += d.Action
+		actions[d.Label] += string(d.Action)
 	}
-	wantActions := map[string]string{"3001": rollout.Advance, "3002": rollout.PauseIt, "3003": rollout.CancelIt, "3004": rollout.CancelIt,
+	wantActions := map[string]rollout.Action{"3001": rollout.Advance, "3002": rollout.Pause, "3003": rollout.Cancel, "3004": rollout.Cancel,
 		"3005": rollout.HoldCohort + "+" + rollout.Advance}
 	if fmt.Sprint(actions) != fmt.Sprint(wantActions) {
 		t.Errorf("decisions %v, want %v (the fixture should exercise every action):\n%s", actions, wantActions, wb)

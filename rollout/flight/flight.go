@@ -136,13 +136,13 @@ type Point struct {
 
 // Decision is one decision of the audit log for the label.
 type Decision struct {
-	At      time.Time `json:"at"`
-	Action  string    `json:"action"`
-	From    int       `json:"fromBasisPoints"`
-	To      int       `json:"toBasisPoints"`
-	Reason  string    `json:"reason"`
-	By      string    `json:"by,omitempty"`
-	BlockID string    `json:"blockId,omitempty"`
+	At      time.Time      `json:"at"`
+	Action  rollout.Action `json:"action"`
+	From    int            `json:"fromBasisPoints"`
+	To      int            `json:"toBasisPoints"`
+	Reason  string         `json:"reason"`
+	By      string         `json:"by,omitempty"`
+	BlockID string         `json:"blockId,omitempty"`
 }
 
 // Stage is one stage of the rollout and what its machines reported.
@@ -393,7 +393,7 @@ func offered(l *catalogs.Label, decisions []Decision, t, now time.Time) int {
 			break
 		}
 		switch dec.Action {
-		case rollout.PauseIt, rollout.CancelIt:
+		case rollout.Pause, rollout.Cancel:
 			paused = true
 		case rollout.Advance, rollout.Expedited:
 			paused = false

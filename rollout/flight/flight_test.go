@@ -129,7 +129,7 @@ func makeFixture(t *testing.T) *fixture {
 		{Time: day(3), Decision: rollout.Decision{Label: labelID, Action: rollout.Advance, From: 100, To: 500, Reason: "success 98.67% over 150 machines"}},
 		{Time: day(6), Decision: rollout.Decision{Label: labelID, Action: rollout.Advance, From: 500, To: 2500, Reason: "success 96.17% over 600 machines " + xss}},
 		{Time: day(7.5), Decision: rollout.Decision{Label: labelID, Action: rollout.HoldCohort, From: 2500, To: 2500, Reason: "kernel crashes on model B", BlockID: "rollout-3001-b"}},
-		{Time: day(7), Decision: rollout.Decision{Label: "3002", Action: rollout.PauseIt, From: 100, To: 100, Reason: "another label"}},
+		{Time: day(7), Decision: rollout.Decision{Label: "3002", Action: rollout.Pause, From: 100, To: 100, Reason: "another label"}},
 	}
 	var audit []byte
 	for _, d := range decisions {

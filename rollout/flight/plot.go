@@ -217,12 +217,12 @@ func timelinePlot(tl Timeline, decisions []Decision) string {
 		if d.At.Before(t0) || d.At.After(t1) {
 			continue
 		}
-		what := d.Action
-		if d.Action == "advance" || d.Action == "expedite" {
+		what := string(d.Action)
+		if d.Action == rollout.Advance || d.Action == rollout.Expedited {
 			what += " to " + catalogs.FormatBasisPoints(d.To) + "%"
 		}
 		fmt.Fprintf(&s, `<g class="decision %s"><line x1="%.1f" x2="%.1f" y1="%g" y2="%g"/><text transform="translate(%.1f %g) rotate(-90)" text-anchor="end">%s</text><title>%s %s: %s</title></g>`,
-			svgText(d.Action), x(d.At), x(d.At), top, h-bottom, x(d.At)+3, top+2, svgText(what), d.At.Format(time.RFC3339), svgText(what), svgText(d.Reason))
+			svgText(string(d.Action)), x(d.At), x(d.At), top, h-bottom, x(d.At)+3, top+2, svgText(what), d.At.Format(time.RFC3339), svgText(what), svgText(d.Reason))
 	}
 	fmt.Fprintf(&s, `<text class="legend offered" x="%g" y="18">— percent offered</text><text class="legend installed" x="%g" y="18">— machines installed</text><text class="legend failed" x="%g" y="18">— machines failed</text>`,
 		left, left+150, left+310)
