@@ -1,5 +1,7 @@
-// Package index reads and writes shard files: static key → value files
-// with a hash index over their keys and zstd-compressed record blocks.
+// Package index reads and writes shard files and the releases made of them.
+//
+// A shard file is a static key → value file with a hash index over its keys
+// and zstd-compressed record blocks (the format below).
 //
 // A build writes each shard once with a [Writer]; an edge server maps it
 // with [Open] and answers point lookups with [Shard.Get]. The package knows
@@ -26,6 +28,30 @@
 // only; integrity and authenticity come from the sha256 of the whole file
 // recorded in the signed release manifest, which must be verified before
 // a shard is trusted.
+//
+// A release is a signed manifest ([Manifest], format in manifest.go) over
+// the shards it names by their sha256, in a catalog directory laid out as
+// release.go describes: releases/<sequence>.dsse and shards/<sha256>.shard.
+// A build streams each shard into the directory with [CreateShard] and
+// [ShardFile.Commit], then makes the release the newest with [Publish],
+// and drops old ones with [Prune]. A reader takes the newest with
+// [Latest], checks it with [VerifyEnvelope] (signature, format, expiry)
+// and each shard with [OpenVerifiedShard], or does both with
+// [OpenRelease], which returns a [Release] whose shards are mapped:
+//
+//	sf, err := index.CreateShard(dir, &index.WriterOptions{Kind: index.KindLabel, Shard: 0, Shards: 1})
+//	… sf.Add(key, value) for each record …
+//	ref, _, err := sf.Commit()
+//	env, id, err := index.Publish(dir, &index.Manifest{…, Shards: refs}, signer)
+//
+//	rel, err := index.OpenRelease(dir, &index.VerifyOptions{Keys: keys, Now: now})
+//	defer rel.Close()
+//	v, ok, err := rel.Label[index.Route(key, len(rel.Label))].Get(key)
+//
+// The package's Example does all of it.
+//
+// [Verify] is `driveway verify`: the same checks, each reported as a
+// [Step].
 package index
 
 // Shard file format. See writer.go for the writer and shard.go for the reader.
