@@ -14,6 +14,7 @@ import (
 
 	"github.com/driveway/driveway/bench/load"
 	"github.com/driveway/driveway/index"
+	"github.com/driveway/driveway/internal/conformance"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
 )
@@ -151,10 +152,10 @@ func testShardsChanged(t *testing.T, ownCopy bool) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := newKey(t)
-			sc := loadScenario(t, "01-forward-and-floor.json")
+			sc := conformance.LoadOne(t, "01-forward-and-floor.json")
 			now := mustTime(t, sc.Now)
 			work := t.TempDir()
-			writeLabels(t, filepath.Join(work, "labels"), sc.Labels)
+			conformance.WriteTree(t, filepath.Join(work, "labels"), sc.Labels)
 			dir := filepath.Join(work, "catalog")
 			buildRelease(t, filepath.Join(work, "labels"), dir, k, now, 0)
 			req := sc.Requests[1].Request

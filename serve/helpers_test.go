@@ -21,24 +21,10 @@ import (
 
 	"github.com/driveway/driveway/build"
 	"github.com/driveway/driveway/index"
-	"github.com/driveway/driveway/internal/conformance"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
 	"github.com/driveway/driveway/statement"
 )
-
-// loadScenario and writeLabels are conformance.LoadOne and conformance.WriteTree under
-// their old names, for damage_test.go and serve_timing_test.go until they call those
-// themselves.
-func loadScenario(t testing.TB, name string) conformance.Scenario {
-	t.Helper()
-	return conformance.LoadOne(t, name)
-}
-
-func writeLabels(t testing.TB, dir string, labels map[string]json.RawMessage) {
-	t.Helper()
-	conformance.WriteTree(t, dir, labels)
-}
 
 // key is a signing key pair written to files.
 type key struct {

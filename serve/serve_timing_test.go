@@ -16,6 +16,7 @@ import (
 
 	"github.com/driveway/driveway/bench/baseline"
 	"github.com/driveway/driveway/index"
+	"github.com/driveway/driveway/internal/conformance"
 	"github.com/driveway/driveway/rollout"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
@@ -55,9 +56,9 @@ func benchEdge(tb testing.TB) (srv *serve.Server, req1, req20 []byte) {
 func scenarioEdge(tb testing.TB, cfg serve.Config) (srv *serve.Server, req1, req20 []byte) {
 	tb.Helper()
 	k := newKey(tb)
-	sc := loadScenario(tb, "01-forward-and-floor.json")
+	sc := conformance.LoadOne(tb, "01-forward-and-floor.json")
 	work := tb.TempDir()
-	writeLabels(tb, filepath.Join(work, "labels"), sc.Labels)
+	conformance.WriteTree(tb, filepath.Join(work, "labels"), sc.Labels)
 	now := mustTime(tb, sc.Now)
 	buildRelease(tb, filepath.Join(work, "labels"), filepath.Join(work, "catalog"), k, now, 0)
 	clock := newClock(now)
