@@ -43,7 +43,9 @@ var ErrNeedsFullBuild = errors.New("build: a full build is needed")
 // control entries (rollout, flight, cancel) and the blocks and audiences, and signs a new
 // manifest with a renewed expiry. It touches no shard, so it takes well under a second for
 // a catalog of any size. With no LabelIDs it re-signs the release with the current blocks,
-// audiences and a fresh expiry.
+// audiences and a fresh expiry. The files are read where they are, by catalogs.LoadFS over
+// the part of the tree they make (subsetFS); Control returns ctx.Err() when ctx is done
+// between two named labels.
 //
 // Each named label is compiled again and its label record (which includes a digest of its
 // grid rows) must equal the one in the release byte for byte; anything else changed (a row,
