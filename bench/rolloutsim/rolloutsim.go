@@ -148,7 +148,7 @@ type Event struct {
 	Machines int       `json:"machines"`
 	Success  float64   `json:"successPercent"` // of machines without a failure (0 without machines)
 	Failure  float64   `json:"failurePercent"` // 100 − success, 0 without machines
-	Action   string    `json:"action"`
+	Action   ro.Action `json:"action"`
 	Reason   string    `json:"reason"`
 }
 
@@ -547,7 +547,7 @@ func (s *sim) controllerStep(ctx context.Context, now time.Time) error {
 				continue
 			}
 			switch d.Action {
-			case ro.PauseIt, ro.CancelIt:
+			case ro.Pause, ro.Cancel:
 				l.Stops = append(l.Stops, ev)
 			case ro.HoldCohort:
 				l.Holds = append(l.Holds, ev)

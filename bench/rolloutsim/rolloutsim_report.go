@@ -44,7 +44,7 @@ func (r *Result) printed() []bool {
 	out := make([]bool, len(r.Timeline))
 	last := map[string]string{}
 	for i, e := range r.Timeline {
-		kind := e.Action
+		kind := string(e.Action)
 		if e.Action == ro.Hold {
 			kind += ": " + simHoldKind(e.Reason)
 		}
@@ -149,7 +149,7 @@ func (l *Label) outcome(stages int) string {
 	case len(l.Stops) > 0:
 		for i, e := range l.Stops {
 			verb := "paused"
-			if e.Action == ro.CancelIt {
+			if e.Action == ro.Cancel {
 				verb = "cancelled"
 			}
 			if i > 0 {
