@@ -781,12 +781,8 @@ func (g *labelGen) submission(p *product, day, driverDay int, ver string, j int)
 		if twoPart {
 			hw = twoPartIDs(p)
 		}
-		for _, h := range hw {
-			s.hwids = append(s.hwids, h)
-		}
-		for _, l := range g.labelsFor(p, s, t, hw, twoPart) {
-			s.labels = append(s.labels, l)
-		}
+		s.hwids = append(s.hwids, hw...)
+		s.labels = append(s.labels, g.labelsFor(p, s, t, hw, twoPart)...)
 		p.published[t] = true
 	}
 	return s

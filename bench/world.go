@@ -269,7 +269,6 @@ type model struct {
 	weight float64 // popularity among the OEM's models
 }
 
-func (m *model) family() string  { return m.fields[chid.Family] }
 func (m *model) product() string { return m.fields[chid.ProductName] }
 
 var oemTable = []oem{

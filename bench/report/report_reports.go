@@ -677,7 +677,7 @@ func (r *reporter) reports(ctx context.Context, cat, pcsFile string, one [][]byt
 	f.Commands[reportsSingle] = repCmd(file1) + " & " + offerCmd
 	f.Commands[reportsBatch] = repCmd(file64) + " & " + offerCmd
 	limit := time.Duration(pl.rounds*3)*(pl.run+3*time.Second) + 10*time.Second
-	st = r.stage(ctx, "reports: offers alone, single reports, 64-report batches", fmt.Sprintf("%d rounds of: %s; %s; %s (GET /metrics and /proc/EDGE_PID/stat before and after each; after each, the closed spool files removed, as a shipper does)",
+	r.stage(ctx, "reports: offers alone, single reports, 64-report batches", fmt.Sprintf("%d rounds of: %s; %s; %s (GET /metrics and /proc/EDGE_PID/stat before and after each; after each, the closed spool files removed, as a shipper does)",
 		pl.rounds, f.Commands[reportsOffers], f.Commands[reportsSingle], f.Commands[reportsBatch]), limit, 30*time.Second,
 		func(ctx context.Context, st *Stage) error {
 			pid := edge.pid()
