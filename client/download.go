@@ -27,6 +27,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/driveway/driveway/internal/atomicfile"
 )
 
 // Errors of a download, wrapped by Get's errors.
@@ -108,7 +110,7 @@ func download(ctx context.Context, hc *http.Client, state string, o *Offer) (*Do
 	if err := os.Rename(part, final); err != nil {
 		return d, fmt.Errorf("%w: %v", ErrState, err)
 	}
-	syncDir(filepath.Dir(final))
+	atomicfile.SyncDir(filepath.Dir(final))
 	return d, nil
 }
 

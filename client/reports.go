@@ -39,6 +39,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/driveway/driveway/internal/atomicfile"
 )
 
 // PendingFormat is the first member of a pending reports file.
@@ -151,7 +153,7 @@ func SavePending(dir string, reports []Report) error {
 		}
 		return nil
 	}
-	if err := writeAtomic(dir, PendingFile, AppendPending(nil, reports)); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, PendingFile), AppendPending(nil, reports), 0o644); err != nil {
 		return fmt.Errorf("%w: %v", ErrState, err)
 	}
 	return nil

@@ -43,6 +43,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/driveway/driveway/internal/atomicfile"
 	"github.com/driveway/driveway/releaselog"
 )
 
@@ -156,47 +157,10 @@ func SaveState(dir string, s State) error {
 	if s.Sequence == 0 || s.Catalog == "" {
 		return fmt.Errorf("%w: nothing to save (sequence %d, catalog %q)", ErrState, s.Sequence, s.Catalog)
 	}
-	if err := writeAtomic(dir, StateFile, AppendState(nil, s)); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, StateFile), AppendState(nil, s), 0o644); err != nil {
 		return fmt.Errorf("%w: %v", ErrState, err)
 	}
 	return nil
-}
-
-// writeAtomic writes dir/name through dir/name.tmp: write, fsync, rename, fsync dir.
-func writeAtomic(dir, name string, b []byte) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp := filepath.Join(dir, name+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	syncDir(dir)
-	return nil
-}
-
-// syncDir makes a rename in dir durable where the system lets a directory be fsynced
-// (not Windows, whose rename is durable by itself on NTFS).
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }
 
 // clip shortens a value quoted in an error.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/driveway/driveway/internal/atomicfile"
 	"github.com/driveway/driveway/signing"
 )
 
@@ -61,7 +62,7 @@ func TestParseManifest(t *testing.T) {
 func TestVerifyEnvelopeByteFlips(t *testing.T) {
 	priv, _, _ := signing.GenerateKey(signing.Ed25519, nil)
 	dir := t.TempDir()
-	writeFileAtomic(dir+"/k", priv)
+	atomicfile.Write(dir+"/k", priv, 0o600)
 	s, err := signing.LoadSigner(t.Context(), dir+"/k", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +97,7 @@ func TestVerifyEnvelopeByteFlips(t *testing.T) {
 func TestVerifyNeedsAClock(t *testing.T) {
 	priv, _, _ := signing.GenerateKey(signing.Ed25519, nil)
 	dir := t.TempDir()
-	writeFileAtomic(dir+"/k", priv)
+	atomicfile.Write(dir+"/k", priv, 0o600)
 	s, err := signing.LoadSigner(t.Context(), dir+"/k", nil)
 	if err != nil {
 		t.Fatal(err)

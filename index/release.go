@@ -30,6 +30,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/driveway/driveway/internal/atomicfile"
 	"github.com/driveway/driveway/signing"
 )
 
@@ -130,30 +131,6 @@ func (sf *ShardFile) Abort() {
 	}
 }
 
-// writeFileAtomic writes a file through a fsynced temporary file and a rename.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
@@ -194,13 +171,13 @@ func SaveEnvelope(dir string, seq uint64, envelope []byte) error {
 	if err := syncDir(filepath.Join(dir, ShardsDir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("index: %w", err)
 	}
-	if err := writeFileAtomic(ReleasePath(dir, seq), envelope); err != nil {
+	if err := atomicfile.Write(ReleasePath(dir, seq), envelope, 0o644); err != nil {
 		return fmt.Errorf("index: %w", err)
 	}
 	if err := syncDir(filepath.Join(dir, ReleasesDir)); err != nil {
 		return fmt.Errorf("index: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, ManifestFile), envelope); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, ManifestFile), envelope, 0o644); err != nil {
 		return fmt.Errorf("index: %w", err)
 	}
 	if err := syncDir(dir); err != nil {

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/driveway/driveway/internal/atomicfile"
 	"github.com/driveway/driveway/signing"
 	"github.com/driveway/driveway/statement"
 )
@@ -264,7 +265,7 @@ func (p *Pending) Checkpoint() Checkpoint { return p.cp }
 // not have changed since Prepare (one writer at a time: the build's).
 func (p *Pending) Write() (Checkpoint, error) {
 	for _, f := range p.files {
-		if err := writeAtomic(filepath.Join(p.dir, Dir, filepath.FromSlash(f.name)), f.data); err != nil {
+		if err := atomicfile.Write(filepath.Join(p.dir, Dir, filepath.FromSlash(f.name)), f.data, 0o644); err != nil {
 			return Checkpoint{}, fmt.Errorf("releaselog: append release %d: %w (the previous checkpoint stands)", p.seq, err)
 		}
 	}
@@ -380,41 +381,4 @@ func onlyFirstAppend(dir string) bool {
 		return nil
 	})
 	return ok
-}
-
-// writeAtomic writes a file through a fsynced temporary file in its directory and a rename,
-// then fsyncs the directory.
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

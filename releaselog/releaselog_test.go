@@ -17,6 +17,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/driveway/driveway/internal/atomicfile"
 	"github.com/driveway/driveway/internal/testclock"
 	"github.com/driveway/driveway/signing"
 	"github.com/driveway/driveway/statement"
@@ -338,7 +339,7 @@ func TestCrashBetweenSteps(t *testing.T) {
 			t.Fatal("the checkpoint is not written last")
 		}
 		for _, f := range files[:stop] { // the writer dies before file number stop
-			if err := writeAtomic(filepath.Join(dir, Dir, filepath.FromSlash(f.name)), f.data); err != nil {
+			if err := atomicfile.Write(filepath.Join(dir, Dir, filepath.FromSlash(f.name)), f.data, 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -368,7 +369,7 @@ func TestCrashFirstAppend(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range files[:len(files)-1] {
-		writeAtomic(filepath.Join(dir, Dir, filepath.FromSlash(f.name)), f.data)
+		atomicfile.Write(filepath.Join(dir, Dir, filepath.FromSlash(f.name)), f.data, 0o644)
 	}
 	os.WriteFile(filepath.Join(dir, Dir, ".tmp-checkpoint-123"), []byte("half"), 0o644)
 	appendN(t, dir, k, s, v, 1, 2, 0)

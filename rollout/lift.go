@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/driveway/driveway/catalogs"
+	"github.com/driveway/driveway/internal/atomicfile"
 )
 
 // LiftCohort is the action of lifting a targeted hold (Decision.BlockID, Decision.Lift).
@@ -277,7 +278,10 @@ func appendLifts(path string, add []Lift) error {
 	if err != nil {
 		return fmt.Errorf("rollout: %s: %w", path, err)
 	}
-	return writeAtomic(path, append(out, '\n'))
+	if err := atomicfile.Write(path, append(out, '\n'), 0o644); err != nil {
+		return fmt.Errorf("rollout: %w", err)
+	}
+	return nil
 }
 
 // removeBlocks takes the entries whose id is in ids out of a blocks.json (its other entries
@@ -305,15 +309,7 @@ func removeBlocks(path string, ids map[string]bool) error {
 	if err != nil {
 		return fmt.Errorf("rollout: %s: %w", path, err)
 	}
-	return writeAtomic(path, append(out, '\n'))
-}
-
-func writeAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return fmt.Errorf("rollout: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.Write(path, append(out, '\n'), 0o644); err != nil {
 		return fmt.Errorf("rollout: %w", err)
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/driveway/driveway/catalogs"
 	"github.com/driveway/driveway/catalogs/chid"
 	"github.com/driveway/driveway/catalogs/ostable"
+	"github.com/driveway/driveway/internal/atomicfile"
 )
 
 // blocksFile is the tree's blocks file, relative to it.
@@ -543,11 +544,7 @@ func Apply(dir string, decisions []Decision) ([]string, error) {
 		if err != nil {
 			return changed, fmt.Errorf("rollout: %s: %w", d.file, err)
 		}
-		tmp := path + ".tmp"
-		if err := os.WriteFile(tmp, out, 0o644); err != nil {
-			return changed, fmt.Errorf("rollout: %w", err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
+		if err := atomicfile.Write(path, out, 0o644); err != nil {
 			return changed, fmt.Errorf("rollout: %w", err)
 		}
 		if !slices.Contains(changed, d.Label) {
@@ -605,11 +602,7 @@ func appendBlocks(path string, blocks []*catalogs.Block) error {
 	if err != nil {
 		return fmt.Errorf("rollout: %s: %w", path, err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(out, '\n'), 0o644); err != nil {
-		return fmt.Errorf("rollout: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.Write(path, append(out, '\n'), 0o644); err != nil {
 		return fmt.Errorf("rollout: %w", err)
 	}
 	return nil

@@ -13,7 +13,7 @@ package serve
 // CACHE/shards through a temporary file, capped at the manifest's size and checked against
 // its sha256, and renamed into place; then the release is loaded from the cache exactly as
 // from a catalog directory (every new shard's size, sha256 and structure), saved with its
-// timestamp (index.SaveEnvelope, trust.WriteFileAtomic), swapped in, and the cache pruned
+// timestamp (index.SaveEnvelope, atomicfile.Write), swapped in, and the cache pruned
 // (index.Prune, Config.Keep). A restarted edge serves from its cache only what the cached
 // timestamp names, and only while that timestamp is fresh.
 // A failed fetch backs off exponentially with jitter, up to Config.BackoffMax; the current
@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/driveway/driveway/index"
+	"github.com/driveway/driveway/internal/atomicfile"
 	"github.com/driveway/driveway/signing"
 	"github.com/driveway/driveway/trust"
 )
@@ -132,7 +133,7 @@ func (o *originSync) sync(ctx context.Context) error {
 	s.updateRoot(func(n int64) ([]byte, error) {
 		return o.fetch(ctx, trust.RootPath(n), trust.MaxRootSize)
 	}, func(n int64, b []byte) error {
-		return trust.WriteFileAtomic(filepath.Join(s.cfg.Cache, filepath.FromSlash(trust.RootPath(n))), b)
+		return atomicfile.Write(filepath.Join(s.cfg.Cache, filepath.FromSlash(trust.RootPath(n))), b, 0o644)
 	}, o.base)
 	s.loadMu.Unlock()
 	tsFile, status, err := o.fetchTimestamp(ctx, conditional)
@@ -163,7 +164,7 @@ func (o *originSync) sync(ctx context.Context) error {
 	o.refusedTS = ""
 	cache := s.cfg.Cache
 	if g := s.cur.Load(); g != nil && g.id == "sha256:"+ts.SHA256 {
-		if err := trust.WriteFileAtomic(filepath.Join(cache, trust.TimestampFile), tsFile); err != nil {
+		if err := atomicfile.Write(filepath.Join(cache, trust.TimestampFile), tsFile, 0o644); err != nil {
 			s.log.Warn("cannot keep the timestamp in the cache", "dir", cache, "error", err.Error())
 		}
 		s.acceptTimestamp(ts, tsFile, g)
@@ -231,7 +232,7 @@ func (o *originSync) sync(ctx context.Context) error {
 	}
 	err = index.SaveEnvelope(cache, m.Sequence, env)
 	if err == nil {
-		err = trust.WriteFileAtomic(filepath.Join(cache, trust.TimestampFile), tsFile)
+		err = atomicfile.Write(filepath.Join(cache, trust.TimestampFile), tsFile, 0o644)
 	}
 	if err != nil {
 		g.release()

@@ -32,8 +32,8 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/driveway/driveway/index"
+	"github.com/driveway/driveway/internal/atomicfile"
 	"github.com/driveway/driveway/releaselog"
-	"github.com/driveway/driveway/trust"
 )
 
 // reasonLog is the refusal reason of a release the log does not hold, or a log that does not
@@ -152,7 +152,7 @@ type logFile struct {
 
 func (s *Server) keepLogFile(name string, data []byte) {
 	p := filepath.Join(s.cfg.Cache, releaselog.Dir, filepath.FromSlash(name))
-	if err := trust.WriteFileAtomic(p, data); err != nil {
+	if err := atomicfile.Write(p, data, 0o644); err != nil {
 		s.log.Warn("cannot keep a log file in the cache", "file", p, "error", err.Error())
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/driveway/driveway/build"
+	"github.com/driveway/driveway/internal/atomicfile"
 	"github.com/driveway/driveway/internal/conformance"
 	"github.com/driveway/driveway/releaselog"
 	"github.com/driveway/driveway/serve"
@@ -57,7 +58,7 @@ func publish(t testing.TB, src, dst string, withLog bool) {
 		copyDir(t, filepath.Join(src, releaselog.Dir), filepath.Join(dst, releaselog.Dir))
 	}
 	b := mustRead(t, filepath.Join(src, trust.TimestampFile))
-	if err := trust.WriteFileAtomic(filepath.Join(dst, trust.TimestampFile), b); err != nil {
+	if err := atomicfile.Write(filepath.Join(dst, trust.TimestampFile), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

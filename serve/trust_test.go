@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/driveway/driveway/index"
+	"github.com/driveway/driveway/internal/atomicfile"
 	"github.com/driveway/driveway/internal/conformance"
 	"github.com/driveway/driveway/serve"
 	"github.com/driveway/driveway/signing"
@@ -301,7 +302,7 @@ func TestKeyRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := trust.WriteFileAtomic(filepath.Join(dir, filepath.FromSlash(trust.RootPath(2))), root2); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, filepath.FromSlash(trust.RootPath(2))), root2, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	m := *mA

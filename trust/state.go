@@ -30,6 +30,7 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/driveway/driveway/internal/atomicfile"
 	"github.com/driveway/driveway/signing"
 )
 
@@ -86,7 +87,7 @@ func (st *State) Save(path string) error {
 	if err != nil {
 		return fmt.Errorf("trust: edge state: %w", err)
 	}
-	return WriteFileAtomic(path, append(b, '\n'))
+	return atomicfile.Write(path, append(b, '\n'), 0o644)
 }
 
 // TrustedRoot returns the root the state holds, or base if the state holds none newer.
@@ -100,43 +101,6 @@ func (st *State) TrustedRoot(base *Root) (*Root, error) {
 		return nil, fmt.Errorf("trust: edge state holds an unreadable root %d: %v", st.RootVersion, err)
 	}
 	return &Root{md: md, raw: st.Root}, nil
-}
-
-// WriteFileAtomic writes a file through a fsynced temporary file in the same directory and
-// a rename, then fsyncs the directory.
-func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Update walks the roots after r: get(n) returns the bytes of root n, or an error wrapping
@@ -213,7 +177,7 @@ func Stamp(dir, catalog string, seq uint64, envelope []byte, created, expires ti
 	if err != nil {
 		return nil, err
 	}
-	if err := WriteFileAtomic(filepath.Join(dir, TimestampFile), b); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, TimestampFile), b, 0o644); err != nil {
 		return nil, fmt.Errorf("trust: %w", err)
 	}
 	sum := sha256.Sum256(envelope)

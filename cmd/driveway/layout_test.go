@@ -44,8 +44,9 @@ func TestImportGraph(t *testing.T) {
 		"client":           {"index", "offer", "build", "serve", "bench", "cmd", "trust", "rollout"},
 		"releaselog":       {"catalogs", "index", "offer", "build", "serve", "bench", "cmd", "trust", "rollout", "client"},
 		"rollout":          {"index", "offer", "build", "serve", "bench", "cmd", "signing", "trust", "client", "releaselog", "diff", "statement"},
-		// The tests' own packages (testclock, conformance) import no package of the module:
-		// the tests of the packages at the bottom (catalogs) import them.
+		// The internal packages import no package of the module: the tests' own (testclock,
+		// conformance), imported by the tests of the packages at the bottom (catalogs), and
+		// atomicfile, which every package that replaces files uses.
 		"internal": {"catalogs", "index", "offer", "build", "serve", "bench", "cmd", "signing", "trust", "rollout", "diff", "statement", "client", "releaselog", "scripts"},
 		"scripts":  {"cmd"},
 		"cmd":      {},

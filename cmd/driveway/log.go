@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/driveway/driveway/internal/atomicfile"
 	"github.com/driveway/driveway/releaselog"
 	"github.com/driveway/driveway/signing"
-	"github.com/driveway/driveway/trust"
 )
 
 // cmdLog runs driveway log's subcommands.
@@ -159,7 +159,7 @@ Exit status 0 when the log verifies, 1 when it does not.`)
 		ok = ok && c.OK
 	}
 	if ok && *save != "" {
-		if err := trust.WriteFileAtomic(*save, l.Note); err != nil {
+		if err := atomicfile.Write(*save, l.Note, 0o644); err != nil {
 			add("save the checkpoint to "+*save, err)
 			ok = false
 		}

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/driveway/driveway/catalogs"
+	"github.com/driveway/driveway/internal/atomicfile"
 	"github.com/driveway/driveway/rollout"
 	"github.com/driveway/driveway/rollout/flight"
 )
@@ -83,7 +83,7 @@ the page). See docs/deployment.md, "The flight report".`)
 		}
 		if *out == "-" {
 			e.stdout.Write(page.Bytes())
-		} else if err := writeFileAtomic(*out, page.Bytes()); err != nil {
+		} else if err := atomicfile.Write(*out, page.Bytes(), 0o644); err != nil {
 			return e.fail("rollout", err)
 		}
 	}
@@ -94,28 +94,4 @@ the page). See docs/deployment.md, "The flight report".`)
 	fmt.Fprintf(e.stderr, "flight report of label %s%s: %d reports from %d machines, %d stages, %d cohorts, %d decisions, %d devices rolled back\n",
 		r.Label.ID, where, r.Reports, r.Flight.Machines, len(r.Stages), len(r.Cohorts), len(r.Decisions), r.RolledBackDevices)
 	return exitOK
-}
-
-// writeFileAtomic writes b to path through a temporary file in its directory and a rename,
-// so a reader never sees half a page.
-func writeFileAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }

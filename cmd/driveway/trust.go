@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/driveway/driveway/index"
+	"github.com/driveway/driveway/internal/atomicfile"
 	"github.com/driveway/driveway/signing"
 	"github.com/driveway/driveway/trust"
 )
@@ -149,7 +150,7 @@ release (an origin serves DIR as it is).`)
 		return e.fail("rotate", err)
 	}
 	path := filepath.Join(*catalog, filepath.FromSlash(trust.RootPath(cur.Version()+1)))
-	if err := trust.WriteFileAtomic(path, b); err != nil {
+	if err := atomicfile.Write(path, b, 0o644); err != nil {
 		return e.fail("rotate", err)
 	}
 	fmt.Fprintf(e.stderr, "wrote %s: root %d of %s, trusted until %s; build and timestamp with the new keys from now on\n",
