@@ -607,7 +607,7 @@ func (r *reporter) reports(ctx context.Context, cat, pcsFile string, one [][]byt
 	pl := r.reportsPlan(p)
 	f := &ReportsFigures{Labels: r.res.Release, Batch: reportsBatchSize, Requests: len(one), Commands: map[string]string{}}
 	var edge *server
-	defer edge.stop()
+	defer func() { edge.stop() }() // the edge started below (defer edge.stop() would stop the nil it is now)
 	addr, err := freeAddr()
 	if err != nil {
 		r.res.Stages = append(r.res.Stages, &Stage{Name: "reports: start the edge with a spool", Status: stageFailed, Reason: err.Error()})
