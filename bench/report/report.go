@@ -93,7 +93,8 @@ type BuildFigure struct {
 // DecideFigure is in-process decide throughput: decode, decide and encode of offer
 // requests, one goroutine or GOMAXPROCS.
 type DecideFigure struct {
-	Devices          int     `json:"devices"`
+	Devices          int     `json:"devices"` // per request; whole PCs: 0
+	Whole            bool    `json:"whole,omitempty"`
 	Goroutines       int     `json:"goroutines"`
 	Requests         int64   `json:"requests"`
 	Seconds          float64 `json:"seconds"`
@@ -102,11 +103,26 @@ type DecideFigure struct {
 	OffersPerRequest float64 `json:"offersPerRequest"`
 }
 
+// FloorFigure is the physical floor of a kind of request, in this process: a fast JSON
+// parse of the same bodies (offer's decoder) and, for every hardware and compatible ID, what
+// any lookup must do (hash, route, Bloom test, and for the IDs that pass it, the probe and the
+// record read), without deciding or encoding anything. One goroutine.
+type FloorFigure struct {
+	Request          string  `json:"request"` // "1 device", "20 devices", "whole PC"
+	Requests         int64   `json:"requests"`
+	IDsPerRequest    float64 `json:"idsPerRequest"`
+	ProbedPerRequest float64 `json:"probedPerRequest"` // IDs that passed the Bloom test
+	MicrosPerRequest float64 `json:"microsPerRequest"`
+}
+
 // LoadPoint is one load run against one target.
 type LoadPoint struct {
 	Target  string          `json:"target"` // edge-1, edge-20, fixed, nginx
 	Result  load.Result     `json:"result"`
 	Handler *HandlerLatency `json:"handler,omitempty"` // the edge's own time, from its /metrics
+	// ServerCPUMicros is the server process's CPU (user + system, /proc/PID/stat) over the
+	// run, per request answered; 0 when not read (nginx's workers are other processes).
+	ServerCPUMicros float64 `json:"serverCpuMicros,omitempty"`
 }
 
 // EdgeFigures are the edge's figures over the release of EdgeLabels labels.
@@ -167,6 +183,7 @@ type ReportResult struct {
 	Validate *Stage             `json:"validate"` // 10,000 labels
 	Lookups  *load.LookupResult `json:"lookups"`
 	Decide   []DecideFigure     `json:"decide"`
+	Floor    []FloorFigure      `json:"floor,omitempty"`
 	Edge     *EdgeFigures       `json:"edge"`
 	Release  int                `json:"release"` // labels of the release the lookup, decide and edge figures are of
 	Files    []string           `json:"files"`   // what Report wrote into Out
@@ -691,6 +708,17 @@ func (e *EdgeFigures) closedBy(target string) []LoadPoint {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Result.Concurrency < out[j].Result.Concurrency })
 	return out
+}
+
+// bestCPU is the server CPU per request of target's best closed-loop run (0: not read).
+func (e *EdgeFigures) bestCPU(target string) float64 {
+	cpu, best := 0.0, 0.0
+	for _, p := range e.Closed {
+		if p.Target == target && p.Result.RPS > best && p.ServerCPUMicros > 0 {
+			cpu, best = p.ServerCPUMicros, p.Result.RPS
+		}
+	}
+	return cpu
 }
 
 func (e *EdgeFigures) half(target string) *LoadPoint {

@@ -108,7 +108,7 @@ func (r *reporter) measureRelease(ctx context.Context, n int) {
 
 	r.stage(ctx, "decide in-process", "DRIVEWAY_BENCH_LABELS="+strconv.Itoa(n)+" go test ./offer -run '^$' -bench BenchmarkDecide (the nearest standalone measurement)",
 		2*time.Minute, r.reserveEdge()-2*time.Minute, func(ctx context.Context, st *Stage) error {
-			return r.decide(ctx, cat, one, twenty, p.decide)
+			return r.decide(ctx, cat, one, twenty, whole, p.decide)
 		})
 
 	r.edge(ctx, cat, tree, pcsFile, wholeFile, one, twenty, whole, p)
@@ -117,7 +117,7 @@ func (r *reporter) measureRelease(ctx context.Context, n int) {
 
 // decide measures decode + decide + encode in this process over the release in cat: one
 // goroutine, then GOMAXPROCS, for 1- and 20-device requests.
-func (r *reporter) decide(ctx context.Context, cat string, one, twenty [][]byte, each time.Duration) error {
+func (r *reporter) decide(ctx context.Context, cat string, one, twenty, whole [][]byte, each time.Duration) error {
 	v, err := signing.LoadVerifier(r.key + ".pub")
 	if err != nil {
 		return err
@@ -137,9 +137,10 @@ func (r *reporter) decide(ctx context.Context, cat string, one, twenty [][]byte,
 		return err
 	}
 	for _, c := range []struct {
+		name    string
 		devices int
 		bodies  [][]byte
-	}{{1, one}, {20, twenty}} {
+	}{{"1 device", 1, one}, {"20 devices", 20, twenty}, {"whole PC", 0, whole}} {
 		if _, err := decideRun(ctx, eng, c.bodies, 1, 0, now); err != nil { // warm-up: one pass
 			return err
 		}
@@ -148,11 +149,72 @@ func (r *reporter) decide(ctx context.Context, cat string, one, twenty [][]byte,
 			if err != nil {
 				return err
 			}
-			fig.Devices = c.devices
+			fig.Devices, fig.Whole = c.devices, c.devices == 0
 			r.res.Decide = append(r.res.Decide, fig)
 		}
+		floor, err := floorRun(ctx, rel, c.bodies, each/2)
+		if err != nil {
+			return err
+		}
+		floor.Request = c.name
+		r.res.Floor = append(r.res.Floor, floor)
 	}
 	return nil
+}
+
+// floorRun measures the physical floor of bodies (FloorFigure) for d on one goroutine,
+// after one pass to warm the block cache.
+func floorRun(ctx context.Context, rel *index.Release, bodies [][]byte, d time.Duration) (FloorFigure, error) {
+	dec := offer.NewDecoder(offer.Limits{})
+	var req offer.Request
+	var ids, probed int64
+	lookup := func(id []byte) error {
+		h := index.Hash(id)
+		sh := rel.HWID[index.RouteHash(h, len(rel.HWID))]
+		if !sh.MayContain(h) {
+			return nil
+		}
+		probed++
+		_, _, err := sh.GetHash(id, h)
+		return err
+	}
+	one := func(body []byte) error {
+		if e := dec.Decode(body, &req); e != nil {
+			return fmt.Errorf("a request does not decode: %v", e)
+		}
+		for i := range req.Devices {
+			dv := &req.Devices[i]
+			for _, list := range [][][]byte{dv.HardwareIDs, dv.CompatibleIDs} {
+				for _, id := range list {
+					ids++
+					if err := lookup(id); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	}
+	for _, b := range bodies {
+		if err := one(b); err != nil {
+			return FloorFigure{}, err
+		}
+	}
+	ids, probed = 0, 0
+	var n int64
+	start := time.Now()
+	for time.Since(start) < d || n == 0 {
+		if n%32 == 0 && ctx.Err() != nil {
+			return FloorFigure{}, ctx.Err()
+		}
+		if err := one(bodies[n%int64(len(bodies))]); err != nil {
+			return FloorFigure{}, err
+		}
+		n++
+	}
+	elapsed := time.Since(start)
+	return FloorFigure{Requests: n, IDsPerRequest: float64(ids) / float64(n), ProbedPerRequest: float64(probed) / float64(n),
+		MicrosPerRequest: elapsed.Seconds() * 1e6 / float64(n)}, nil
 }
 
 // decideRun decodes, decides and encodes bodies in turn on g goroutines for d (0: one pass
@@ -213,7 +275,16 @@ type loadTarget struct {
 	name   string
 	url    string
 	bodies [][]byte
-	flag   string // the bench load flags selecting its requests
+	flag   string  // the bench load flags selecting its requests
+	srv    *server // its process, for its CPU; nil: not read (nginx runs workers of its own)
+}
+
+// cpu is the CPU time the target's process has used so far (false: not read).
+func (t loadTarget) cpu() (time.Duration, bool) {
+	if t.srv == nil {
+		return 0, false
+	}
+	return procCPU(t.srv.pid())
 }
 
 // edgeRun is one run of the edge stages: the edge on loopback, the baselines beside it,
@@ -301,9 +372,9 @@ func (er *edgeRun) startEdge(ctx context.Context) bool {
 		})
 	edgeURL := "http://" + er.edgeAddr + "/v1/offers"
 	er.targets = []loadTarget{
-		{"edge-1", edgeURL, er.one, "--devices 1"},
-		{"edge-20", edgeURL, er.twenty, "--devices 20"},
-		{"edge-whole", edgeURL, er.whole, "(whole PCs)"},
+		{"edge-1", edgeURL, er.one, "--devices 1", er.edge},
+		{"edge-20", edgeURL, er.twenty, "--devices 20", er.edge},
+		{"edge-whole", edgeURL, er.whole, "(whole PCs)", er.edge},
 	}
 	return st.Status == stageOK
 }
@@ -364,7 +435,7 @@ func (er *edgeRun) startFixed(ctx context.Context, name, stage, what string, siz
 		er.e.Missing[name] = st.Reason
 		return
 	}
-	er.targets = append(er.targets, loadTarget{name, "http://" + addr + "/v1/offers", bodies, flag})
+	er.targets = append(er.targets, loadTarget{name, "http://" + addr + "/v1/offers", bodies, flag, *srv})
 }
 
 // startNginx starts nginx serving a static file of the baseline's size to the same POSTs.
@@ -391,7 +462,7 @@ func (er *edgeRun) startNginx(ctx context.Context) {
 			return err
 		})
 	if st.Status == stageOK {
-		er.targets = append(er.targets, loadTarget{"nginx", "http://" + nginxAddr + "/v1/offers", er.one, "--devices 1"})
+		er.targets = append(er.targets, loadTarget{"nginx", "http://" + nginxAddr + "/v1/offers", er.one, "--devices 1", nil})
 	} else {
 		e.Missing["nginx"] = st.Reason
 	}
@@ -401,11 +472,12 @@ func (er *edgeRun) startNginx(ctx context.Context) {
 // change in the machine's load touches them alike; false when nothing was measured.
 func (er *edgeRun) closedLoops(ctx context.Context) bool {
 	r, e, p := er.r, er.e, er.p
-	st := r.stage(ctx, "closed loops", er.loadCmd(loadTarget{"TARGET", "URL", nil, "--devices 1|20 (or the whole PCs)"}, fmt.Sprintf("--concurrency C --duration %s", p.point)),
+	st := r.stage(ctx, "closed loops", er.loadCmd(loadTarget{"TARGET", "URL", nil, "--devices 1|20 (or the whole PCs)", nil}, fmt.Sprintf("--concurrency C --duration %s", p.point)),
 		time.Duration(len(p.concurrency)*len(er.targets))*(p.point+2*time.Second), 80*time.Second,
 		func(ctx context.Context, st *Stage) error {
 			for _, c := range p.concurrency {
 				for _, t := range er.targets {
+					cpu0, cpuOK := t.cpu()
 					res, err := load.Run(ctx, load.Options{URL: t.url, Bodies: t.bodies, Concurrency: c, Duration: p.point})
 					if err != nil {
 						return err
@@ -413,7 +485,11 @@ func (er *edgeRun) closedLoops(ctx context.Context) bool {
 					if ctx.Err() != nil {
 						return ctx.Err()
 					}
-					e.Closed = append(e.Closed, LoadPoint{Target: t.name, Result: res})
+					pt := LoadPoint{Target: t.name, Result: res}
+					if cpu1, ok := t.cpu(); ok && cpuOK && res.Requests > 0 {
+						pt.ServerCPUMicros = float64((cpu1 - cpu0).Microseconds()) / float64(res.Requests)
+					}
+					e.Closed = append(e.Closed, pt)
 					if res.RPS > e.Max[t.name] && res.OK > 0 {
 						e.Max[t.name] = res.RPS
 					}
@@ -444,7 +520,7 @@ func (er *edgeRun) machineStalls(ctx context.Context) {
 // beside it.
 func (er *edgeRun) openLoops(ctx context.Context) {
 	r, e, p := er.r, er.e, er.p
-	r.stage(ctx, "open loops at half load", er.loadCmd(loadTarget{"TARGET", "URL", nil, "--devices 1|20"}, fmt.Sprintf("--rate MAX/2 --concurrency %d --duration %s", p.inFlight, p.half)),
+	r.stage(ctx, "open loops at half load", er.loadCmd(loadTarget{"TARGET", "URL", nil, "--devices 1|20", nil}, fmt.Sprintf("--rate MAX/2 --concurrency %d --duration %s", p.inFlight, p.half)),
 		time.Duration(len(er.targets))*(p.half+3*time.Second), 45*time.Second,
 		func(ctx context.Context, st *Stage) error {
 			for _, t := range er.targets {

@@ -57,6 +57,10 @@ const (
 	targetHalfP99Ms     = 2.0
 	targetEdgeRSS       = int64(150 << 20)
 	targetSwapMs        = 100.0
+	// Whole PCs (the scale issue): the edge's CPU per request, and its throughput against
+	// the fixed-answer server fed the same bodies and answering as many bytes.
+	targetWholeCPUMicros = 250.0
+	targetWholeRatio     = 0.30
 
 	// baselineBytes is the body of the fixed-answer baseline and of nginx's static file: the
 	// edge issue's "fasthttp handler that returns a fixed 500-byte answer".
@@ -212,6 +216,29 @@ func (res *ReportResult) Targets() []TargetRow {
 		}
 		return m
 	}(), h != nil && h.Result.Latency.P99 < targetHalfP99Ms, h != nil, res.whyNot("open loops at half load", "closed loops", "start the edge"))
+
+	var wholeCPU float64
+	if e != nil {
+		wholeCPU = e.bestCPU("edge-whole")
+	}
+	add("edge, whole-PC request: server CPU per request"+rel, fmt.Sprintf("under %.0f µs", targetWholeCPUMicros), func() string {
+		if wholeCPU == 0 {
+			return ""
+		}
+		m := fmt.Sprintf("%.0f µs (/proc, at its best closed loop)", wholeCPU)
+		if f := e.bestCPU("fixed-whole"); f > 0 {
+			m += fmt.Sprintf("; the fixed server on the same bodies %.0f µs", f)
+		}
+		return m
+	}(), wholeCPU > 0 && wholeCPU < targetWholeCPUMicros, wholeCPU > 0, res.whyNot("closed loops", "start the edge"))
+
+	have = e != nil && e.Max["edge-whole"] > 0 && e.Max["fixed-whole"] > 0
+	add("edge, whole-PC requests/s vs the fixed server on the same bodies"+rel, fmt.Sprintf("at least %.0f%%", 100*targetWholeRatio), func() string {
+		if !have {
+			return ""
+		}
+		return fmt.Sprintf("%.0f%% (%s vs %s req/s)", 100*e.Max["edge-whole"]/e.Max["fixed-whole"], groupInt(int64(e.Max["edge-whole"])), groupInt(int64(e.Max["fixed-whole"])))
+	}(), have && e.Max["edge-whole"]/e.Max["fixed-whole"] >= targetWholeRatio, have, res.whyNot("closed loops", "start the fixed-answer baseline for whole PCs", "start the edge"))
 
 	have = e != nil && e.RSS > 0
 	add("edge RSS with the release served"+rel, "under 150 MiB", func() string {
@@ -489,11 +516,36 @@ func (res *ReportResult) writeInProcess(b *bytes.Buffer) {
 		p("Decide: decode + decide + encode of the same requests the edge gets below, in this process over the verified release (64 MiB block cache, warmed by one pass), no HTTP. One goroutine gives the time per request; GOMAXPROCS goroutines the throughput of this machine.\n\n")
 		p("| request | goroutines | requests | µs per request | requests/s | offers per request |\n|---|---:|---:|---:|---:|---:|\n")
 		for _, d := range res.Decide {
-			p("| %d device%s | %d | %s | %.2f | %s | %.2f |\n", d.Devices, plural(d.Devices), d.Goroutines, groupInt(d.Requests), d.MicrosPerRequest,
+			p("| %s | %d | %s | %.2f | %s | %.2f |\n", d.request(), d.Goroutines, groupInt(d.Requests), d.MicrosPerRequest,
 				groupInt(int64(d.RPS)), d.OffersPerRequest)
 		}
 		p("\n")
 	}
+	if len(res.Floor) > 0 {
+		p("The floor: what any server must do with the same bodies, in this process on one goroutine: offer's decoder (a fast JSON parse, no allocation) and, for every hardware and compatible ID, hash, route and Bloom test, and for the IDs that pass it the probe and the record read; nothing decided or encoded. *vs floor* is decode + decide + encode (one goroutine, above) over it.\n\n")
+		p("| request | IDs per request | past the Bloom filter | floor µs per request | decide µs per request | vs floor |\n|---|---:|---:|---:|---:|---:|\n")
+		for _, f := range res.Floor {
+			decide := "—"
+			vs := "—"
+			for _, d := range res.Decide {
+				if d.Goroutines == 1 && d.request() == f.Request && f.MicrosPerRequest > 0 {
+					decide = fmt.Sprintf("%.2f", d.MicrosPerRequest)
+					vs = fmt.Sprintf("%.1f×", d.MicrosPerRequest/f.MicrosPerRequest)
+				}
+			}
+			p("| %s | %.0f | %.1f | %.2f | %s | %s |\n", f.Request, f.IDsPerRequest, f.ProbedPerRequest, f.MicrosPerRequest, decide, vs)
+		}
+		p("\n")
+	}
+}
+
+// request names the kind of request a decide figure is of: "1 device", "20 devices",
+// "whole PC".
+func (d DecideFigure) request() string {
+	if d.Whole {
+		return "whole PC"
+	}
+	return fmt.Sprintf("%d device%s", d.Devices, plural(d.Devices))
 }
 
 func plural(n int) string {
@@ -501,6 +553,45 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// writeServerCPU writes what each server spent per request at its best closed loop, beside
+// the fixed server fed the same bodies and the floor of those bodies plus that HTTP share.
+func (res *ReportResult) writeServerCPU(b *bytes.Buffer) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	e := res.Edge
+	floor := map[string]float64{}
+	for _, f := range res.Floor {
+		floor[f.Request] = f.MicrosPerRequest
+	}
+	rows := []struct{ name, fixed, floor string }{
+		{"edge-1", "fixed", "1 device"}, {"edge-20", "", "20 devices"}, {"edge-whole", "fixed-whole", "whole PC"},
+		{"fixed", "", ""}, {"fixed-whole", "", ""},
+	}
+	var lines []string
+	for _, r := range rows {
+		cpu := e.bestCPU(r.name)
+		if cpu == 0 {
+			continue
+		}
+		vsFixed, vsFloor := "—", "—"
+		if f := e.bestCPU(r.fixed); r.fixed != "" && f > 0 {
+			vsFixed = fmt.Sprintf("%.1f× (%.1f µs)", cpu/f, f)
+			if fl := floor[r.floor]; fl > 0 {
+				vsFloor = fmt.Sprintf("%.1f× (%.1f + %.1f µs)", cpu/(fl+f), fl, f)
+			}
+		}
+		lines = append(lines, fmt.Sprintf("| %s | %s | %.1f | %s | %s |\n", r.name, groupInt(int64(e.Max[r.name])), cpu, vsFixed, vsFloor))
+	}
+	if len(lines) == 0 {
+		return
+	}
+	p("### Server CPU per request\n\nEach server's CPU (user + system, from `/proc/PID/stat`, which counts in 10 ms ticks) over its best closed-loop run, per request. *vs fixed* divides it by the fixed-answer server's fed the same bodies and answering as many bytes: the HTTP share of such a request on this machine. *vs floor* divides it by that HTTP share plus the floor of the same bodies (decode and the lookups, in process; see Lookups and decide).\n\n")
+	p("| target | best req/s | CPU µs per request | vs fixed | vs floor |\n|---|---:|---:|---:|---:|\n")
+	for _, l := range lines {
+		p("%s", l)
+	}
+	p("\n")
 }
 
 func (res *ReportResult) writeEdge(b *bytes.Buffer, plots map[string][]byte) {
@@ -551,6 +642,7 @@ func (res *ReportResult) writeEdge(b *bytes.Buffer, plots map[string][]byte) {
 		p("| %s | %s | %d | %s | %s |\n", name, groupInt(int64(e.Max[name])), at, vs("fixed"), vs("nginx"))
 	}
 	p("\n")
+	res.writeServerCPU(b)
 	if len(e.Closed) > 0 {
 		d := time.Duration(e.Closed[0].Result.Seconds * float64(time.Second)).Round(100 * time.Millisecond)
 		p("Every run: `driveway bench load --url URL --population PCS --devices 1|20 --concurrency C --duration %s` (the commands are in Stages).\n\n", d)

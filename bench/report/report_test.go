@@ -54,7 +54,10 @@ func fakeResult() *ReportResult {
 		},
 		Lookups: &load.LookupResult{Keys: 326057, Lookups: 200000, ColdNanos: 3100, WarmNanos: 420, Evicted: true},
 		Decide: []DecideFigure{{Devices: 1, Goroutines: 1, MicrosPerRequest: 4.2, RPS: 238000, Requests: 700000},
-			{Devices: 20, Goroutines: 1, MicrosPerRequest: 61, RPS: 16000, Requests: 48000}},
+			{Devices: 20, Goroutines: 1, MicrosPerRequest: 61, RPS: 16000, Requests: 48000},
+			{Whole: true, Goroutines: 1, MicrosPerRequest: 120, RPS: 8000, Requests: 24000}},
+		Floor: []FloorFigure{{Request: "1 device", Requests: 900000, IDsPerRequest: 8, ProbedPerRequest: 3, MicrosPerRequest: 1.5},
+			{Request: "whole PC", Requests: 60000, IDsPerRequest: 1100, ProbedPerRequest: 90, MicrosPerRequest: 40}},
 		Edge: &EdgeFigures{Labels: 100_000, OpenSeconds: 0.41, LoadMs: 324, RSS: 68 << 20, PeakRSS: 70 << 20, ResponseBytes: 512, BaselineBytes: 500,
 			Bodies1: 2000, Bodies20: 625, ControlSec: 0.3, SwapMs: 49, SwapExitMs: 0.7, SwapLoadMs: 48,
 			Max:     map[string]float64{"edge-1": 40804, "edge-20": 13409, "fixed": 64414, "edge-whole": 1200, "fixed-whole": 30000},
@@ -66,7 +69,13 @@ func fakeResult() *ReportResult {
 		res.Edge.Closed = append(res.Edge.Closed,
 			LoadPoint{Target: "edge-1", Result: loadRun(c, 40804*float64(c)/64, 0, time.Millisecond)},
 			LoadPoint{Target: "edge-20", Result: loadRun(c, 13409*float64(c)/64, 0, 4*time.Millisecond)},
-			LoadPoint{Target: "fixed", Result: loadRun(c, 64414*float64(c)/64, 0, 500*time.Microsecond)})
+			LoadPoint{Target: "fixed", Result: loadRun(c, 64414*float64(c)/64, 0, 500*time.Microsecond)},
+			// The best runs (c=64): the edge 300 µs per whole PC, the fixed server 30 µs on
+			// the same bodies; the edge 26 µs per 1-device request, the fixed server 13 µs.
+			LoadPoint{Target: "edge-whole", Result: loadRun(c, 1200*float64(c)/64, 0, 8*time.Millisecond), ServerCPUMicros: 300 + float64(64-c)},
+			LoadPoint{Target: "fixed-whole", Result: loadRun(c, 30000*float64(c)/64, 0, time.Millisecond), ServerCPUMicros: 30 + float64(64-c)})
+		res.Edge.Closed[len(res.Edge.Closed)-5].ServerCPUMicros = 26 + float64(64-c)
+		res.Edge.Closed[len(res.Edge.Closed)-3].ServerCPUMicros = 13 + float64(64-c)
 	}
 	res.Edge.Half = []LoadPoint{
 		{Target: "edge-1", Result: loadRun(64, 20400, 20402, 300*time.Microsecond), Handler: &HandlerLatency{Requests: 163216, P50Ms: 0.05, P99Ms: 0.25, P999Ms: 1}},
@@ -110,17 +119,19 @@ func TestReportTargets(t *testing.T) {
 		got[row.What] = row
 	}
 	for what, want := range map[string]string{
-		"validate 10,000 labels":                                "met",
-		"build 100,000 labels":                                  "met",
-		"build 100,000 labels: peak RSS":                        "missed",
-		"control-only release":                                  "met",
-		"lookup of one key, warm":                               "met",
-		"decode + decide + encode, 1-device request":            "met",
-		"decode + decide + encode, 20-device request":           "missed",
-		"edge, 1-device requests/s vs the fixed-answer ceiling": "met",
-		"edge p99 at half of its maximum, 1 device":             "met",
-		"edge RSS with the release served":                      "met",
-		"swap after the release appears":                        "met",
+		"validate 10,000 labels":                                           "met",
+		"build 100,000 labels":                                             "met",
+		"build 100,000 labels: peak RSS":                                   "missed",
+		"control-only release":                                             "met",
+		"lookup of one key, warm":                                          "met",
+		"decode + decide + encode, 1-device request":                       "met",
+		"decode + decide + encode, 20-device request":                      "missed",
+		"edge, 1-device requests/s vs the fixed-answer ceiling":            "met",
+		"edge p99 at half of its maximum, 1 device":                        "met",
+		"edge RSS with the release served":                                 "met",
+		"swap after the release appears":                                   "met",
+		"edge, whole-PC request: server CPU per request":                   "missed",
+		"edge, whole-PC requests/s vs the fixed server on the same bodies": "missed",
 	} {
 		row, ok := got[what]
 		if !ok {
@@ -133,6 +144,12 @@ func TestReportTargets(t *testing.T) {
 	}
 	if m := got["edge, 1-device requests/s vs the fixed-answer ceiling"].Measured; !strings.HasPrefix(m, "63%") {
 		t.Errorf("edge vs fixed: %q; want 63%%", m)
+	}
+	if m := got["edge, whole-PC request: server CPU per request"].Measured; !strings.HasPrefix(m, "300 µs") || !strings.Contains(m, "same bodies 30 µs") {
+		t.Errorf("whole-PC CPU: %q; want the best run's 300 µs beside the fixed server's 30 µs", m)
+	}
+	if m := got["edge, whole-PC requests/s vs the fixed server on the same bodies"].Measured; !strings.HasPrefix(m, "4%") {
+		t.Errorf("whole-PC throughput: %q; want 4%%", m)
 	}
 
 	// What was not measured says why; a quick run says its release.
@@ -176,6 +193,11 @@ func TestReportMarkdown(t *testing.T) {
 		"- Edge, whole PCs (",
 		"4% of fixed-whole (30,000 req/s)",
 		"| edge-whole | 1,200 |",
+		"### Server CPU per request",
+		"| edge-whole | 1,200 | 300.0 | 10.0× (30.0 µs) | 4.3× (40.0 + 30.0 µs) |",
+		"| edge-1 | 40,804 | 26.0 | 2.0× (13.0 µs) | 1.8× (1.5 + 13.0 µs) |",
+		"| whole PC | 1100 | 90.0 | 40.00 | 120.00 | 3.0× |",
+		"| whole PC | 1 | 24,000 | 120.00 |",
 		"| build 100,000 labels: peak RSS | under 2 GiB | 3.3 GiB | **missed** |",
 		"**The machine was busy when the run started**",
 		"## Stages",
