@@ -204,17 +204,18 @@ type effective struct {
 }
 
 // cand is one candidate row of the device being decided. A device has a few dozen and
-// every step walks them, so it is kept small: the matching ID is found again from ident.
+// every step walks them, so it is kept small (two cache lines): the matching ID is found
+// again from ident, and the go-live date, which only ties of rank, date and version reach,
+// from the label record.
 type cand struct {
 	l        *labelEntry
 	inf      *compiled.INF // in l.infs
 	row      compiled.Row
 	version  uint64
-	golive   int64
 	rank     uint32
 	date     int32
-	bucket   int32
-	bp       int32
+	bucket   int16  // the device's rollout bucket, 0–9999, when throttle (else -1)
+	bp       int16  // the rollout's percent in basis points, when throttle
 	ident    uint16 // the matching ID: see Device.id
 	level    int8   // best matching CHID level, -1 when the row is not CHID-targeted
 	verdict  Verdict
@@ -454,7 +455,7 @@ func (e *Engine) applicable(req *Request, dev *Device, c *cand, now int64, res *
 		set(NotLive, detail{text: "INF missing from the label record"})
 		return
 	}
-	c.inf, c.date, c.version, c.golive = inf, inf.Date, inf.Version, rec.GoLive
+	c.inf, c.date, c.version = inf, inf.Date, inf.Version
 	c.ext = rec.Flags&compiled.FlagExtensionINF != 0 || inf.HasExtension
 	c.rank = uint32(c.row.Score)<<16 | uint32(c.ident)
 	// 1. live
@@ -577,7 +578,7 @@ func (e *Engine) applicable(req *Request, dev *Device, c *cand, now int64, res *
 				set(v, detail{bucket: int32(b), percent: int32(p)})
 				return
 			}
-			c.throttle, c.bucket, c.bp = true, int32(b), int32(p)
+			c.throttle, c.bucket, c.bp = true, int16(b), int16(p)
 		}
 	}
 }
@@ -682,8 +683,8 @@ func better(a, b *cand, la, lb uint64) bool {
 		return a.date > b.date
 	case a.version != b.version:
 		return a.version > b.version
-	case a.golive != b.golive:
-		return a.golive > b.golive
+	case a.l.rec.GoLive != b.l.rec.GoLive:
+		return a.l.rec.GoLive > b.l.rec.GoLive
 	}
 	return la < lb
 }
@@ -941,8 +942,8 @@ func extBetter(a, b *cand) bool {
 		return a.date > b.date
 	case a.version != b.version:
 		return a.version > b.version
-	case a.golive != b.golive:
-		return a.golive > b.golive
+	case a.l.rec.GoLive != b.l.rec.GoLive:
+		return a.l.rec.GoLive > b.l.rec.GoLive
 	case a.l != b.l:
 		return a.l.id < b.l.id
 	}

@@ -26,7 +26,6 @@ func TestOutrankSameLabel(t *testing.T) {
 				rank:    uint32(rng.IntN(3)),
 				date:    int32(rng.IntN(2)),
 				version: uint64(rng.IntN(2)),
-				golive:  int64(rng.IntN(2)),
 				verdict: verdicts[rng.IntN(len(verdicts))],
 				ext:     rng.IntN(6) == 0,
 			}
