@@ -110,7 +110,9 @@ func download(ctx context.Context, hc *http.Client, state string, o *Offer) (*Do
 	if err := os.Rename(part, final); err != nil {
 		return d, fmt.Errorf("%w: %v", ErrState, err)
 	}
-	atomicfile.SyncDir(filepath.Dir(final))
+	if err := atomicfile.SyncDir(filepath.Dir(final)); err != nil {
+		return d, fmt.Errorf("%w: %v", ErrState, err)
+	}
 	return d, nil
 }
 

@@ -131,15 +131,6 @@ func (sf *ShardFile) Abort() {
 	}
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 // Publish signs a manifest and makes it the newest release of dir: its envelope is written to
 // releases/, then copied to the top-level manifest file. The shards must be in place already.
 // It returns the envelope and the release id ("sha256:" of the envelope).
@@ -168,19 +159,14 @@ func SaveEnvelope(dir string, seq uint64, envelope []byte) error {
 	if err := os.MkdirAll(filepath.Join(dir, ReleasesDir), 0o755); err != nil {
 		return fmt.Errorf("index: %w", err)
 	}
-	if err := syncDir(filepath.Join(dir, ShardsDir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	// The shards' renames are made durable first; each envelope's write makes its own so.
+	if err := atomicfile.SyncDir(filepath.Join(dir, ShardsDir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("index: %w", err)
 	}
 	if err := atomicfile.Write(ReleasePath(dir, seq), envelope, 0o644); err != nil {
 		return fmt.Errorf("index: %w", err)
 	}
-	if err := syncDir(filepath.Join(dir, ReleasesDir)); err != nil {
-		return fmt.Errorf("index: %w", err)
-	}
 	if err := atomicfile.Write(filepath.Join(dir, ManifestFile), envelope, 0o644); err != nil {
-		return fmt.Errorf("index: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
 		return fmt.Errorf("index: %w", err)
 	}
 	return nil

@@ -46,15 +46,8 @@ func Write(path string, data []byte, perm fs.FileMode) error {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	SyncDir(dir)
-	return nil
-}
-
-// SyncDir fsyncs a directory, making the renames and creations in it durable, where the
-// system lets a directory be fsynced; elsewhere (Windows) it does nothing.
-func SyncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
+	if err := SyncDir(dir); err != nil {
+		return fmt.Errorf("writing %s: the rename is not durable: %w", path, err)
 	}
+	return nil
 }

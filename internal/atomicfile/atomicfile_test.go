@@ -59,4 +59,9 @@ func TestWriteFails(t *testing.T) {
 	if len(entries) != 2 {
 		t.Errorf("the directory holds %v; want f and d only", entries)
 	}
+	// A directory that cannot be fsynced is an error where directories can be (the rename
+	// would not be durable); Windows has nothing to do.
+	if err := SyncDir(filepath.Join(dir, "missing")); (err == nil) != (runtime.GOOS == "windows") {
+		t.Errorf("SyncDir of a missing directory: %v", err)
+	}
 }
