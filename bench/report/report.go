@@ -93,8 +93,7 @@ type BuildFigure struct {
 // DecideFigure is in-process decide throughput: decode, decide and encode of offer
 // requests, one goroutine or GOMAXPROCS.
 type DecideFigure struct {
-	Devices          int     `json:"devices"` // per request; whole PCs: 0
-	Whole            bool    `json:"whole,omitempty"`
+	Devices          int     `json:"devices"` // per request; 0: whole PCs
 	Goroutines       int     `json:"goroutines"`
 	Requests         int64   `json:"requests"`
 	Seconds          float64 `json:"seconds"`
@@ -108,7 +107,7 @@ type DecideFigure struct {
 // any lookup must do (hash, route, Bloom test, and for the IDs that pass it, the probe and the
 // record read), without deciding or encoding anything. One goroutine.
 type FloorFigure struct {
-	Request          string  `json:"request"` // "1 device", "20 devices", "whole PC"
+	Devices          int     `json:"devices"` // per request, as DecideFigure's
 	Requests         int64   `json:"requests"`
 	IDsPerRequest    float64 `json:"idsPerRequest"`
 	ProbedPerRequest float64 `json:"probedPerRequest"` // IDs that passed the Bloom test

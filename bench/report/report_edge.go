@@ -137,10 +137,9 @@ func (r *reporter) decide(ctx context.Context, cat string, one, twenty, whole []
 		return err
 	}
 	for _, c := range []struct {
-		name    string
-		devices int
+		devices int // 0: whole PCs
 		bodies  [][]byte
-	}{{"1 device", 1, one}, {"20 devices", 20, twenty}, {"whole PC", 0, whole}} {
+	}{{1, one}, {20, twenty}, {0, whole}} {
 		if _, err := decideRun(ctx, eng, c.bodies, 1, 0, now); err != nil { // warm-up: one pass
 			return err
 		}
@@ -149,14 +148,14 @@ func (r *reporter) decide(ctx context.Context, cat string, one, twenty, whole []
 			if err != nil {
 				return err
 			}
-			fig.Devices, fig.Whole = c.devices, c.devices == 0
+			fig.Devices = c.devices
 			r.res.Decide = append(r.res.Decide, fig)
 		}
 		floor, err := floorRun(ctx, rel, c.bodies, each/2)
 		if err != nil {
 			return err
 		}
-		floor.Request = c.name
+		floor.Devices = c.devices
 		r.res.Floor = append(r.res.Floor, floor)
 	}
 	return nil

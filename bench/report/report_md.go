@@ -516,7 +516,7 @@ func (res *ReportResult) writeInProcess(b *bytes.Buffer) {
 		p("Decide: decode + decide + encode of the same requests the edge gets below, in this process over the verified release (64 MiB block cache, warmed by one pass), no HTTP. One goroutine gives the time per request; GOMAXPROCS goroutines the throughput of this machine.\n\n")
 		p("| request | goroutines | requests | µs per request | requests/s | offers per request |\n|---|---:|---:|---:|---:|---:|\n")
 		for _, d := range res.Decide {
-			p("| %s | %d | %s | %.2f | %s | %.2f |\n", d.request(), d.Goroutines, groupInt(d.Requests), d.MicrosPerRequest,
+			p("| %s | %d | %s | %.2f | %s | %.2f |\n", requestName(d.Devices), d.Goroutines, groupInt(d.Requests), d.MicrosPerRequest,
 				groupInt(int64(d.RPS)), d.OffersPerRequest)
 		}
 		p("\n")
@@ -528,24 +528,24 @@ func (res *ReportResult) writeInProcess(b *bytes.Buffer) {
 			decide := "—"
 			vs := "—"
 			for _, d := range res.Decide {
-				if d.Goroutines == 1 && d.request() == f.Request && f.MicrosPerRequest > 0 {
+				if d.Goroutines == 1 && d.Devices == f.Devices && f.MicrosPerRequest > 0 {
 					decide = fmt.Sprintf("%.2f", d.MicrosPerRequest)
 					vs = fmt.Sprintf("%.1f×", d.MicrosPerRequest/f.MicrosPerRequest)
 				}
 			}
-			p("| %s | %.0f | %.1f | %.2f | %s | %s |\n", f.Request, f.IDsPerRequest, f.ProbedPerRequest, f.MicrosPerRequest, decide, vs)
+			p("| %s | %.0f | %.1f | %.2f | %s | %s |\n", requestName(f.Devices), f.IDsPerRequest, f.ProbedPerRequest, f.MicrosPerRequest, decide, vs)
 		}
 		p("\n")
 	}
 }
 
-// request names the kind of request a decide figure is of: "1 device", "20 devices",
+// requestName names a kind of request by its devices: "1 device", "20 devices", and for 0
 // "whole PC".
-func (d DecideFigure) request() string {
-	if d.Whole {
+func requestName(devices int) string {
+	if devices == 0 {
 		return "whole PC"
 	}
-	return fmt.Sprintf("%d device%s", d.Devices, plural(d.Devices))
+	return fmt.Sprintf("%d device%s", devices, plural(devices))
 }
 
 func plural(n int) string {
@@ -560,13 +560,18 @@ func plural(n int) string {
 func (res *ReportResult) writeServerCPU(b *bytes.Buffer) {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	e := res.Edge
-	floor := map[string]float64{}
+	floor := map[int]float64{} // by devices per request
 	for _, f := range res.Floor {
-		floor[f.Request] = f.MicrosPerRequest
+		floor[f.Devices] = f.MicrosPerRequest
 	}
-	rows := []struct{ name, fixed, floor string }{
-		{"edge-1", "fixed", "1 device"}, {"edge-20", "", "20 devices"}, {"edge-whole", "fixed-whole", "whole PC"},
-		{"fixed", "", ""}, {"fixed-whole", "", ""},
+	// fixed is the fixed-answer server fed the same bodies ("": none), devices the bodies'
+	// kind, as the floor's.
+	rows := []struct {
+		name, fixed string
+		devices     int
+	}{
+		{"edge-1", "fixed", 1}, {"edge-20", "", 20}, {"edge-whole", "fixed-whole", 0},
+		{"fixed", "", 1}, {"fixed-whole", "", 0},
 	}
 	var lines []string
 	for _, r := range rows {
@@ -577,7 +582,7 @@ func (res *ReportResult) writeServerCPU(b *bytes.Buffer) {
 		vsFixed, vsFloor := "—", "—"
 		if f := e.bestCPU(r.fixed); r.fixed != "" && f > 0 {
 			vsFixed = fmt.Sprintf("%.1f× (%.1f µs)", cpu/f, f)
-			if fl := floor[r.floor]; fl > 0 {
+			if fl := floor[r.devices]; fl > 0 {
 				vsFloor = fmt.Sprintf("%.1f× (%.1f + %.1f µs)", cpu/(fl+f), fl, f)
 			}
 		}
