@@ -16,6 +16,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -80,6 +82,13 @@ type Options struct {
 	// timestamp.json, which edges require) is valid; default trust.DefaultTimestampValidity.
 	// The pipeline re-signs it on a schedule (driveway timestamp).
 	TimestampValidity time.Duration
+	// Cache, when set, is the build cache's directory (cache.go): a build reuses what an
+	// earlier one compiled for every product directory whose files did not change. The
+	// result is byte-identical to a build without it.
+	Cache string
+	// CacheVersion names the build's code in the cache's keys; "": the SHA-256 of the
+	// running executable.
+	CacheVersion string
 	// LogKey, when set, appends the release's statement to the catalog's transparency log
 	// (Out/log, package releaselog), starting one if there is none. A catalog that has a log
 	// refuses a build without it.
@@ -120,8 +129,9 @@ type Report struct {
 	TimestampNote string `json:"timestampNote,omitempty"`
 	// Log is the transparency log's new checkpoint (catalog@size:hash) when the release was
 	// logged.
-	Log    string  `json:"log,omitempty"`
-	Phases []Phase `json:"phases"`
+	Log    string       `json:"log,omitempty"`
+	Cache  *CacheReport `json:"cache,omitempty"` // what the build took from its cache (Options.Cache)
+	Phases []Phase      `json:"phases"`
 }
 
 // RejectedLabel is a label an error kept out of the release.
@@ -186,18 +196,40 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 		}
 	}
 
-	// Load and validate.
+	// Read, validate and compile each product directory on its own, or take what a build
+	// compiled before from the cache; then the rules that span labels, over the products'
+	// summaries (cache.go).
 	start := time.Now()
 	progress("load", 0, 1)
-	tree, probs, err := catalogs.Load(opts.Labels, &catalogs.LoadOptions{OS: opts.OSTable,
-		Progress: func(done, total int) { progress("load", done, total) }})
+	tree, probs, dirs, err := catalogs.Open(opts.Labels, &catalogs.LoadOptions{OS: opts.OSTable})
 	if err != nil {
 		return nil, err
+	}
+	var cache *productCache
+	if opts.Cache != "" {
+		if cache, err = openCache(opts, tree); err != nil {
+			return nil, err
+		}
+	}
+	vopts := &catalogs.ValidateOptions{RequireFlight: opts.RequireFlight, Now: opts.Now}
+	units, err := buildUnits(ctx, opts, tree, dirs, cache, vopts, progress)
+	if cache != nil {
+		rep.Cache = cache.finish()
+	}
+	if err != nil {
+		return nil, err
+	}
+	compiledUnits := make([][]compiledLabel, len(units))
+	for i, u := range units {
+		tree.Products = append(tree.Products, u.product)
+		probs = append(probs, u.probs...)
+		compiledUnits[i] = u.labels
 	}
 	phase("load", start)
 	start = time.Now()
 	progress("validate", 0, 1)
-	probs = append(probs, tree.Validate(&catalogs.ValidateOptions{RequireFlight: opts.RequireFlight, Now: opts.Now})...)
+	probs = append(probs, tree.CheckReferences()...)
+	probs = append(probs, tree.ValidateAcross(vopts)...)
 	probs.Sort()
 	phase("validate", start)
 	rep.Problems = probs
@@ -225,7 +257,7 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 	// Compile.
 	start = time.Now()
 	progress("compile", 0, 1)
-	c, err := compile(tree, skip, opts.Now, opts.HWIDShards, opts.LabelShards)
+	c, err := assemble(tree, compiledUnits, skip, opts.Now, opts.HWIDShards, opts.LabelShards)
 	if err != nil {
 		return rep, err
 	}
@@ -323,6 +355,81 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 	phase("prune", start)
 	rep.OK = true
 	return rep, nil
+}
+
+// buildUnits reads, validates and compiles the product directories dirs of the opened tree
+// t, in parallel, each from the cache when its files did not change; the units are in the
+// order of the products' ids (Tree.Products).
+func buildUnits(ctx context.Context, opts Options, t *catalogs.Tree, dirs []string, cache *productCache, vopts *catalogs.ValidateOptions,
+	progress func(string, int, int)) ([]*unit, error) {
+	fsys := os.DirFS(opts.Labels)
+	units := make([]*unit, len(dirs))
+	errs := make([]error, len(dirs))
+	var mu sync.Mutex
+	done := 0
+	var wg sync.WaitGroup
+	next := make(chan int)
+	// More workers than CPUs: much of a cached product's time is the file system's (a
+	// directory read and a stat per file), which other workers' CPU work can overlap.
+	for w := 0; w < 4*runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				units[i], errs[i] = buildUnit(t, fsys, dirs[i], cache, vopts)
+				mu.Lock()
+				done++
+				progress("load", done, len(dirs))
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range dirs {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.SliceStable(units, func(i, j int) bool { return catalogs.CompareIDs(units[i].product.ID, units[j].product.ID) < 0 })
+	return units, nil
+}
+
+// buildUnit is one product directory's work, from the cache or from its files.
+func buildUnit(t *catalogs.Tree, fsys fs.FS, dir string, cache *productCache, vopts *catalogs.ValidateOptions) (*unit, error) {
+	key := ""
+	if cache != nil {
+		if k, read, err := cache.key(dir); err == nil { // else the loader reports what cannot be read
+			key = k
+			if u, ok := cache.get(key); ok {
+				u.summary = nil
+				return u, nil
+			}
+			fsys = readFS{fsys, read}
+		}
+	}
+	p, probs := t.ReadProduct(fsys, dir)
+	probs = append(probs, t.ValidateProduct(p, vopts)...)
+	u := &unit{summary: catalogs.AppendSummary(nil, p, probs), labels: compileProduct(t, p)}
+	sp, sprobs, err := catalogs.ReadSummary(u.summary)
+	if err != nil {
+		return nil, fmt.Errorf("build: products/%s: %w", dir, err)
+	}
+	u.product, u.probs = sp, sprobs
+	if key != "" {
+		cache.put(key, u)
+	}
+	u.summary = nil
+	return u, nil
 }
 
 // guard applies the guards of Options to the compiled tree, which would be release seq of

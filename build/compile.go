@@ -29,97 +29,150 @@ type compiledTree struct {
 	hwids       int // distinct normalised hardware IDs (HWID records)
 }
 
-// compile turns the Windows Update labels of a validated tree (less those in skip) into
-// label records and HWID records. Labels of other destinations are not offered and not
-// compiled. Every output is sorted, so the same tree gives the same records.
-func compile(t *catalogs.Tree, skip map[string][]string, now time.Time, hwidShards, labelShards int) (*compiledTree, error) {
+// compiledLabel is one label compiled on its own: its label record and its grid rows, or
+// nothing when the label is not offered (another destination, no publishing specifications,
+// no row that compiles). The build caches these with the label's product (cache.go).
+type compiledLabel struct {
+	id      string // the label id (the build leaves out the labels an error invalidates)
+	err     string // why the label record could not be written; the build fails on it if the label is in
+	value   []byte // the label record; nil: not offered
+	rows    []hwidRow
+	control labelControl
+}
+
+// hwidRow is one grid row of a label, for the HWID record of its hardware ID.
+type hwidRow struct {
+	hwid string
+	row  compiled.Row
+}
+
+// labelControl is what a label's control entry is made of before the release time decides
+// which of it still applies (controlAt).
+type labelControl struct {
+	Flight       *compiled.Flight    `json:"flight,omitempty"`
+	AlwaysFlight bool                `json:"alwaysFlight,omitempty"` // co-engineered or flight-signed: offered to Insiders only
+	Rollout      *compiled.Rollout   `json:"rollout,omitempty"`
+	Cancelled    *compiled.Cancelled `json:"cancelled,omitempty"`
+}
+
+// compileProduct compiles the Windows Update labels of a validated product, in label order.
+// Labels of other destinations are not offered and not compiled.
+func compileProduct(t *catalogs.Tree, p *catalogs.Product) []compiledLabel {
+	var out []compiledLabel
+	for _, s := range p.Submissions {
+		for _, l := range s.Labels {
+			out = append(out, compileLabel(t, l))
+		}
+	}
+	return out
+}
+
+func compileLabel(t *catalogs.Tree, l *catalogs.Label) compiledLabel {
+	cl := compiledLabel{id: l.ID}
+	if l.Destination != "windowsUpdate" || len(l.Rows) == 0 || l.Publishing == nil {
+		return cl
+	}
+	id := catalogs.IDValue(l.ID)
+	// The label's INF table, by (bundle, name): INF indexes do not depend on the order
+	// of rows in the file.
+	var infs []*catalogs.INF
+	seenINF := map[*catalogs.INF]bool{}
+	for _, r := range l.Rows {
+		if inf := l.Submission.INF(r.Bundle, r.INF); inf != nil && !seenINF[inf] {
+			seenINF[inf] = true
+			infs = append(infs, inf)
+		}
+	}
+	sort.Slice(infs, func(i, j int) bool {
+		if infs[i].Bundle != infs[j].Bundle {
+			return infs[i].Bundle < infs[j].Bundle
+		}
+		return infs[i].Name < infs[j].Name
+	})
+	infIndex := map[*catalogs.INF]uint16{}
+	for i, inf := range infs {
+		infIndex[inf] = uint16(i)
+	}
+	var rows []hwidRow
+	for _, r := range l.Rows {
+		code, ok := t.OS.LookupOSCode(r.OSCode)
+		inf := l.Submission.INF(r.Bundle, r.INF)
+		if !ok || code.Retired || inf == nil {
+			continue // retired codes are never offered; unknown ones failed validation
+		}
+		pnp, ok := inf.Entry(r.OSCode, r.HWID)
+		if !ok {
+			continue
+		}
+		rows = append(rows, hwidRow{r.HWID, compiled.Row{
+			Label: id, INF: infIndex[inf], Slot: code.Slot, Family: code.Family, Score: pnp.FeatureScore, Flags: rowFlags(r, pnp),
+		}})
+	}
+	if len(rows) == 0 {
+		return cl
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].hwid != rows[j].hwid {
+			return rows[i].hwid < rows[j].hwid
+		}
+		a, b := rows[i].row, rows[j].row
+		if a.Family != b.Family {
+			return a.Family < b.Family
+		}
+		if a.Slot != b.Slot {
+			return a.Slot < b.Slot
+		}
+		return a.INF < b.INF
+	})
+	digest := sha256.New()
+	var buf [16]byte
+	for i, r := range rows {
+		if i > 0 && r.hwid == rows[i-1].hwid && r.row == rows[i-1].row {
+			continue // a row listed twice is one row
+		}
+		digest.Write([]byte(r.hwid))
+		binary.LittleEndian.PutUint16(buf[:], r.row.INF)
+		buf[2], buf[3], buf[4], buf[5] = byte(r.row.Slot), byte(r.row.Family), r.row.Score, r.row.Flags
+		digest.Write(buf[:6])
+		cl.rows = append(cl.rows, r)
+	}
+	data := labelData(t, l, id, infs)
+	copy(data.RowsDigest[:], digest.Sum(nil))
+	value, err := compiled.AppendLabel(nil, data)
+	if err != nil {
+		return compiledLabel{id: l.ID, err: fmt.Sprintf("%s: %v", l, err)}
+	}
+	cl.value = value
+	cl.control = controlOf(l)
+	return cl
+}
+
+// assemble routes the compiled labels of a tree's products (units, in the order of
+// t.Products), less those in skip, into sorted shards, with the control table at now. Every
+// output is sorted, so the same tree gives the same records.
+func assemble(t *catalogs.Tree, units [][]compiledLabel, skip map[string][]string, now time.Time, hwidShards, labelShards int) (*compiledTree, error) {
 	c := &compiledTree{hwidShards: make([][]record, hwidShards), labelShards: make([][]record, labelShards)}
 	rowsByHWID := map[string][]compiled.Row{}
-	for _, l := range t.Labels() {
-		if skip[l.ID] != nil || l.Destination != "windowsUpdate" || len(l.Rows) == 0 || l.Publishing == nil {
-			continue
-		}
-		id := catalogs.IDValue(l.ID)
-		// The label's INF table, by (bundle, name): INF indexes do not depend on the order
-		// of rows in the file.
-		var infs []*catalogs.INF
-		seenINF := map[*catalogs.INF]bool{}
-		for _, r := range l.Rows {
-			if inf := l.Submission.INF(r.Bundle, r.INF); inf != nil && !seenINF[inf] {
-				seenINF[inf] = true
-				infs = append(infs, inf)
-			}
-		}
-		sort.Slice(infs, func(i, j int) bool {
-			if infs[i].Bundle != infs[j].Bundle {
-				return infs[i].Bundle < infs[j].Bundle
-			}
-			return infs[i].Name < infs[j].Name
-		})
-		infIndex := map[*catalogs.INF]uint16{}
-		for i, inf := range infs {
-			infIndex[inf] = uint16(i)
-		}
-		type labelRow struct {
-			hwid string
-			row  compiled.Row
-		}
-		var rows []labelRow
-		for _, r := range l.Rows {
-			code, ok := t.OS.LookupOSCode(r.OSCode)
-			inf := l.Submission.INF(r.Bundle, r.INF)
-			if !ok || code.Retired || inf == nil {
-				continue // retired codes are never offered; unknown ones failed validation
-			}
-			pnp, ok := inf.Entry(r.OSCode, r.HWID)
-			if !ok {
+	for _, labels := range units {
+		for i := range labels {
+			cl := &labels[i]
+			if skip[cl.id] != nil || (cl.value == nil && cl.err == "") {
 				continue
 			}
-			rows = append(rows, labelRow{r.HWID, compiled.Row{
-				Label: id, INF: infIndex[inf], Slot: code.Slot, Family: code.Family, Score: pnp.FeatureScore, Flags: rowFlags(r, pnp),
-			}})
-		}
-		if len(rows) == 0 {
-			continue
-		}
-		sort.Slice(rows, func(i, j int) bool {
-			if rows[i].hwid != rows[j].hwid {
-				return rows[i].hwid < rows[j].hwid
+			if cl.err != "" {
+				return nil, fmt.Errorf("build: %s", cl.err)
 			}
-			a, b := rows[i].row, rows[j].row
-			if a.Family != b.Family {
-				return a.Family < b.Family
+			for _, r := range cl.rows {
+				rowsByHWID[r.hwid] = append(rowsByHWID[r.hwid], r.row)
 			}
-			if a.Slot != b.Slot {
-				return a.Slot < b.Slot
+			c.rows += len(cl.rows)
+			key := compiled.LabelKey(catalogs.IDValue(cl.id))
+			shard := index.Route(key[:], labelShards)
+			c.labelShards[shard] = append(c.labelShards[shard], record{key[:], cl.value})
+			c.labels++
+			if lc, ok := controlAt(cl.id, cl.control, now); ok {
+				c.control.Labels = append(c.control.Labels, lc)
 			}
-			return a.INF < b.INF
-		})
-		digest := sha256.New()
-		var buf [16]byte
-		for i, r := range rows {
-			if i > 0 && r.hwid == rows[i-1].hwid && r.row == rows[i-1].row {
-				continue // a row listed twice is one row
-			}
-			digest.Write([]byte(r.hwid))
-			binary.LittleEndian.PutUint16(buf[:], r.row.INF)
-			buf[2], buf[3], buf[4], buf[5] = byte(r.row.Slot), byte(r.row.Family), r.row.Score, r.row.Flags
-			digest.Write(buf[:6])
-			rowsByHWID[r.hwid] = append(rowsByHWID[r.hwid], r.row)
-			c.rows++
-		}
-		data := labelData(t, l, id, infs)
-		copy(data.RowsDigest[:], digest.Sum(nil))
-		value, err := compiled.AppendLabel(nil, data)
-		if err != nil {
-			return nil, fmt.Errorf("build: %s: %w", l, err)
-		}
-		key := compiled.LabelKey(id)
-		shard := index.Route(key[:], labelShards)
-		c.labelShards[shard] = append(c.labelShards[shard], record{key[:], value})
-		c.labels++
-		if lc, ok := controlFor(l, now); ok {
-			c.control.Labels = append(c.control.Labels, lc)
 		}
 	}
 	for hwid, rows := range rowsByHWID {
@@ -194,16 +247,13 @@ func labelData(t *catalogs.Tree, l *catalogs.Label, id uint64, infs []*catalogs.
 	return d
 }
 
-// controlFor returns a label's control entry, or false when the label is fully live at now
-// (see compiled.Control).
-func controlFor(l *catalogs.Label, now time.Time) (compiled.LabelControl, bool) {
-	lc := compiled.LabelControl{Label: l.ID}
+// controlOf is what a label's control entry is made of (see controlAt).
+func controlOf(l *catalogs.Label) labelControl {
+	var lc labelControl
 	d := l.Distribution
-	alwaysFlight := l.Publishing.CoEngineered || l.Product.IsFlightSign
-	if f := d.Flight; f != nil && (alwaysFlight || f.Approved.IsZero() || now.Before(f.Approved)) {
+	lc.AlwaysFlight = l.Publishing.CoEngineered || l.Product.IsFlightSign
+	if f := d.Flight; f != nil {
 		lc.Flight = &compiled.Flight{Channels: f.Channels, Start: f.Start, Approved: f.Approved}
-	} else if f == nil && alwaysFlight {
-		lc.Flight = &compiled.Flight{Channels: []string{}}
 	}
 	if r := d.Rollout; r != nil {
 		ro := &compiled.Rollout{Paused: r.Paused}
@@ -214,13 +264,28 @@ func controlFor(l *catalogs.Label, now time.Time) (compiled.LabelControl, bool) 
 			ro.Clusters = append(ro.Clusters, compiled.ClusterStage{CHID: c.CHID.String(), MinBuild: c.MinBuild, MaxBuild: c.MaxBuild,
 				HardwareID: c.HWID, BasisPoints: c.BasisPoints})
 		}
-		if !ro.Done(now) {
-			lc.Rollout = ro
-		}
+		lc.Rollout = ro
 	}
 	if c := d.Cancelled; c != nil {
 		lc.Cancelled = &compiled.Cancelled{At: c.At, Rollback: c.Rollback, Reason: c.Reason}
 	}
+	return lc
+}
+
+// controlAt returns a label's control entry at now, or false when the label is fully live
+// then (see compiled.Control): a flight not yet approved (or any, for a label offered to
+// Insiders only), a rollout not done, a cancel.
+func controlAt(label string, in labelControl, now time.Time) (compiled.LabelControl, bool) {
+	lc := compiled.LabelControl{Label: label}
+	if f := in.Flight; f != nil && (in.AlwaysFlight || f.Approved.IsZero() || now.Before(f.Approved)) {
+		lc.Flight = f
+	} else if f == nil && in.AlwaysFlight {
+		lc.Flight = &compiled.Flight{Channels: []string{}}
+	}
+	if ro := in.Rollout; ro != nil && !ro.Done(now) {
+		lc.Rollout = ro
+	}
+	lc.Cancelled = in.Cancelled
 	return lc, lc.Flight != nil || lc.Rollout != nil || lc.Cancelled != nil
 }
 
@@ -244,4 +309,14 @@ func audiences(t *catalogs.Tree) []compiled.Audience {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// compile compiles a whole validated tree (less the labels in skip): compileProduct for each
+// product, then assemble.
+func compile(t *catalogs.Tree, skip map[string][]string, now time.Time, hwidShards, labelShards int) (*compiledTree, error) {
+	units := make([][]compiledLabel, len(t.Products))
+	for i, p := range t.Products {
+		units[i] = compileProduct(t, p)
+	}
+	return assemble(t, units, skip, now, hwidShards, labelShards)
 }

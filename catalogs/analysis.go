@@ -88,8 +88,15 @@ func (t *Tree) Analyse(opts *ValidateOptions) Problems {
 	return v.sink.list
 }
 
-// analyse runs the static analysis after the per-label rules.
+// analyse runs the static analysis after the per-label rules and ties.
 func (v *validator) analyse() {
+	v.finishAnalysis(v.prepareAnalysis())
+}
+
+// prepareAnalysis computes what the analysis knows of each label and groups the rows by
+// hardware ID. It reads the tree only, so it can run beside ties; finishAnalysis needs the
+// pairs ties reported (v.tied).
+func (v *validator) prepareAnalysis() *preparedAnalysis {
 	a := &analysis{v: v, now: v.opts.Now, labels: make(map[*Label]*labelInfo, len(v.t.Products)*8), named: map[string][]int{}}
 	tab := v.t.OS
 	for f := range a.famHas {
@@ -120,8 +127,22 @@ func (v *validator) analyse() {
 			}
 		}
 	}
-	a.dominance(groups)
-	for _, l := range labels {
+	return &preparedAnalysis{a, labels, groups}
+}
+
+// preparedAnalysis is prepareAnalysis's result.
+type preparedAnalysis struct {
+	a      *analysis
+	labels []*Label
+	groups map[string][]*rowInfo
+}
+
+// finishAnalysis finds the dominated rows and reports.
+func (v *validator) finishAnalysis(p *preparedAnalysis) {
+	a := p.a
+	a.v = v
+	a.dominance(p.groups)
+	for _, l := range p.labels {
 		if li := a.labels[l]; li != nil {
 			a.report(li)
 		}

@@ -7,7 +7,7 @@ import (
 	"github.com/driveway/driveway/catalogs/ostable"
 )
 
-// expand applies driver expansion (labels.md, "Driver expansion") to every submission whose
+// expand applies driver expansion (labels.md, "Driver expansion") to every submission of p whose
 // owner asked for it: each INF whose [Manufacturer] decorations carry no build number gains
 // extended entries on the first Windows 10 release (TH1) for every hardware ID it lists on a
 // Windows 10 code (expanding downward) or on a Windows 8.1 code (upward): the amd64 client
@@ -16,38 +16,36 @@ import (
 //
 // "Windows 8.1" is the newest era before the first release in the OS table, so a replaced
 // table keeps the rule.
-func (t *Tree) expand(sink *problemSink) {
+func (t *Tree) expand(sink *problemSink, p *Product) {
 	first := t.OS.SlotName(t.OS.FirstRelease())
 	upward := t.OS.FirstRelease() - 1 // the newest era (WIN81), or NoSlot-like when none
-	for _, p := range t.Products {
-		for _, s := range p.Submissions {
-			e := s.Expansion
-			if e == nil || s.Metadata == nil {
-				continue
-			}
-			sc := scope{level: scopeSubmission, product: p.ID, submission: s.ID}
-			switch {
-			case e.Twice:
-				sink.add("L030", s.File, "/expansion", sc, "expansion is requested twice; request it once")
-				continue
-			case p.OwnerSellerID == "":
-				sink.add("L030", s.File, "/expansion/requestedBy", sc,
-					"product %s names no ownerSellerId, so no one can be shown to own the submission; only the owner can expand", p.ID)
-				continue
-			case e.RequestedBy != p.OwnerSellerID:
-				sink.add("L030", s.File, "/expansion/requestedBy", sc,
-					"expansion requested by %s, but submission %s is owned by %s; only the submission owner can expand", e.RequestedBy, s.ID, p.OwnerSellerID)
-				continue
-			}
-			for _, b := range s.Metadata.Bundles {
-				for _, inf := range b.INFs {
-					if d, ok := decorationWithBuild(inf.TargetOSVersions); ok {
-						sink.add("W003", s.MetadataFile, inf.pointer+"/TargetOSVersions", scope{},
-							"INF %s is not expanded: its decoration %s carries a build number (partial expansion)", inf.Name, d)
-						continue
-					}
-					t.expandINF(inf, first, upward)
+	for _, s := range p.Submissions {
+		e := s.Expansion
+		if e == nil || s.Metadata == nil {
+			continue
+		}
+		sc := scope{level: scopeSubmission, product: p.ID, submission: s.ID}
+		switch {
+		case e.Twice:
+			sink.add("L030", s.File, "/expansion", sc, "expansion is requested twice; request it once")
+			continue
+		case p.OwnerSellerID == "":
+			sink.add("L030", s.File, "/expansion/requestedBy", sc,
+				"product %s names no ownerSellerId, so no one can be shown to own the submission; only the owner can expand", p.ID)
+			continue
+		case e.RequestedBy != p.OwnerSellerID:
+			sink.add("L030", s.File, "/expansion/requestedBy", sc,
+				"expansion requested by %s, but submission %s is owned by %s; only the submission owner can expand", e.RequestedBy, s.ID, p.OwnerSellerID)
+			continue
+		}
+		for _, b := range s.Metadata.Bundles {
+			for _, inf := range b.INFs {
+				if d, ok := decorationWithBuild(inf.TargetOSVersions); ok {
+					sink.add("W003", s.MetadataFile, inf.pointer+"/TargetOSVersions", scope{},
+						"INF %s is not expanded: its decoration %s carries a build number (partial expansion)", inf.Name, d)
+					continue
 				}
+				t.expandINF(inf, first, upward)
 			}
 		}
 	}

@@ -81,5 +81,6 @@ func FuzzLabelTree(f *testing.F) {
 		if a, b := run(), run(); a != b {
 			t.Fatalf("problems differ between runs:\n%s\nvs\n%s", a, b)
 		}
+		checkSummarized(t, fsys, nil)
 	})
 }

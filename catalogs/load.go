@@ -134,8 +134,82 @@ func LoadFS(fsys fs.FS, opts *LoadOptions) (*Tree, Problems, error) {
 	if opts == nil {
 		opts = &LoadOptions{}
 	}
-	if err := checkProducts(fsys); err != nil {
+	t, probs, productDirs, err := OpenFS(fsys, opts)
+	if err != nil {
 		return nil, nil, err
+	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	type result struct {
+		product *Product
+		probs   Problems
+	}
+	results := make([]result, len(productDirs))
+	var progressMu sync.Mutex
+	done := 0
+	progress := func() {
+		if opts.Progress == nil {
+			return
+		}
+		progressMu.Lock()
+		done++
+		opts.Progress(done, len(productDirs))
+		progressMu.Unlock()
+	}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i].product, results[i].probs = t.ReadProduct(fsys, productDirs[i])
+				progress()
+			}
+		}()
+	}
+	for i := range productDirs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+
+	for _, r := range results {
+		probs = append(probs, r.probs...)
+		t.Products = append(t.Products, r.product)
+	}
+	t.SortProducts()
+	probs = append(probs, t.CheckReferences()...)
+	probs.Sort()
+	return t, probs, nil
+}
+
+// Open is the first half of Load, for a caller that reads the products itself (the build,
+// which reuses what it compiled before for products whose files did not change): it checks
+// that dir is a label tree, reads the catalog-wide files (catalog.json, partners.json,
+// audiences.json, blocks.json) into a Tree with no products, and returns the names of the
+// directories under products/, sorted. Read each with ReadProduct, append them to
+// Tree.Products, then call SortProducts and CheckReferences: that is Load.
+func Open(dir string, opts *LoadOptions) (*Tree, Problems, []string, error) {
+	if err := CheckTree(dir); err != nil {
+		return nil, nil, nil, err
+	}
+	t, probs, dirs, err := OpenFS(os.DirFS(dir), opts)
+	if t != nil {
+		t.Dir = dir
+	}
+	return t, probs, dirs, err
+}
+
+// OpenFS is Open over any file system.
+func OpenFS(fsys fs.FS, opts *LoadOptions) (*Tree, Problems, []string, error) {
+	if opts == nil {
+		opts = &LoadOptions{}
+	}
+	if err := checkProducts(fsys); err != nil {
+		return nil, nil, nil, err
 	}
 	t := &Tree{OS: opts.OS, Partners: map[string]*Partner{}}
 	if t.OS == nil {
@@ -161,56 +235,24 @@ func LoadFS(fsys fs.FS, opts *LoadOptions) (*Tree, Problems, error) {
 
 	productDirs, err := listDir(fsys, "products")
 	if err != nil {
-		return nil, nil, fmt.Errorf("catalogs: %w", err)
+		return nil, nil, nil, fmt.Errorf("catalogs: %w", err)
 	}
-	workers := opts.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	type result struct {
-		product *Product
-		sink    problemSink
-	}
-	results := make([]result, len(productDirs))
-	var progressMu sync.Mutex
-	done := 0
-	progress := func() {
-		if opts.Progress == nil {
-			return
-		}
-		progressMu.Lock()
-		done++
-		opts.Progress(done, len(productDirs))
-		progressMu.Unlock()
-	}
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				results[i].product = l.loadProduct(&results[i].sink, productDirs[i])
-				progress()
-			}
-		}()
-	}
-	for i := range productDirs {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	return t, sink.list, productDirs, nil
+}
 
-	for _, r := range results {
-		sink.list = append(sink.list, r.sink.list...)
-		if r.product != nil {
-			t.Products = append(t.Products, r.product)
-		}
-	}
-	sort.Slice(t.Products, func(i, j int) bool { return CompareIDs(t.Products[i].ID, t.Products[j].ID) < 0 })
-	l.checkLabelReferences(sink)
-	sink.list.Sort()
-	return t, sink.list, nil
+// ReadProduct reads the directory products/<dirName> of fsys: the product, its submissions,
+// their driver metadata and labels, with the problems of its files. It reads t only (the OS
+// table), so products can be read in parallel. The product is not part of t until the caller
+// appends it to t.Products.
+func (t *Tree) ReadProduct(fsys fs.FS, dirName string) (*Product, Problems) {
+	sink := &problemSink{}
+	p := (&loader{fsys: fsys, tree: t}).loadProduct(sink, dirName)
+	return p, sink.list
+}
+
+// SortProducts puts t.Products in the order Load gives them: by id, numerically.
+func (t *Tree) SortProducts() {
+	sort.SliceStable(t.Products, func(i, j int) bool { return CompareIDs(t.Products[i].ID, t.Products[j].ID) < 0 })
 }
 
 type loader struct {
@@ -889,18 +931,20 @@ func channelBit(name string) (uint8, bool) {
 	return 0, false
 }
 
-// checkLabelReferences reports labels whose productId or submissionId disagree with where
-// they are filed: L004 when the named resource exists elsewhere, L005 when it does not.
-func (l *loader) checkLabelReferences(sink *problemSink) {
+// CheckReferences reports labels whose productId or submissionId disagree with where they
+// are filed: L004 when the named resource exists elsewhere in t, L005 when it does not. Load
+// applies it; a caller of Open applies it once every product is in t.
+func (t *Tree) CheckReferences() Problems {
+	sink := &problemSink{}
 	products := map[string]*Product{}
 	submissions := map[string]*Submission{}
-	for _, p := range l.tree.Products {
+	for _, p := range t.Products {
 		products[p.ID] = p
 		for _, s := range p.Submissions {
 			submissions[s.ID] = s
 		}
 	}
-	for _, p := range l.tree.Products {
+	for _, p := range t.Products {
 		for _, s := range p.Submissions {
 			for _, lab := range s.Labels {
 				sc := scope{level: scopeLabel, product: p.ID, submission: s.ID, label: lab.ID}
@@ -921,4 +965,5 @@ func (l *loader) checkLabelReferences(sink *problemSink) {
 			}
 		}
 	}
+	return sink.list
 }

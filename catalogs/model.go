@@ -32,8 +32,6 @@ type Tree struct {
 	Audiences []Audience          // audiences.json, or the built-in Test Registry Key audience
 	Blocks    []Block
 	Products  []*Product // by id, numerically
-
-	expanded bool // Validate has applied driver expansion
 }
 
 // Settings is catalog.json.
@@ -97,7 +95,8 @@ type Product struct {
 	OwnerSellerID       string
 	Submissions         []*Submission // by id, numerically
 
-	File string // path in the tree
+	File     string // path in the tree
+	expanded bool   // ValidateProduct has applied driver expansion
 }
 
 // Submission is a submission.json with its driver metadata and shipping labels.

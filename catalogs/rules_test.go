@@ -90,7 +90,7 @@ func (f fixture) addLabel(id string, mutate func(obj)) {
 	f["products/1001/submissions/2001/shippingLabels/"+id+".json"] = l
 }
 
-func (f fixture) write(t *testing.T) string {
+func (f fixture) write(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	for rel, doc := range f {
@@ -114,10 +114,12 @@ func (f fixture) write(t *testing.T) string {
 
 func check(t *testing.T, f fixture, opts *ValidateOptions) Problems {
 	t.Helper()
-	tree, probs, err := Load(f.write(t), nil)
+	dir := f.write(t)
+	tree, probs, err := Load(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkSummarized(t, os.DirFS(dir), opts)
 	return append(probs, tree.Validate(opts)...)
 }
 

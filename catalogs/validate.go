@@ -32,28 +32,64 @@ var DefaultClassRules = map[string]string{"FIRMWARE": "require", "DISPLAY": "for
 
 // Validate applies driver expansion and every rule of labels.md to the tree and returns the
 // problems, sorted. It changes the tree only by expansion (extended grid entries), once.
+// It is ValidateProduct for each product, then ValidateAcross.
 func (t *Tree) Validate(opts *ValidateOptions) Problems {
+	var ps Problems
+	for _, p := range t.Products {
+		ps = append(ps, t.ValidateProduct(p, opts)...)
+	}
+	ps = append(ps, t.ValidateAcross(opts)...)
+	ps.Sort()
+	return ps
+}
+
+// ValidateProduct applies driver expansion (once) and the rules that look at one product
+// only to p: those of its submissions and of each of its labels, which read nothing else of
+// t than its catalog-wide settings (catalog.json, partners.json, audiences.json, the OS
+// table). Products can be validated in parallel. The problems are unsorted.
+func (t *Tree) ValidateProduct(p *Product, opts *ValidateOptions) Problems {
 	if opts == nil {
 		opts = &ValidateOptions{}
 	}
 	v := &validator{t: t, opts: opts, sink: &problemSink{}}
-	if !t.expanded {
-		t.expand(v.sink)
-		t.expanded = true
+	if !p.expanded {
+		t.expand(v.sink, p)
+		p.expanded = true
 	}
-	v.uniqueLabels()
-	for _, p := range t.Products {
-		for _, s := range p.Submissions {
-			v.submission(s)
-			for _, l := range s.Labels {
-				v.label(l)
-			}
+	for _, s := range p.Submissions {
+		v.submission(s)
+		for _, l := range s.Labels {
+			v.label(l)
 		}
 	}
-	v.ties()
-	v.analyse()
-	v.sink.list.Sort()
 	return v.sink.list
+}
+
+// ValidateAcross applies the rules that span labels of different products to t: unique
+// label ids (L004), ties (W002, W004) and the static analysis (W001 dominance and OS
+// ranges, W005, W006; see analysis.go). It reads of each label only what a Summary keeps,
+// so a tree of summaries (ReadSummary) gives the same problems as the full tree. The
+// products must have been validated (ValidateProduct expands them). The problems are
+// unsorted.
+func (t *Tree) ValidateAcross(opts *ValidateOptions) Problems {
+	if opts == nil {
+		opts = &ValidateOptions{}
+	}
+	// ties and the analysis's first half read the tree only, so they run side by side (the
+	// second half skips the pairs ties reported).
+	v := &validator{t: t, opts: opts, sink: &problemSink{}}
+	vt := &validator{t: t, opts: opts, sink: &problemSink{}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		vt.uniqueLabels()
+		vt.ties()
+	}()
+	prepared := v.prepareAnalysis()
+	<-done
+	v.tied = vt.tied
+	v.finishAnalysis(prepared)
+	return append(vt.sink.list, v.sink.list...)
 }
 
 type validator struct {
@@ -508,12 +544,14 @@ func (v *validator) ties() {
 		date    int32
 		version uint64
 	}
-	groups := map[key][]cand{}
-	for _, l := range v.t.Labels() {
+	labels := v.t.Labels()
+	groups := make(map[key][]cand, len(labels)*4)
+	seen := map[key]bool{} // of one label, cleared for the next
+	for _, l := range labels {
 		if l.Destination != "windowsUpdate" {
 			continue
 		}
-		seen := map[key]bool{}
+		clear(seen)
 		for _, r := range l.Rows {
 			if !r.Live() {
 				continue
@@ -533,9 +571,11 @@ func (v *validator) ties() {
 	}
 	reported := map[[2]*Label]bool{}
 	v.tied = reported
-	keys := make([]key, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
+	keys := make([]key, 0, len(groups)/8)
+	for k, cs := range groups {
+		if len(cs) > 1 { // one label alone ties with nothing
+			keys = append(keys, k)
+		}
 	}
 	sort.Slice(keys, func(i, j int) bool {
 		if keys[i].hwid != keys[j].hwid {

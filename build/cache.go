@@ -1,0 +1,584 @@
+package build
+
+// The build cache: what a build compiled of each product directory, kept so that the next
+// build reads, validates and compiles only the products whose files changed.
+//
+// A product's work depends on its own files (products/<id>/…), on the catalog-wide files
+// that the rules of one product read (catalog.json, partners.json, audiences.json), on the
+// OS table, on Options.RequireFlight and on the build's own code. Its entry is named by the
+// product key: SHA-256 over the entry format, the build version (Options.CacheVersion; the
+// driveway command passes the SHA-256 of its own executable, so a new binary never reuses an
+// old one's entries), the OS table, RequireFlight, those three catalog-wide files and every
+// file under the product directory (path and the SHA-256 of its content). blocks.json is not
+// in the key: only the rules that span labels read it, and they run in every build.
+//
+// An entry holds the product's summary (catalogs.AppendSummary: what the rules that span
+// labels read of it, and its problems) and its compiled labels (label records, grid rows,
+// control inputs). A build always runs the rules that span labels and assembles the shards
+// from the entries, fresh or cached alike, so an incremental build is byte-identical to a
+// clean one (TestIncrementalIdentical).
+//
+// Layout, under Options.Cache:
+//
+//	v1/products/<key[:2]>/<key>   one entry per product directory
+//	v1/files                      the file index: each input file's stat and content hash
+//
+// Entry:
+//
+//	"driveway build cache entry v1\n" key:32 n:uvarint summary n:uvarint { label } sha256:32
+//	label = id:str err:str value:bytes control:bytes(JSON) n:uvarint { hwid:str row:compiled.Row(14 bytes) }
+//
+// str and bytes are a uvarint length and the bytes. The trailing SHA-256 covers everything
+// before it. An entry that is truncated, fails its checksum, names another key than its
+// file's (copied from elsewhere) or does not decode is damaged or foreign: the build says so
+// in the report, ignores it and builds the product from its files.
+//
+// The file index lets a build skip reading files that did not change, as git's index does: a
+// file whose size, modification time, change time and inode are those recorded with its hash
+// keeps that hash, unless it was modified less than two seconds before the index was
+// written (a change within the same tick of a coarse clock would not show in its times);
+// every other file is read and hashed. Index: "driveway build file index v1\n", then
+// n:uvarint { path:str size:uvarint mtime:varint ctime:varint inode:uvarint sha256:32 },
+// then the SHA-256 of what precedes. A damaged index is ignored: every file is hashed.
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/driveway/driveway/catalogs"
+	"github.com/driveway/driveway/catalogs/compiled"
+	"github.com/driveway/driveway/catalogs/ostable"
+	"github.com/driveway/driveway/internal/atomicfile"
+)
+
+const (
+	entryMagic = "driveway build cache entry v1\n"
+	indexMagic = "driveway build file index v1\n"
+	cacheTree  = "v1"
+	// racyWindow: a file modified this close before the file index was written is hashed
+	// again (see above).
+	racyWindow = 2 * time.Second
+)
+
+// CacheReport is what a build did with its cache (Options.Cache).
+type CacheReport struct {
+	Dir          string   `json:"dir"`
+	Reused       int      `json:"reused"`       // product directories taken from the cache
+	Built        int      `json:"built"`        // product directories read, validated and compiled
+	FilesHashed  int      `json:"filesHashed"`  // input files read to hash them (the others were unchanged since the index was written)
+	FilesIndexed int      `json:"filesIndexed"` // input files whose hash the index gave
+	Ignored      []string `json:"ignored"`      // damaged or foreign entries, with why
+	Removed      int      `json:"removed"`      // entries no product of this tree uses any more
+	WriteError   string   `json:"writeError,omitempty"`
+}
+
+// productCache is one build's view of the cache. Its methods are safe for concurrent use.
+type productCache struct {
+	dir    string // Options.Cache/v1
+	labels string // the tree
+	prefix []byte // the key material every product shares
+
+	index       map[string]fileStat // as read
+	trustBefore int64               // mtime (ns) below which an indexed file's hash is trusted
+
+	mu     sync.Mutex
+	fresh  map[string]fileStat // the index to write
+	used   map[string]bool     // entry names this build used or wrote
+	report *CacheReport
+}
+
+// fileStat is one file of the index.
+type fileStat struct {
+	size, mtime, ctime int64
+	inode              uint64
+	sum                [32]byte
+}
+
+// openCache opens the cache at opts.Cache for the tree t (opened, with no products yet).
+func openCache(opts Options, t *catalogs.Tree) (*productCache, error) {
+	dir := filepath.Join(opts.Cache, cacheTree)
+	version := opts.CacheVersion
+	if version == "" {
+		v, err := executableVersion()
+		if err != nil {
+			return nil, fmt.Errorf("build: the cache needs the build's version: %w (pass Options.CacheVersion)", err)
+		}
+		version = v
+	}
+	h := sha256.New()
+	osJSON, err := json.Marshal(t.OS)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(h, "%s\x00%s\x00requireFlight=%v\x00", entryMagic, version, opts.RequireFlight)
+	writeField(h, osJSON)
+	for _, name := range []string{"catalog.json", "partners.json", "audiences.json"} {
+		b, err := os.ReadFile(filepath.Join(opts.Labels, name))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			fmt.Fprintf(h, "%s absent\x00", name)
+		case err != nil:
+			return nil, fmt.Errorf("build: %w", err)
+		default:
+			fmt.Fprintf(h, "%s\x00", name)
+			writeField(h, b)
+		}
+	}
+	c := &productCache{dir: dir, labels: opts.Labels, prefix: h.Sum(nil), fresh: map[string]fileStat{}, used: map[string]bool{},
+		report: &CacheReport{Dir: opts.Cache, Ignored: []string{}}}
+	c.index, c.trustBefore = readIndex(filepath.Join(dir, "files"))
+	return c, nil
+}
+
+func writeField(w io.Writer, b []byte) {
+	var n [binary.MaxVarintLen64]byte
+	w.Write(n[:binary.PutUvarint(n[:], uint64(len(b)))])
+	w.Write(b)
+}
+
+// executableVersion is the SHA-256 of the running executable: a rebuilt driveway, whatever
+// it changed, never reads an older one's entries.
+func executableVersion() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	f, err := os.Open(exe)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// key returns the product key of products/<dirName>, hashing the files that changed since
+// the index was written, and the files it read (slash-separated paths in the tree), so that
+// a product that must be built is read once. An error (a file that cannot be read) means the
+// product is not cached: the loader reports it.
+func (c *productCache) key(dirName string) (string, map[string][]byte, error) {
+	read := map[string][]byte{}
+	root := filepath.Join(c.labels, "products", dirName)
+	type file struct {
+		rel string
+		st  fileStat
+	}
+	var files []file
+	hashed, indexed := 0, 0
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		info, err := os.Stat(path) // a symbolic link is read through, as the loader reads it
+		if err != nil {
+			return err
+		}
+		if info.IsDir() {
+			return nil // a link to a directory: the loader lists it by name only
+		}
+		rel, err := filepath.Rel(c.labels, path)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		st := statOf(info)
+		if old, ok := c.index[rel]; ok && old.size == st.size && old.mtime == st.mtime && old.ctime == st.ctime &&
+			old.inode == st.inode && st.mtime < c.trustBefore {
+			st.sum = old.sum
+			indexed++
+		} else {
+			sum, b, err := hashFile(path, info.Size())
+			if err != nil {
+				return err
+			}
+			st.sum = sum
+			if b != nil {
+				read[rel] = b
+			}
+			hashed++
+		}
+		files = append(files, file{rel, st})
+		return nil
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].rel < files[j].rel })
+	h := sha256.New()
+	h.Write(c.prefix)
+	fmt.Fprintf(h, "%s\x00%d\x00", dirName, len(files))
+	for _, f := range files {
+		fmt.Fprintf(h, "%s\x00", f.rel)
+		h.Write(f.st.sum[:])
+	}
+	c.mu.Lock()
+	for _, f := range files {
+		c.fresh[f.rel] = f.st
+	}
+	c.report.FilesHashed += hashed
+	c.report.FilesIndexed += indexed
+	c.mu.Unlock()
+	return hex.EncodeToString(h.Sum(nil)), read, nil
+}
+
+// hashFile returns the SHA-256 of a file's content and, unless it is larger than the loader
+// reads (catalogs.MaxFileSize), the content.
+func hashFile(path string, size int64) ([32]byte, []byte, error) {
+	if size <= catalogs.MaxFileSize {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return [32]byte{}, nil, err
+		}
+		if int64(len(b)) <= catalogs.MaxFileSize {
+			return sha256.Sum256(b), b, nil
+		}
+		return sha256.Sum256(b), nil, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return [32]byte{}, nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return [32]byte{}, nil, err
+	}
+	return [32]byte(h.Sum(nil)), nil, nil
+}
+
+// readFS is a file system whose files already read (to hash them) are served from memory:
+// a product built after its key was computed is read from disk once.
+type readFS struct {
+	base  fs.FS
+	files map[string][]byte
+}
+
+func (r readFS) Open(name string) (fs.File, error) {
+	if b, ok := r.files[name]; ok {
+		return &memFile{name: name, Reader: bytes.NewReader(b), size: int64(len(b))}, nil
+	}
+	return r.base.Open(name)
+}
+
+type memFile struct {
+	*bytes.Reader
+	name string
+	size int64
+}
+
+func (f *memFile) Stat() (fs.FileInfo, error) { return memInfo{f}, nil }
+func (f *memFile) Close() error               { return nil }
+
+type memInfo struct{ f *memFile }
+
+func (i memInfo) Name() string       { return filepath.Base(i.f.name) }
+func (i memInfo) Size() int64        { return i.f.size }
+func (i memInfo) Mode() fs.FileMode  { return 0o444 }
+func (i memInfo) ModTime() time.Time { return time.Time{} }
+func (i memInfo) IsDir() bool        { return false }
+func (i memInfo) Sys() any           { return nil }
+
+func (c *productCache) entryPath(key string) string {
+	return filepath.Join(c.dir, "products", key[:2], key)
+}
+
+// get returns the cached unit of a product key, or false. A damaged or foreign entry is
+// reported and ignored.
+func (c *productCache) get(key string) (*unit, bool) {
+	b, err := os.ReadFile(c.entryPath(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false
+	}
+	var u *unit
+	if err == nil {
+		u, err = decodeEntry(b, key)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		c.report.Ignored = append(c.report.Ignored, fmt.Sprintf("%s: %v", c.entryPath(key), err))
+		return nil, false
+	}
+	c.used[key] = true
+	c.report.Reused++
+	return u, true
+}
+
+// put writes the entry of a unit built from its files. A cache that cannot be written slows
+// the next build down, nothing else: the error is in the report.
+func (c *productCache) put(key string, u *unit) {
+	b := encodeEntry(key, u)
+	path := c.entryPath(key)
+	err := os.MkdirAll(filepath.Dir(path), 0o755)
+	if err == nil {
+		tmp := path + ".tmp" + strconv.Itoa(os.Getpid())
+		if err = os.WriteFile(tmp, b, 0o644); err == nil {
+			if err = os.Rename(tmp, path); err != nil {
+				os.Remove(tmp)
+			}
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.used[key] = true
+	c.report.Built++
+	if err != nil && c.report.WriteError == "" {
+		c.report.WriteError = err.Error()
+	}
+}
+
+// finish writes the file index and removes the entries this build did not use: the cache
+// holds one tree's products, not every version of them.
+func (c *productCache) finish() *CacheReport {
+	if err := writeIndex(filepath.Join(c.dir, "files"), c.fresh); err != nil && c.report.WriteError == "" {
+		c.report.WriteError = err.Error()
+	}
+	buckets, _ := os.ReadDir(filepath.Join(c.dir, "products"))
+	for _, b := range buckets {
+		entries, _ := os.ReadDir(filepath.Join(c.dir, "products", b.Name()))
+		for _, e := range entries {
+			if !c.used[e.Name()] {
+				if os.Remove(filepath.Join(c.dir, "products", b.Name(), e.Name())) == nil {
+					c.report.Removed++
+				}
+			}
+		}
+	}
+	return c.report
+}
+
+// unit is one product directory's work: its summary (the product as the rules that span
+// labels see it, with its problems) and its compiled labels.
+type unit struct {
+	summary []byte
+	product *catalogs.Product // decoded from summary
+	probs   catalogs.Problems
+	labels  []compiledLabel
+}
+
+func encodeEntry(key string, u *unit) []byte {
+	raw, _ := hex.DecodeString(key)
+	b := append([]byte(entryMagic), raw...)
+	b = appendBytes(b, u.summary)
+	b = binary.AppendUvarint(b, uint64(len(u.labels)))
+	for _, l := range u.labels {
+		b = appendBytes(b, []byte(l.id))
+		b = appendBytes(b, []byte(l.err))
+		b = appendBytes(b, l.value)
+		ctl, _ := json.Marshal(l.control)
+		b = appendBytes(b, ctl)
+		b = binary.AppendUvarint(b, uint64(len(l.rows)))
+		for _, r := range l.rows {
+			b = appendBytes(b, []byte(r.hwid))
+			b = appendRow(b, r.row)
+		}
+	}
+	sum := sha256.Sum256(b)
+	return append(b, sum[:]...)
+}
+
+func appendBytes(b, s []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+const rowSize = 14 // label:8 inf:2 slot family score flags
+
+func appendRow(b []byte, r compiled.Row) []byte {
+	b = binary.LittleEndian.AppendUint64(b, r.Label)
+	b = binary.LittleEndian.AppendUint16(b, r.INF)
+	return append(b, byte(r.Slot), byte(r.Family), r.Score, r.Flags)
+}
+
+var errEntry = errors.New("damaged entry")
+
+// decodeEntry decodes an entry file for key.
+func decodeEntry(b []byte, key string) (*unit, error) {
+	n := len(entryMagic) + 32 + 32
+	if len(b) < n || string(b[:len(entryMagic)]) != entryMagic {
+		return nil, fmt.Errorf("%w: not a cache entry of this format", errEntry)
+	}
+	body, sum := b[:len(b)-32], b[len(b)-32:]
+	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
+		return nil, fmt.Errorf("%w: checksum mismatch", errEntry)
+	}
+	if hex.EncodeToString(body[len(entryMagic):len(entryMagic)+32]) != key {
+		return nil, fmt.Errorf("%w: the entry is for another product key (foreign)", errEntry)
+	}
+	d := &entryDecoder{b: body[len(entryMagic)+32:]}
+	u := &unit{summary: d.bytes()}
+	nl := d.count(5)
+	for i := 0; i < nl && d.err == nil; i++ {
+		l := compiledLabel{id: string(d.bytes()), err: string(d.bytes())}
+		if v := d.bytes(); len(v) > 0 {
+			l.value = v
+		}
+		if ctl := d.bytes(); d.err == nil {
+			if err := json.Unmarshal(ctl, &l.control); err != nil {
+				return nil, fmt.Errorf("%w: label %s: control: %v", errEntry, l.id, err)
+			}
+		}
+		nr := d.count(1 + rowSize)
+		for j := 0; j < nr && d.err == nil; j++ {
+			hwid := string(d.bytes())
+			r := d.take(rowSize)
+			if d.err != nil {
+				break
+			}
+			l.rows = append(l.rows, hwidRow{hwid, compiled.Row{Label: binary.LittleEndian.Uint64(r), INF: binary.LittleEndian.Uint16(r[8:]),
+				Slot: ostable.Slot(r[10]), Family: ostable.Family(r[11]), Score: r[12], Flags: r[13]}})
+		}
+		u.labels = append(u.labels, l)
+	}
+	if d.err == nil && len(d.b) > 0 {
+		d.err = fmt.Errorf("%w: %d bytes after the labels", errEntry, len(d.b))
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	p, probs, err := catalogs.ReadSummary(u.summary)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errEntry, err)
+	}
+	u.product, u.probs = p, probs
+	return u, nil
+}
+
+type entryDecoder struct {
+	b   []byte
+	err error
+}
+
+func (d *entryDecoder) uint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	n, k := binary.Uvarint(d.b)
+	if k <= 0 {
+		d.err = fmt.Errorf("%w: truncated", errEntry)
+		return 0
+	}
+	d.b = d.b[k:]
+	return n
+}
+
+func (d *entryDecoder) count(size int) int {
+	n := d.uint()
+	if n > uint64(len(d.b)/size) {
+		if d.err == nil {
+			d.err = fmt.Errorf("%w: a count of %d past the end", errEntry, n)
+		}
+		return 0
+	}
+	return int(n)
+}
+
+func (d *entryDecoder) take(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n > len(d.b) {
+		d.err = fmt.Errorf("%w: truncated", errEntry)
+		return nil
+	}
+	out := d.b[:n:n]
+	d.b = d.b[n:]
+	return out
+}
+
+func (d *entryDecoder) bytes() []byte { return d.take(d.count(1)) }
+
+// readIndex reads the file index; a missing or damaged one is empty. trustBefore is its
+// modification time less racyWindow.
+func readIndex(path string) (map[string]fileStat, int64) {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < len(indexMagic)+32 || string(b[:len(indexMagic)]) != indexMagic {
+		return nil, 0
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, 0
+	}
+	body, sum := b[:len(b)-32], b[len(b)-32:]
+	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
+		return nil, 0
+	}
+	d := &entryDecoder{b: body[len(indexMagic):]}
+	n := d.count(1 + 4 + 32)
+	index := make(map[string]fileStat, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		rel := string(d.bytes())
+		st := fileStat{size: int64(d.uint())}
+		st.mtime, st.ctime = d.varint(), d.varint()
+		st.inode = d.uint()
+		copy(st.sum[:], d.take(32))
+		index[rel] = st
+	}
+	if d.err != nil || len(d.b) != 0 {
+		return nil, 0
+	}
+	return index, info.ModTime().Add(-racyWindow).UnixNano()
+}
+
+func (d *entryDecoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	n, k := binary.Varint(d.b)
+	if k <= 0 {
+		d.err = fmt.Errorf("%w: truncated", errEntry)
+		return 0
+	}
+	d.b = d.b[k:]
+	return n
+}
+
+func writeIndex(path string, files map[string]fileStat) error {
+	rels := make([]string, 0, len(files))
+	for rel := range files {
+		rels = append(rels, rel)
+	}
+	sort.Strings(rels)
+	b := []byte(indexMagic)
+	b = binary.AppendUvarint(b, uint64(len(rels)))
+	for _, rel := range rels {
+		st := files[rel]
+		b = appendBytes(b, []byte(rel))
+		b = binary.AppendUvarint(b, uint64(st.size))
+		b = binary.AppendVarint(b, st.mtime)
+		b = binary.AppendVarint(b, st.ctime)
+		b = binary.AppendUvarint(b, st.inode)
+		b = append(b, st.sum[:]...)
+	}
+	sum := sha256.Sum256(b)
+	return atomicfile.Write(path, append(b, sum[:]...), 0o644)
+}
+
+// String is the one line a build prints about its cache.
+func (r *CacheReport) String() string {
+	s := fmt.Sprintf("cache %s: %d products reused, %d built; %d files hashed, %d unchanged", r.Dir, r.Reused, r.Built, r.FilesHashed, r.FilesIndexed)
+	if len(r.Ignored) > 0 {
+		s += fmt.Sprintf("; %d damaged or foreign entries ignored (%s)", len(r.Ignored), strings.Join(r.Ignored, "; "))
+	}
+	return s
+}
