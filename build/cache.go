@@ -519,9 +519,21 @@ func readIndex(path string) (map[string]fileStat, int64) {
 	if err != nil {
 		return nil, 0
 	}
+	index := parseIndex(b)
+	if index == nil {
+		return nil, 0
+	}
+	return index, info.ModTime().Add(-racyWindow).UnixNano()
+}
+
+// parseIndex decodes a file index; nil when it is damaged.
+func parseIndex(b []byte) map[string]fileStat {
+	if len(b) < len(indexMagic)+32 || string(b[:len(indexMagic)]) != indexMagic {
+		return nil
+	}
 	body, sum := b[:len(b)-32], b[len(b)-32:]
 	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
-		return nil, 0
+		return nil
 	}
 	d := &entryDecoder{b: body[len(indexMagic):]}
 	n := d.count(1 + 4 + 32)
@@ -535,9 +547,9 @@ func readIndex(path string) (map[string]fileStat, int64) {
 		index[rel] = st
 	}
 	if d.err != nil || len(d.b) != 0 {
-		return nil, 0
+		return nil
 	}
-	return index, info.ModTime().Add(-racyWindow).UnixNano()
+	return index
 }
 
 func (d *entryDecoder) varint() int64 {

@@ -422,3 +422,36 @@ func TestCacheVersion(t *testing.T) {
 		t.Fatalf("cache %+v: another build version reused entries", rep.Cache)
 	}
 }
+
+// FuzzDecodeEntry: arbitrary bytes never panic the entry decoder; anything it accepts is
+// re-encoded to the same bytes.
+func FuzzDecodeEntry(f *testing.F) {
+	key := strings.Repeat("ab", 32)
+	u := &unit{summary: []byte("DWS1\x00\x00\x00\x00\x00\x00\x00"), labels: []compiledLabel{{id: "1", value: []byte{1, 2}, rows: []hwidRow{{hwid: `PCI\VEN_1`}}}}}
+	f.Add(encodeEntry(key, u))
+	f.Add([]byte(entryMagic))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if u, err := decodeEntry(b, key); err == nil {
+			u.summary = b[len(entryMagic)+32:]
+			if _, err := decodeEntry(encodeEntry(key, u), key); err != nil {
+				t.Fatalf("an accepted entry does not re-encode: %v", err)
+			}
+		}
+	})
+}
+
+// FuzzParseIndex: arbitrary bytes never panic the file index parser, and a written index
+// parses back.
+func FuzzParseIndex(f *testing.F) {
+	p := filepath.Join(f.TempDir(), "files")
+	want := map[string]fileStat{"products/1/product.json": {size: 10, mtime: -5, ctime: 7, inode: 9, sum: [32]byte{1}}}
+	if err := writeIndex(p, want); err != nil {
+		f.Fatal(err)
+	}
+	b := mustRead(f, p)
+	if got := parseIndex(b); !reflect.DeepEqual(got, want) {
+		f.Fatalf("index read back as %v, want %v", got, want)
+	}
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) { parseIndex(b) })
+}
