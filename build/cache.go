@@ -431,7 +431,7 @@ func decodeEntry(b []byte, key string) (*unit, error) {
 	for i := 0; i < nl && d.err == nil; i++ {
 		l := compiledLabel{id: string(d.bytes()), err: string(d.bytes())}
 		if v := d.bytes(); len(v) > 0 {
-			l.value = v
+			l.value = bytes.Clone(v) // not a slice of the entry: the build keeps values, not entries
 		}
 		if ctl := d.bytes(); d.err == nil {
 			if err := json.Unmarshal(ctl, &l.control); err != nil {
