@@ -140,7 +140,8 @@ type RejectedLabel struct {
 	Codes []string `json:"codes"`
 }
 
-// Phase is the wall time of one phase of a build.
+// Phase is the wall time of one phase of a build. "validate" (the rules that span labels
+// that give warnings only) runs beside "compile", "compare" and "shards".
 type Phase struct {
 	Name    string  `json:"name"`
 	Seconds float64 `json:"seconds"`
@@ -225,16 +226,36 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 		probs = append(probs, u.probs...)
 		compiledUnits[i] = u.labels
 	}
-	phase("load", start)
-	start = time.Now()
-	progress("validate", 0, 1)
 	probs = append(probs, tree.CheckReferences()...)
-	probs = append(probs, tree.ValidateAcross(vopts)...)
-	probs.Sort()
-	phase("validate", start)
+	probs = append(probs, tree.CheckUniqueIDs()...)
+	phase("load", start)
+
+	// The rest of the rules that span labels give warnings only: they run beside compile,
+	// compare and shards, and every return waits for them (the report lists every problem).
+	warned := make(chan catalogs.Problems, 1)
+	var validateSeconds float64
+	progress("validate", 0, 1)
+	go func() {
+		start := time.Now() // no progress call: Progress's calls must not overlap
+		w := tree.WarnAcross(vopts)
+		validateSeconds = time.Since(start).Seconds()
+		warned <- w
+	}()
+	joined := false
+	join := func() {
+		if joined {
+			return
+		}
+		joined = true
+		probs = append(probs, <-warned...)
+		probs.Sort()
+		rep.Problems = probs
+		rep.Warnings = len(probs) - rep.Errors
+		rep.Phases = append(rep.Phases, Phase{"validate", validateSeconds})
+	}
+	defer join()
 	rep.Problems = probs
 	rep.Errors = probs.Errors()
-	rep.Warnings = len(probs) - rep.Errors
 	rep.Labels = len(tree.Labels())
 	rep.Catalog = tree.Settings.Name
 	if rep.Catalog == "" {
@@ -295,6 +316,7 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 	}
 	phase("shards", start)
 	rep.ControlOnly = rep.ShardsWritten == 0
+	join()
 
 	// The manifest, signed, last.
 	start = time.Now()

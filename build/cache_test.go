@@ -300,8 +300,8 @@ func TestIncrementalIdentical(t *testing.T) {
 
 	inc, incFiles = cacheBuild(t, labels, cache, s)
 	sameRelease(t, "unchanged tree", inc, clean, incFiles, cleanFiles)
-	if inc.Cache.Reused != products || inc.Cache.Built != 0 || inc.Cache.FilesHashed != 0 {
-		t.Fatalf("unchanged tree: cache %+v, want all %d products reused and no file hashed", inc.Cache, products)
+	if inc.Cache.Reused != products || inc.Cache.Built != 0 || inc.Cache.FilesHashed != 0 || inc.Cache.DirsRead != 0 {
+		t.Fatalf("unchanged tree: cache %+v, want all %d products reused, no file hashed and no directory listed", inc.Cache, products)
 	}
 
 	r := rand.New(rand.NewSource(1))
@@ -330,20 +330,28 @@ func TestIncrementalIdentical(t *testing.T) {
 	}
 }
 
-// age sets the modification time of every file of dir far back, as an export's files are
+// age sets the modification time of every file and directory of dir far back, as an export's files are
 // by the time of the next build: the file index trusts them (a file modified within its
 // racy window is hashed again).
 func age(t *testing.T, dir string) {
 	t.Helper()
 	old := time.Unix(1e9, 0)
+	var dirs []string
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		} else if err == nil {
 			if err := os.Chtimes(p, old, old); err != nil {
 				t.Fatal(err)
 			}
 		}
 		return nil
 	})
+	for _, d := range dirs { // after their files: a directory's times are its entries'
+		if err := os.Chtimes(d, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // TestCacheDamageIgnored: entries that are truncated, flipped, copied over another
@@ -445,12 +453,13 @@ func FuzzDecodeEntry(f *testing.F) {
 func FuzzParseIndex(f *testing.F) {
 	p := filepath.Join(f.TempDir(), "files")
 	want := map[string]fileStat{"products/1/product.json": {size: 10, mtime: -5, ctime: 7, inode: 9, sum: [32]byte{1}}}
-	if err := writeIndex(p, want); err != nil {
+	wantDirs := map[string]dirStat{"products/1": {mtime: 3, ctime: 4, inode: 5, entries: []dirEntry{{"product.json", false}, {"submissions", true}}}}
+	if err := writeIndex(p, want, wantDirs); err != nil {
 		f.Fatal(err)
 	}
 	b := mustRead(f, p)
-	if got := parseIndex(b); !reflect.DeepEqual(got, want) {
-		f.Fatalf("index read back as %v, want %v", got, want)
+	if got, gotDirs := parseIndex(b); !reflect.DeepEqual(got, want) || !reflect.DeepEqual(gotDirs, wantDirs) {
+		f.Fatalf("index read back as %v %v, want %v %v", got, gotDirs, want, wantDirs)
 	}
 	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) { parseIndex(b) })

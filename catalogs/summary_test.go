@@ -39,7 +39,12 @@ func summarized(t testing.TB, fsys fs.FS, vopts *ValidateOptions) (Problems, map
 	}
 	tree.SortProducts()
 	probs = append(probs, tree.CheckReferences()...)
-	probs = append(probs, tree.ValidateAcross(vopts)...)
+	warnings := tree.WarnAcross(vopts)
+	if n := warnings.Errors(); n > 0 {
+		t.Fatalf("WarnAcross gave %d errors; the build decides which labels are invalid without it", n)
+	}
+	probs = append(probs, tree.CheckUniqueIDs()...)
+	probs = append(probs, warnings...)
 	probs.Sort()
 	skip, fatal := tree.Invalid(probs)
 	return probs, skip, fatal

@@ -66,12 +66,27 @@ func (t *Tree) ValidateProduct(p *Product, opts *ValidateOptions) Problems {
 }
 
 // ValidateAcross applies the rules that span labels of different products to t: unique
-// label ids (L004), ties (W002, W004) and the static analysis (W001 dominance and OS
-// ranges, W005, W006; see analysis.go). It reads of each label only what a Summary keeps,
-// so a tree of summaries (ReadSummary) gives the same problems as the full tree. The
-// products must have been validated (ValidateProduct expands them). The problems are
-// unsorted.
+// label ids (L004, CheckUniqueIDs), ties (W002, W004) and the static analysis (W001
+// dominance and OS ranges, W005, W006; see analysis.go). It reads of each label only what a
+// Summary keeps, so a tree of summaries (ReadSummary) gives the same problems as the full
+// tree. The products must have been validated (ValidateProduct expands them). The problems
+// are unsorted.
 func (t *Tree) ValidateAcross(opts *ValidateOptions) Problems {
+	return append(t.CheckUniqueIDs(), t.WarnAcross(opts)...)
+}
+
+// CheckUniqueIDs reports label ids used twice (L004): releases key labels by id. It is the
+// one rule that spans labels and gives errors (with CheckReferences); the others are
+// WarnAcross's.
+func (t *Tree) CheckUniqueIDs() Problems {
+	v := &validator{t: t, opts: &ValidateOptions{}, sink: &problemSink{}}
+	v.uniqueLabels()
+	return v.sink.list
+}
+
+// WarnAcross is ValidateAcross less CheckUniqueIDs: ties and the static analysis, which give
+// warnings only, so a build knows which labels are invalid without waiting for them.
+func (t *Tree) WarnAcross(opts *ValidateOptions) Problems {
 	if opts == nil {
 		opts = &ValidateOptions{}
 	}
@@ -82,7 +97,6 @@ func (t *Tree) ValidateAcross(opts *ValidateOptions) Problems {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		vt.uniqueLabels()
 		vt.ties()
 	}()
 	prepared := v.prepareAnalysis()
