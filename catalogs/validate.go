@@ -1,7 +1,9 @@
 package catalogs
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sort"
 	"strings"
@@ -559,30 +561,62 @@ func (v *validator) ties() {
 		version uint64
 	}
 	labels := v.t.Labels()
-	groups := make(map[key][]cand, len(labels)*4)
+	// each calls f with every label's candidates: its first live row of each (hardware ID,
+	// OS code) whose INF lists it.
 	seen := map[key]bool{} // of one label, cleared for the next
-	for _, l := range labels {
-		if l.Destination != "windowsUpdate" {
-			continue
-		}
-		clear(seen)
-		for _, r := range l.Rows {
-			if !r.Live() {
+	each := func(f func(k key, c cand)) {
+		for _, l := range labels {
+			if l.Destination != "windowsUpdate" {
 				continue
 			}
-			inf := l.Submission.INF(r.Bundle, r.INF)
-			if inf == nil {
-				continue
+			clear(seen)
+			for _, r := range l.Rows {
+				if !r.Live() {
+					continue
+				}
+				inf := l.Submission.INF(r.Bundle, r.INF)
+				if inf == nil {
+					continue
+				}
+				e, ok := inf.Entry(r.OSCode, r.HWID)
+				k := key{r.HWID, r.OSCode}
+				if !ok || seen[k] {
+					continue
+				}
+				seen[k] = true
+				f(k, cand{l, l.Submission.IsExtensionInf || inf.ExtensionID != nil, e.FeatureScore, inf.Date, inf.Version})
 			}
-			e, ok := inf.Entry(r.OSCode, r.HWID)
-			k := key{r.HWID, r.OSCode}
-			if !ok || seen[k] {
-				continue
-			}
-			seen[k] = true
-			groups[k] = append(groups[k], cand{l, l.Submission.IsExtensionInf || inf.ExtensionID != nil, e.FeatureScore, inf.Date, inf.Version})
 		}
 	}
+	// Two candidates tie only if they agree on all of hardware ID, OS code, extension,
+	// rank, date and version: a first pass counts candidates by a hash of those, and only
+	// those whose hash is shared are grouped (a collision only adds a candidate that
+	// compares unequal). Most rows tie with nothing, and a map of strings is the cost.
+	seed := maphash.MakeSeed()
+	tieHash := func(k key, c cand) uint64 {
+		var h maphash.Hash
+		h.SetSeed(seed)
+		h.WriteString(k.hwid)
+		h.WriteByte(0)
+		h.WriteString(k.os)
+		var b [14]byte
+		binary.LittleEndian.PutUint64(b[:], c.version)
+		binary.LittleEndian.PutUint32(b[8:], uint32(c.date))
+		b[12] = c.score
+		if c.ext {
+			b[13] = 1
+		}
+		h.Write(b[:])
+		return h.Sum64()
+	}
+	counts := make(map[uint64]uint32, len(labels)*8)
+	each(func(k key, c cand) { counts[tieHash(k, c)]++ })
+	groups := map[key][]cand{}
+	each(func(k key, c cand) {
+		if counts[tieHash(k, c)] > 1 {
+			groups[k] = append(groups[k], c)
+		}
+	})
 	reported := map[[2]*Label]bool{}
 	v.tied = reported
 	keys := make([]key, 0, len(groups)/8)
