@@ -314,6 +314,11 @@ func specialBytes(w uint64) uint64 {
 // next Decode. A string not kept is transient: it may alias the body or the arena's spare
 // capacity, and is valid only until the next string is read.
 func (d *Decoder) text(keep bool) ([]byte, *Error) {
+	if !keep {
+		if s, ok := d.plainText(); ok {
+			return s, nil
+		}
+	}
 	b, i := d.c.b, d.c.i+1
 	mark := len(d.arena)
 	run := i // the first byte not yet copied to the arena
@@ -357,6 +362,28 @@ func (d *Decoder) text(keep bool) ([]byte, *Error) {
 			return nil, d.syntax(fmt.Sprintf("control character 0x%02x in a string at byte %d; write it as \\u%04x", c, i, c))
 		}
 	}
+}
+
+// plainText is text(false) for the strings read most and not kept: member names and the
+// values of dates, versions and enums, printable ASCII without an escape. It finds the
+// closing quote a word at a time and returns the string in the body; ok false (nothing
+// read) when a byte that is not plain comes first or the body ends within eight bytes,
+// for text's own loop to read.
+func (d *Decoder) plainText() (s []byte, ok bool) {
+	b, i := d.c.b, d.c.i+1
+	for i+8 <= len(b) {
+		m := specialBytes(binary.LittleEndian.Uint64(b[i:]))
+		if m == 0 {
+			i += 8
+			continue
+		}
+		if j := i + bits.TrailingZeros64(m)>>3; b[j] == '"' {
+			s, d.c.i = b[d.c.i+1:j], j+1
+			return s, true
+		}
+		break
+	}
+	return nil, false
 }
 
 // keptText is text(true), in one pass for the strings a request has most of: printable
