@@ -761,7 +761,7 @@ func TestPlainASCII(t *testing.T) {
 // in an instance ID (kept as is) and a hardware ID (normalised), and compares them with
 // encoding/json's reading of the same JSON string.
 func TestDecodeEscapes(t *testing.T) {
-	parts := []string{`\\`, `\"`, `\/`, `\u0041`, `\u00e9`, `\n`, `a`, `PCI`, `&`, `\\\\`}
+	parts := []string{`\\`, `\"`, `\/`, `\u0041`, `\u0061`, `\u0026`, `\u001f`, `\u00e9`, `\n`, `a`, `PCI`, `&`, `\\\\`}
 	d := NewDecoder(Limits{})
 	var r Request
 	for _, a := range parts {
@@ -822,7 +822,7 @@ func TestUpperASCII(t *testing.T) {
 // place, for random strings of plain runs, escapes, bytes that are not ASCII, control bytes
 // and cut-off bodies, at every alignment.
 func TestKeptText(t *testing.T) {
-	parts := []string{`\\`, `\/`, `\"`, `\u0061`, `\u00e9`, `\n`, `a`, `PCI`, `VEN_8086&dev_7a73`, "\xc3\xa9", "\xff", "\x01",
+	parts := []string{`\\`, `\/`, `\"`, `\u0061`, `\u0026`, `\u007F`, `\u00e9`, `\u0080`, `\u0G41`, `\u00`, `\n`, `a`, `PCI`, `VEN_8086&dev_7a73`, "\xc3\xa9", "\xff", "\x01",
 		`&SUBSYS_552C1043&REV_11`, `"`, ` `}
 	rng := rand.New(rand.NewPCG(5, 6))
 	lim := Limits{MaxString: 40}.withDefaults()

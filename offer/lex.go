@@ -387,13 +387,14 @@ func (d *Decoder) plainText() (s []byte, ok bool) {
 }
 
 // keptText is text(true), in one pass for the strings a request has most of: printable
-// ASCII with a `\\` or two (a whole PC sends a thousand hardware IDs and 150 instance IDs,
-// nearly all like that). It copies eight-byte words to the arena (load, test, store),
-// upper-casing them first when hwid (catalogs.NormalizeHWIDBytes, the form IDs are compared
-// in), instead of a scan, a copy per run between escapes and, for an ID, a second pass to
-// normalise. Anything else (another escape, a byte that is not ASCII, a control byte, the end
-// of the body) is read again from the opening quote by text and normalised after, so errors
-// and results are text's (TestKeptText).
+// ASCII with a `\\` or two, and a `\u0026` for each & from encoders that escape HTML (a
+// whole PC sends a thousand hardware IDs and 150 instance IDs, nearly all like that). It
+// copies eight-byte words to the arena (load, test, store), upper-casing them first when
+// hwid (catalogs.NormalizeHWIDBytes, the form IDs are compared in), instead of a scan, a
+// copy per run between escapes and, for an ID, a second pass to normalise. Anything else
+// (another escape, a byte that is not ASCII, a control byte, the end of the body) is read
+// again from the opening quote by text and normalised after, so errors and results are
+// text's (TestKeptText).
 //
 // The words are stored whole, past the bytes that count: the arena's capacity is at least
 // the body's length and no string is longer unescaped, so the write position never passes
@@ -436,11 +437,24 @@ func (d *Decoder) keptText(hwid bool) ([]byte, *Error) {
 			d.c.i = i + 1
 			return a[mark:w:w], nil
 		case '\\':
-			// The escapes of a PnP ID: the separator (\\) and, from some encoders, \/.
-			if i+1 < len(b) && (b[i+1] == '\\' || b[i+1] == '/') {
+			// The escapes of a PnP ID: the separator (\\), \/ and \" as they are, and an
+			// ASCII character as \u00XX, as encoders that escape HTML write & (\u0026).
+			if i+1 < len(b) && (b[i+1] == '\\' || b[i+1] == '/' || b[i+1] == '"') {
 				a[w] = b[i+1]
 				i, w = i+2, w+1
 				continue
+			}
+			if i+6 <= len(b) && b[i+1] == 'u' && b[i+2] == '0' && b[i+3] == '0' {
+				h, ok1 := unhexDigit(b[i+4])
+				l, ok2 := unhexDigit(b[i+5])
+				if c := h<<4 | l; ok1 && ok2 && c < utf8.RuneSelf {
+					if hwid {
+						c = upperASCII1(c)
+					}
+					a[w] = c
+					i, w = i+6, w+1
+					continue
+				}
 			}
 		}
 		break
