@@ -32,6 +32,7 @@ type workload struct {
 	eng     *offer.Engine
 	one     [][]byte // 1-device requests
 	twenty  [][]byte // 20-device requests
+	whole   [][]byte // whole PCs: 100 to 200 devices each, most IDs known to no label
 	now     time.Time
 	labels  int
 	buildIn time.Duration
@@ -152,7 +153,28 @@ func newWorkload(tb testing.TB, dir string, labels int) *workload {
 		}
 		w.twenty = append(w.twenty, body)
 	}
+	w.whole = wholePCs(tb, dir, tree)
 	return w
+}
+
+// wholePCs are 8 whole PCs of bench's generator (DeviceOptions.WholePC) from the label tree,
+// kept in dir's wholepc.jsonl: generating them reads the whole tree again, which for 100,000
+// labels costs more than a benchmark run.
+func wholePCs(tb testing.TB, dir, tree string) [][]byte {
+	tb.Helper()
+	file := filepath.Join(dir, "wholepc.jsonl")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		var pcs bytes.Buffer
+		if _, err := bench.GenerateDevices(&pcs, bench.DeviceOptions{PCs: 8, Seed: 1, Labels: tree, WholePC: true}); err != nil {
+			tb.Fatal(err)
+		}
+		b = pcs.Bytes()
+		if err := os.WriteFile(file, b, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return bytes.Split(bytes.TrimSpace(b), []byte("\n"))
 }
 
 // marshalPlain is json.Marshal without its HTML escaping: "&" stays "&" as bench's
@@ -213,11 +235,11 @@ func BenchmarkDecide(b *testing.B) {
 	if w.buildIn > 0 {
 		built = "built in " + w.buildIn.Round(time.Millisecond).String()
 	}
-	b.Logf("%d labels, %s; %d one-device and %d 20-device requests", w.labels, built, len(w.one), len(w.twenty))
+	b.Logf("%d labels, %s; %d one-device, %d 20-device and %d whole-PC requests", w.labels, built, len(w.one), len(w.twenty), len(w.whole))
 	for _, c := range []struct {
 		name   string
 		bodies [][]byte
-	}{{"1dev", w.one}, {"20dev", w.twenty}} {
+	}{{"1dev", w.one}, {"20dev", w.twenty}, {"wholepc", w.whole}} {
 		b.Run(c.name, func(b *testing.B) {
 			dec := offer.NewDecoder(offer.DefaultLimits)
 			var req offer.Request
@@ -267,7 +289,7 @@ func TestDecideAllocs(t *testing.T) {
 	for _, c := range []struct {
 		name   string
 		bodies [][]byte
-	}{{"1dev", w.one}, {"20dev", w.twenty}} {
+	}{{"1dev", w.one}, {"20dev", w.twenty}, {"wholepc", w.whole}} {
 		if len(c.bodies) == 0 {
 			t.Fatalf("%s: no requests", c.name)
 		}

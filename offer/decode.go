@@ -25,7 +25,6 @@ import (
 	"math"
 	"strings"
 
-	"github.com/driveway/driveway/catalogs"
 	"github.com/driveway/driveway/catalogs/chid"
 	"github.com/driveway/driveway/catalogs/ostable"
 )
@@ -601,8 +600,7 @@ func (d *Decoder) list(dst [][]byte, hwid bool) ([][]byte, *Error) {
 		}
 		var s []byte
 		if hwid {
-			s, err = d.nonEmpty()
-			catalogs.NormalizeHWIDBytes(s)
+			s, err = d.hwid()
 		} else {
 			s, err = d.str(d.lim.MaxString)
 		}
@@ -629,7 +627,7 @@ func (d *Decoder) str(limit int) ([]byte, *Error) {
 	if d.c.peek() != '"' {
 		return nil, d.wrongType("a string")
 	}
-	s, err := d.text(true)
+	s, err := d.keptText(false)
 	if err == nil && len(s) > limit {
 		return nil, d.fail(CodeLimit, "", fmt.Sprintf("is %d bytes; at most %d", len(s), limit))
 	}
@@ -640,6 +638,23 @@ func (d *Decoder) str(limit int) ([]byte, *Error) {
 func (d *Decoder) nonEmpty() ([]byte, *Error) {
 	s, err := d.str(d.lim.MaxString)
 	if err == nil && len(s) == 0 {
+		err = d.badValue("is empty; want a non-empty string")
+	}
+	return s, err
+}
+
+// hwid reads a hardware or compatible ID: a string of 1 to MaxString bytes, normalised
+// (nonEmpty, then catalogs.NormalizeHWIDBytes, in one pass: see keptText).
+func (d *Decoder) hwid() ([]byte, *Error) {
+	if d.c.peek() != '"' {
+		return nil, d.wrongType("a string")
+	}
+	s, err := d.keptText(true)
+	switch {
+	case err != nil:
+	case len(s) > d.lim.MaxString:
+		return nil, d.fail(CodeLimit, "", fmt.Sprintf("is %d bytes; at most %d", len(s), d.lim.MaxString))
+	case len(s) == 0:
 		err = d.badValue("is empty; want a non-empty string")
 	}
 	return s, err

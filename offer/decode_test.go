@@ -2,6 +2,7 @@ package offer
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -477,13 +478,19 @@ func TestDecodeErrors(t *testing.T) {
 	}
 }
 
+// bigRequest reports whether a test request is one of the benchmarks' large ones (20 devices,
+// a whole PC), which tests that try every byte skip: bench-1dev.json has the same shapes.
+func bigRequest(name string) bool {
+	return name == "bench-20dev.json" || name == "bench-wholepc.json"
+}
+
 // TestDecodeTruncated decodes every proper prefix of every test request: each must fail
 // with bad-json, and none may panic.
 func TestDecodeTruncated(t *testing.T) {
 	d := NewDecoder(Limits{})
 	var r Request
 	for _, name := range requestFiles(t) {
-		if name == "bench-20dev.json" {
+		if bigRequest(name) {
 			continue // bench-1dev.json has the same shapes
 		}
 		body := readRequest(t, name)
@@ -507,7 +514,7 @@ func TestDecodeMangled(t *testing.T) {
 	d := NewDecoder(Limits{})
 	var r Request
 	for _, name := range requestFiles(t) {
-		if name == "bench-20dev.json" {
+		if bigRequest(name) {
 			continue // bench-1dev.json has the same shapes
 		}
 		body := readRequest(t, name)
@@ -667,7 +674,7 @@ func TestParseVersion(t *testing.T) {
 
 // TestDecodeAllocs holds Decode to zero allocations once a Decoder and a Request are warm.
 func TestDecodeAllocs(t *testing.T) {
-	for _, name := range []string{"bench-1dev.json", "bench-20dev.json", "example.json", "escapes.json", "upgrade.json"} {
+	for _, name := range []string{"bench-1dev.json", "bench-20dev.json", "bench-wholepc.json", "example.json", "escapes.json", "upgrade.json"} {
 		body := readRequest(t, name)
 		d := NewDecoder(Limits{})
 		var r Request
@@ -754,7 +761,7 @@ func TestPlainASCII(t *testing.T) {
 // in an instance ID (kept as is) and a hardware ID (normalised), and compares them with
 // encoding/json's reading of the same JSON string.
 func TestDecodeEscapes(t *testing.T) {
-	parts := []string{`\\`, `\"`, `\/`, `\u0041`, `\u00e9`, `\n`, `a`, `PCI`, `&`, `\\\\`}
+	parts := []string{`\\`, `\"`, `\/`, `\u0041`, `\u0061`, `\u0026`, `\u001f`, `\u00e9`, `\n`, `a`, `PCI`, `&`, `\\\\`}
 	d := NewDecoder(Limits{})
 	var r Request
 	for _, a := range parts {
@@ -775,6 +782,115 @@ func TestDecodeEscapes(t *testing.T) {
 				if got, want := string(r.Devices[0].HardwareIDs[0]), catalogs.NormalizeHWID(want); got != want {
 					t.Errorf("hardwareIds [%s] decodes to %q; want %q", lit, got, want)
 				}
+			}
+		}
+	}
+}
+
+// TestUpperASCII holds the decoder's word-at-a-time upper-casing (hwidText) to
+// catalogs.NormalizeHWIDBytes: every byte value at every position of a word, then random
+// words.
+func TestUpperASCII(t *testing.T) {
+	check := func(w uint64) {
+		var b, want [8]byte
+		binary.LittleEndian.PutUint64(b[:], w)
+		want = b
+		catalogs.NormalizeHWIDBytes(want[:])
+		if got := upperASCII(w); got != binary.LittleEndian.Uint64(want[:]) {
+			t.Fatalf("upperASCII(%q) = %#x; want %q", b, got, want)
+		}
+		for _, c := range b {
+			if got, want := upperASCII1(c), catalogs.NormalizeHWID(string([]byte{c})); string([]byte{got}) != want {
+				t.Fatalf("upperASCII1(%#02x) = %#02x; want %q", c, got, want)
+			}
+		}
+	}
+	for c := range 256 {
+		for at := range 8 {
+			check(0x6161616161616161&^(0xff<<(8*at)) | uint64(c)<<(8*at))
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 100000 {
+		check(rng.Uint64())
+	}
+}
+
+// TestKeptText holds the one-pass reader of kept strings (keptText) to text: hwid to what it
+// replaces, text(true) through nonEmpty and then catalogs.NormalizeHWIDBytes, and str to
+// text(true) and the same limit; the same bytes, the same error, the cursor at the same
+// place, for random strings of plain runs, escapes, bytes that are not ASCII, control bytes
+// and cut-off bodies, at every alignment.
+func TestKeptText(t *testing.T) {
+	parts := []string{`\\`, `\/`, `\"`, `\u0061`, `\u0026`, `\u007F`, `\u00e9`, `\u0080`, `\u0G41`, `\u00`, `\n`, `a`, `PCI`, `VEN_8086&dev_7a73`, "\xc3\xa9", "\xff", "\x01",
+		`&SUBSYS_552C1043&REV_11`, `"`, ` `}
+	rng := rand.New(rand.NewPCG(5, 6))
+	lim := Limits{MaxString: 40}.withDefaults()
+	for n := range 200000 {
+		var sb strings.Builder
+		sb.WriteString(strings.Repeat(" ", n%9)) // the string's alignment in the body
+		sb.WriteByte('"')
+		for range rng.IntN(8) {
+			sb.WriteString(parts[rng.IntN(len(parts))])
+		}
+		if rng.IntN(8) != 0 {
+			sb.WriteByte('"')
+		}
+		sb.WriteString(strings.Repeat("]", rng.IntN(10)))
+		body := []byte(sb.String())
+		if rng.IntN(10) == 0 {
+			body = body[:rng.IntN(len(body)+1)]
+		}
+		read := func(f func(*Decoder) ([]byte, *Error)) (string, *Error, int) {
+			d := NewDecoder(lim)
+			d.start(body)
+			d.path[0], d.depth = pathSeg{arr: true, n: 1, at: true}, 1
+			if n%2 == 0 { // else the arena is as short as the body allows: the prefix takes room
+				d.arena = make([]byte, 0, len(body)+6)
+			}
+			d.arena = append(d.arena, "prefix"...) // a string kept before this one
+			s, err := f(d)
+			if string(d.arena[:6]) != "prefix" {
+				t.Fatalf("%q: the arena's earlier string was overwritten: %q", body, d.arena)
+			}
+			return string(s), err, d.c.i
+		}
+		for _, c := range []struct {
+			name      string
+			got, want func(d *Decoder) ([]byte, *Error)
+		}{
+			{"hwid", (*Decoder).hwid, func(d *Decoder) ([]byte, *Error) {
+				if d.c.peek() != '"' {
+					return nil, d.wrongType("a string")
+				}
+				s, err := d.text(true)
+				if err == nil && len(s) > d.lim.MaxString {
+					return nil, d.fail(CodeLimit, "", fmt.Sprintf("is %d bytes; at most %d", len(s), d.lim.MaxString))
+				}
+				if err == nil && len(s) == 0 {
+					err = d.badValue("is empty; want a non-empty string")
+				}
+				catalogs.NormalizeHWIDBytes(s)
+				return s, err
+			}},
+			{"str", func(d *Decoder) ([]byte, *Error) { return d.str(d.lim.MaxString) }, func(d *Decoder) ([]byte, *Error) {
+				if d.c.peek() != '"' {
+					return nil, d.wrongType("a string")
+				}
+				s, err := d.text(true)
+				if err == nil && len(s) > d.lim.MaxString {
+					return nil, d.fail(CodeLimit, "", fmt.Sprintf("is %d bytes; at most %d", len(s), d.lim.MaxString))
+				}
+				return s, err
+			}},
+		} {
+			got, gerr, gi := read(c.got)
+			want, werr, wi := read(c.want)
+			if (gerr == nil) != (werr == nil) || gerr != nil && *gerr != *werr {
+				t.Fatalf("%q: %s's error %v; want %v", body, c.name, gerr, werr)
+			}
+			if gerr == nil && (got != want || gi != wi) {
+				t.Fatalf("%q: %s = %q, cursor at %d; want %q at %d", body, c.name, got, gi, want, wi)
 			}
 		}
 	}

@@ -33,6 +33,7 @@ import (
 var benchRequests = []struct{ name, file string }{
 	{"1dev", "bench-1dev.json"},
 	{"20dev", "bench-20dev.json"},
+	{"wholepc", "bench-wholepc.json"}, // bench gen-devices --whole-pc: 189 devices, 1,107 IDs
 }
 
 func BenchmarkDecode(b *testing.B) {

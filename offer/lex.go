@@ -12,6 +12,8 @@ import (
 	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/driveway/driveway/catalogs"
 )
 
 // pathSeg is one open object or array on the path to the cursor.
@@ -30,6 +32,10 @@ type cursor struct {
 
 // ws skips JSON white space.
 func (c *cursor) ws() {
+	// Most bodies are compact: one test for the byte that is not white space.
+	if c.i < len(c.b) && c.b[c.i] > ' ' {
+		return
+	}
 	for c.i < len(c.b) {
 		switch c.b[c.i] {
 		case ' ', '\t', '\n', '\r':
@@ -308,6 +314,11 @@ func specialBytes(w uint64) uint64 {
 // next Decode. A string not kept is transient: it may alias the body or the arena's spare
 // capacity, and is valid only until the next string is read.
 func (d *Decoder) text(keep bool) ([]byte, *Error) {
+	if !keep {
+		if s, ok := d.plainText(); ok {
+			return s, nil
+		}
+	}
 	b, i := d.c.b, d.c.i+1
 	mark := len(d.arena)
 	run := i // the first byte not yet copied to the arena
@@ -351,6 +362,131 @@ func (d *Decoder) text(keep bool) ([]byte, *Error) {
 			return nil, d.syntax(fmt.Sprintf("control character 0x%02x in a string at byte %d; write it as \\u%04x", c, i, c))
 		}
 	}
+}
+
+// plainText is text(false) for the strings read most and not kept: member names and the
+// values of dates, versions and enums, printable ASCII without an escape. It finds the
+// closing quote a word at a time and returns the string in the body; ok false (nothing
+// read) when a byte that is not plain comes first or the body ends within eight bytes,
+// for text's own loop to read.
+func (d *Decoder) plainText() (s []byte, ok bool) {
+	b, i := d.c.b, d.c.i+1
+	for i+8 <= len(b) {
+		m := specialBytes(binary.LittleEndian.Uint64(b[i:]))
+		if m == 0 {
+			i += 8
+			continue
+		}
+		if j := i + bits.TrailingZeros64(m)>>3; b[j] == '"' {
+			s, d.c.i = b[d.c.i+1:j], j+1
+			return s, true
+		}
+		break
+	}
+	return nil, false
+}
+
+// keptText is text(true), in one pass for the strings a request has most of: printable
+// ASCII with a `\\` or two, and a `\u0026` for each & from encoders that escape HTML (a
+// whole PC sends a thousand hardware IDs and 150 instance IDs, nearly all like that). It
+// copies eight-byte words to the arena (load, test, store), upper-casing them first when
+// hwid (catalogs.NormalizeHWIDBytes, the form IDs are compared in), instead of a scan, a
+// copy per run between escapes and, for an ID, a second pass to normalise. Anything else
+// (another escape, a byte that is not ASCII, a control byte, the end of the body) is read
+// again from the opening quote by text and normalised after, so errors and results are
+// text's (TestKeptText).
+//
+// The words are stored whole, past the bytes that count: the arena's capacity is at least
+// the body's length and no string is longer unescaped, so the write position never passes
+// the read position and a store of eight bytes at it fits (checked all the same).
+func (d *Decoder) keptText(hwid bool) ([]byte, *Error) {
+	b, i := d.c.b, d.c.i+1
+	mark := len(d.arena)
+	a := d.arena[:cap(d.arena)]
+	w := mark
+	for {
+		if i+8 <= len(b) && w+8 <= len(a) {
+			x := binary.LittleEndian.Uint64(b[i:])
+			m := specialBytes(x)
+			if hwid {
+				x = upperASCII(x)
+			}
+			binary.LittleEndian.PutUint64(a[w:], x)
+			if m == 0 {
+				i, w = i+8, w+8
+				continue
+			}
+			k := bits.TrailingZeros64(m) >> 3
+			i, w = i+k, w+k
+		} else {
+			for i < len(b) && w < len(a) && !stringStop[b[i]] && b[i] < utf8.RuneSelf {
+				c := b[i]
+				if hwid {
+					c = upperASCII1(c)
+				}
+				a[w] = c
+				i, w = i+1, w+1
+			}
+			if i == len(b) || w == len(a) {
+				break
+			}
+		}
+		switch b[i] {
+		case '"':
+			d.arena = a[:w]
+			d.c.i = i + 1
+			return a[mark:w:w], nil
+		case '\\':
+			// The escapes of a PnP ID: the separator (\\), \/ and \" as they are, and an
+			// ASCII character as \u00XX, as encoders that escape HTML write & (\u0026).
+			if i+1 < len(b) && (b[i+1] == '\\' || b[i+1] == '/' || b[i+1] == '"') {
+				a[w] = b[i+1]
+				i, w = i+2, w+1
+				continue
+			}
+			if i+6 <= len(b) && b[i+1] == 'u' && b[i+2] == '0' && b[i+3] == '0' {
+				h, ok1 := unhexDigit(b[i+4])
+				l, ok2 := unhexDigit(b[i+5])
+				if c := h<<4 | l; ok1 && ok2 && c < utf8.RuneSelf {
+					if hwid {
+						c = upperASCII1(c)
+					}
+					a[w] = c
+					i, w = i+6, w+1
+					continue
+				}
+			}
+		}
+		break
+	}
+	d.arena = d.arena[:mark]
+	s, err := d.text(true)
+	if err == nil && hwid {
+		catalogs.NormalizeHWIDBytes(s)
+	}
+	return s, err
+}
+
+// upperASCII upper-cases the ASCII letters of eight bytes, as catalogs.NormalizeHWIDBytes
+// does each word (TestUpperASCII holds them together): bytes that are not ASCII stay.
+func upperASCII(w uint64) uint64 {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	h := w &^ highs // each byte's low seven bits: the sums below carry into no other byte
+	// A byte's high bit: set in h+0x1f when h >= 'a', in h+0x05 when h > 'z', in w when the
+	// byte is not ASCII.
+	lower := (h + ones*0x1f) &^ (h + ones*0x05) &^ w & highs
+	return w ^ lower>>2 // clear 0x20 of each
+}
+
+// upperASCII1 is upperASCII for one byte.
+func upperASCII1(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - ('a' - 'A')
+	}
+	return c
 }
 
 // unescape appends the character of the escape at b[i] to the arena and returns the index

@@ -359,6 +359,10 @@ func appendDays(dst []byte, days int32) []byte {
 	if m <= 2 {
 		y++
 	}
+	if 0 <= y && y <= 9999 { // every real date: its digits directly, as appendPadded writes them
+		return append(dst, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+			byte('0'+m/10), byte('0'+m%10), '-', byte('0'+d/10), byte('0'+d%10))
+	}
 	dst = appendPadded(dst, y, 4)
 	dst = append(dst, '-')
 	dst = appendPadded(dst, m, 2)

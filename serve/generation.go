@@ -54,6 +54,7 @@ type generation struct {
 	loadTime   time.Duration
 	opened     int                    // shards opened (not reused from the pool) by the load
 	att        *statement.Attestation // the release statement and package records: a proof per offer
+	proofs     *proofCache            // att as the handler answers it, with each label's proof kept
 }
 
 // tryAcquire takes a reference unless the count already reached zero.
@@ -376,6 +377,7 @@ func (s *Server) load(dir string, envelope []byte, want *trust.Timestamp) (*gene
 	if g.att, err = checkStatement(rel, opts, s.pool); err != nil {
 		return fail(&refusal{reasonStatement, err})
 	}
+	g.proofs = newProofCache(g.att)
 	logInfo, err := s.checkLog(dir, m) // serve/releaselog.go
 	if err != nil {
 		return fail(&refusal{reasonLog, err})

@@ -167,7 +167,7 @@ func (s *Server) offers(ctx *fasthttp.RequestCtx) {
 			}
 		}
 	}
-	var proofs offer.Proofs = g.att
+	var proofs offer.Proofs = g.proofs
 	if s.noProofs {
 		proofs = nil
 	}

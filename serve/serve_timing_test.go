@@ -27,7 +27,7 @@ import (
 // release is conformance scenario 01 (its device repeated for 20); with
 // DRIVEWAY_BENCH_CATALOG, DRIVEWAY_BENCH_KEY (the public key file) and DRIVEWAY_BENCH_REQ1,
 // DRIVEWAY_BENCH_REQ20 (request files) it is that release (e.g. the 100,000-label one of
-// scripts/bench-edge.sh).
+// scripts/bench-edge.sh). benchWhole is the whole-PC request beside them.
 func benchEdge(tb testing.TB) (srv *serve.Server, req1, req20 []byte) {
 	tb.Helper()
 	if dir := os.Getenv("DRIVEWAY_BENCH_CATALOG"); dir != "" {
@@ -72,6 +72,22 @@ func scenarioEdge(tb testing.TB, cfg serve.Config) (srv *serve.Server, req1, req
 	return srv, req1, repeatDevices(tb, req1, 20)
 }
 
+// benchWhole is a whole-PC request for benchEdge's server: the file DRIVEWAY_BENCH_REQWHOLE
+// (one line of `driveway bench gen-devices --whole-pc`: 100 to 200 device nodes, most of
+// their IDs known to no label), else req1's device repeated 150 times.
+func benchWhole(tb testing.TB, req1 []byte) []byte {
+	tb.Helper()
+	file := os.Getenv("DRIVEWAY_BENCH_REQWHOLE")
+	if file == "" {
+		return repeatDevices(tb, req1, 150)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bytes.TrimSpace(b)
+}
+
 // repeatDevices makes a request of n devices from one's first device.
 func repeatDevices(tb testing.TB, req []byte, n int) []byte {
 	var m map[string]any
@@ -109,13 +125,15 @@ func TestOffersAllocs(t *testing.T) {
 		t.Skip("sync.Pool drops items under the race detector")
 	}
 	srv, req1, req20 := benchEdge(t)
-	// An edge with install reports adds a report token to every offer.
-	withReports, _, _ := scenarioEdge(t, serve.Config{Spool: testSpoolOptions(rollout.SpoolOptions{Dir: t.TempDir()})})
+	whole := benchWhole(t, req1)
+	// An edge with install reports adds a report token to every offer (of its own release,
+	// which is not benchEdge's with DRIVEWAY_BENCH_CATALOG).
+	withReports, _, reports20 := scenarioEdge(t, serve.Config{Spool: testSpoolOptions(rollout.SpoolOptions{Dir: t.TempDir()})})
 	for _, c := range []struct {
 		name string
 		srv  *serve.Server
 		body []byte
-	}{{"1 device", srv, req1}, {"20 devices", srv, req20}, {"20 devices, report tokens", withReports, req20}} {
+	}{{"1 device", srv, req1}, {"20 devices", srv, req20}, {"whole PC", srv, whole}, {"20 devices, report tokens", withReports, reports20}} {
 		h := c.srv.Handler()
 		ctx := offersCtx(c.body)
 		// Warm up: pools, decoder arena, block cache, and fasthttp's body buffers, which
@@ -155,8 +173,12 @@ func BenchmarkHandler(b *testing.B) {
 		name     string
 		body     []byte
 		noProofs bool
-	}{{"1device", req1, false}, {"20devices", req20, false}, {"1device-noproofs", req1, true}, {"20devices-noproofs", req20, true}} {
+	}{{"1device", req1, false}, {"20devices", req20, false}, {"wholepc", nil, false},
+		{"1device-noproofs", req1, true}, {"20devices-noproofs", req20, true}, {"wholepc-noproofs", nil, true}} {
 		b.Run(c.name, func(b *testing.B) {
+			if c.body == nil {
+				c.body = benchWhole(b, req1)
+			}
 			srv.SetNoProofs(c.noProofs)
 			defer srv.SetNoProofs(false)
 			size := offersCtx(c.body)

@@ -272,9 +272,30 @@ func kindsOf(flags uint16, extensionID bool) string {
 }
 
 // AppendDate appends days since 1970-01-01 as YYYY-MM-DD, as the offer response writes a
-// driver date.
+// driver date: time's DateOnly layout of the day at UTC. Years 0 to 9999 (every real date)
+// are written from the civil date directly (Howard Hinnant's civil_from_days), which an
+// edge does for every INF of every record it answers, without time's general formatter;
+// others go through time, which spells them its own way (TestAppendDate holds both together).
 func AppendDate(dst []byte, days int32) []byte {
-	return time.Unix(int64(days)*86400, 0).UTC().AppendFormat(dst, time.DateOnly)
+	const year10000 = 25*146097 - 60 // 10000-01-01, in days from 0000-03-01 (25 eras of 400 years, less January and February)
+	z := int64(days) + 719468        // days from 0000-03-01
+	if z < 0 || z >= year10000 {
+		return time.Unix(int64(days)*86400, 0).UTC().AppendFormat(dst, time.DateOnly)
+	}
+	era := z / 146097
+	doe := z - era*146097                                  // [0, 146096]
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365 // [0, 399]
+	doy := doe - (365*yoe + yoe/4 - yoe/100)               // [0, 365], from March 1
+	mp := (5*doy + 2) / 153                                // [0, 11], March first
+	d := doy - (153*mp+2)/5 + 1
+	m := mp + 3
+	y := yoe + era*400
+	if m > 12 {
+		m -= 12
+		y++
+	}
+	return append(dst, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+m/10), byte('0'+m%10), '-', byte('0'+d/10), byte('0'+d%10))
 }
 
 // AppendVersion appends a driver version w<<48|x<<32|y<<16|z as w.x.y.z.

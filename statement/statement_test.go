@@ -3,9 +3,11 @@ package statement_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -69,8 +71,17 @@ func TestProofMatchesTlog(t *testing.T) {
 				t.Fatalf("n=%d i=%d: %v", n, i, err)
 			}
 			var js []string
-			if err := json.Unmarshal(tree.AppendProof(nil, int64(i)), &js); err != nil || len(js) != len(want) {
-				t.Fatalf("n=%d i=%d: AppendProof: %v %v", n, i, js, err)
+			out := tree.AppendProof([]byte("x"), int64(i))
+			if err := json.Unmarshal(out[1:], &js); err != nil || len(js) != len(want) || out[0] != 'x' {
+				t.Fatalf("n=%d i=%d: AppendProof: %q %v", n, i, out, err)
+			}
+			for k, h := range want {
+				if js[k] != base64.StdEncoding.EncodeToString(h[:]) {
+					t.Fatalf("n=%d i=%d: AppendProof's hash %d is %s; want %v", n, i, k, js[k], h)
+				}
+			}
+			if enc, _ := json.Marshal(js); !bytes.Equal(out[1:], enc) {
+				t.Fatalf("n=%d i=%d: AppendProof = %s; want %s", n, i, out[1:], enc)
 			}
 		}
 	}
@@ -267,5 +278,23 @@ func TestRecordJSONEscaped(t *testing.T) {
 				t.Fatalf("label %d (url %q):\n got %s\nwant %s", id, u, got, want)
 			}
 		}
+	}
+}
+
+// TestAppendDate holds AppendDate's civil arithmetic to time's DateOnly layout: every day of
+// years 0 to 9999 and a margin on each side (where it hands over to time), and the extremes.
+func TestAppendDate(t *testing.T) {
+	const first, last = -719528 - 1000, 2932896 + 1000 // 0000-01-01 and 9999-12-31, ± 1000 days
+	check := func(days int32) {
+		want := time.Unix(int64(days)*86400, 0).UTC().AppendFormat([]byte("x"), time.DateOnly)
+		if got := statement.AppendDate([]byte("x"), days); !bytes.Equal(got, want) {
+			t.Fatalf("AppendDate(%d) = %q; want %q", days, got, want)
+		}
+	}
+	for days := int32(first); days <= last; days++ {
+		check(days)
+	}
+	for _, days := range []int32{math.MinInt32, math.MinInt32 + 1, math.MaxInt32 - 1, math.MaxInt32} {
+		check(days)
 	}
 }

@@ -20,6 +20,7 @@ package statement
 import (
 	"encoding/base64"
 	"fmt"
+	"slices"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -107,22 +108,38 @@ func (t *Tree) Root() tlog.Hash { return t.root }
 
 // AppendProof appends the inclusion proof of record i as a JSON array of base64 hashes, in
 // tlog.RecordProof's order. It does not allocate beyond growing dst.
+//
+// Its length is known before it is written (each hash is 44 characters, quoted, with a comma
+// between), so dst grows once and each hash is encoded in place.
 func (t *Tree) AppendProof(dst []byte, i int64) []byte {
-	dst = append(dst, '[')
-	first := true
+	const hashLen = 4 * ((tlog.HashSize + 2) / 3) // 44: base64 with padding
+	k := 0
 	for L := 0; nodes(t.n, L) > 1; L++ {
-		if s := (i >> L) ^ 1; s < nodes(t.n, L) {
-			if !first {
-				dst = append(dst, ',')
-			}
-			first = false
-			h := t.node(L, s)
-			dst = append(dst, '"')
-			dst = base64.StdEncoding.AppendEncode(dst, h[:])
-			dst = append(dst, '"')
+		if (i>>L)^1 < nodes(t.n, L) {
+			k++
 		}
 	}
-	return append(dst, ']')
+	n := len(dst)
+	size := 2 + k*(hashLen+3) - min(k, 1) // [ ], and "…" with a comma after each but the last
+	dst = slices.Grow(dst, size)[:n+size]
+	out := dst[n:]
+	out[0] = '['
+	w := 1
+	for L := 0; nodes(t.n, L) > 1; L++ {
+		if s := (i >> L) ^ 1; s < nodes(t.n, L) {
+			if w > 1 {
+				out[w] = ','
+				w++
+			}
+			h := t.node(L, s)
+			out[w] = '"'
+			base64.StdEncoding.Encode(out[w+1:w+1+hashLen], h[:])
+			out[w+1+hashLen] = '"'
+			w += hashLen + 2
+		}
+	}
+	out[w] = ']'
+	return dst
 }
 
 // Proof returns the inclusion proof of record i.
