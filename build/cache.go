@@ -65,6 +65,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unique"
 
 	"github.com/driveway/driveway/catalogs"
 	"github.com/driveway/driveway/catalogs/compiled"
@@ -504,7 +505,7 @@ func decodeEntry(b []byte, key string) (*unit, error) {
 		}
 		nr := d.count(1 + rowSize)
 		for j := 0; j < nr && d.err == nil; j++ {
-			hwid := string(d.bytes())
+			hwid := unique.Make(string(d.bytes())).Value() // the same IDs are on many products' rows
 			r := d.take(rowSize)
 			if d.err != nil {
 				break

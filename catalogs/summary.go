@@ -315,7 +315,8 @@ func ReadSummary(b []byte) (*Product, Problems, error) {
 	n := d.count(1)
 	d.strings = make([]string, 0, n)
 	for i := 0; i < n && d.err == nil; i++ {
-		d.strings = append(d.strings, string(d.bytes(d.count(1))))
+		// Interned: hardware IDs, OS codes and INF names repeat across products.
+		d.strings = append(d.strings, intern(string(d.bytes(d.count(1)))))
 	}
 	probs := d.problems()
 	p := d.product()

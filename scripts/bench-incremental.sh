@@ -53,7 +53,7 @@ step() {
   printf '| %-10s | %7.1f s | %6d MiB | %s | %s | %s | %s |\n' "$name" "$secs" $((kb / 1024)) "${cache:--}" "${built:--}" "$written" "$phases"
 }
 
-echo "tree: $LABELS labels, $(find "$TREE" -type f | wc -l) files, $(du -sh --apparent-size "$TREE" | cut -f1)"
+echo "tree: $LABELS labels, $(find "$TREE/" -type f | wc -l) files, $(du -sh --apparent-size "$TREE/" | cut -f1)"
 echo
 echo "| build | wall | peak RSS | products reused | products built | shards written | phases (s) |"
 echo "|---|---|---|---|---|---|---|"
@@ -67,7 +67,7 @@ meta=$(find "$TREE/products" -name driverMetadata.json | sort | sed -n 2p)
 sed -i 's/"DriverVersion":"\([0-9]*\)\./"DriverVersion":"9\1./' "$meta"
 step "one INF" "$WORK/inc" --cache "$WORK/inc.build-cache"
 start=$(date +%s.%N)
-find "$TREE" -type f -printf '%s %T@ %C@ %i\n' >/dev/null
+find "$TREE/" -type f -printf '%s %T@ %C@ %i\n' >/dev/null
 echo "| the floor | $(awk -v a="$start" -v b="$(date +%s.%N)" "BEGIN{printf \"%7.1f\", b-a}") s | | | | | find -type f, a stat per file |"
 
 # Identity: an incremental build of the edited tree and a clean one, same --now, empty outs.
