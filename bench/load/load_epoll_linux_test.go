@@ -209,7 +209,12 @@ func TestEpollEngineAllocs(t *testing.T) {
 	}
 	mallocs(1000)
 	small, large := mallocs(5000), mallocs(25000)
-	if per := (float64(large) - float64(small)) / 20000; per > 0.005 {
+	// An allocation on the request path is one per request (or one every few, for a
+	// pooled buffer that grows): 20,000 more requests, thousands more allocations. What the
+	// process allocates by the clock instead (the server's date, the runtime's timers and
+	// GC) grows with how long the longer run took, which a loaded CI machine stretches: a
+	// few dozen a second, well under one per fifty requests.
+	if per := (float64(large) - float64(small)) / 20000; per > 0.02 {
 		t.Errorf("%.4f allocations per request (%d for 5,000 requests, %d for 25,000); want 0", per, small, large)
 	}
 }
