@@ -572,16 +572,15 @@ func percents(share, limit float64) (string, string) {
 // (HWID shards first, then label shards, each in shard order).
 func writeShards(ctx context.Context, opts Options, c *compiledTree, rep *Report, progress func(string, int, int)) ([]index.ShardRef, error) {
 	type job struct {
-		kind    string
-		num     int
-		records []record
+		kind string
+		num  int
 	}
 	var jobs []job
-	for i, r := range c.hwidShards {
-		jobs = append(jobs, job{index.KindHWID, i, r})
+	for i := range c.hwidRows {
+		jobs = append(jobs, job{index.KindHWID, i})
 	}
-	for i, r := range c.labelShards {
-		jobs = append(jobs, job{index.KindLabel, i, r})
+	for i := range c.labelShards {
+		jobs = append(jobs, job{index.KindLabel, i})
 	}
 	refs := make([]index.ShardRef, len(jobs))
 	reused := make([]bool, len(jobs))
@@ -596,11 +595,14 @@ func writeShards(ctx context.Context, opts Options, c *compiledTree, rep *Report
 			defer wg.Done()
 			for i := range next {
 				j := jobs[i]
-				n := opts.HWIDShards
 				if j.kind == index.KindLabel {
-					n = opts.LabelShards
+					refs[i], reused[i], errs[i] = writeShard(opts, j.kind, j.num, opts.LabelShards, c.labelShards[j.num])
+				} else if recs, err := hwidRecords(c.hwidRows[j.num], c.os); err != nil {
+					errs[i] = err
+				} else {
+					c.hwidRows[j.num] = nil // each worker its own shard: the rows are no longer needed
+					refs[i], reused[i], errs[i] = writeShard(opts, j.kind, j.num, opts.HWIDShards, recs)
 				}
-				refs[i], reused[i], errs[i] = writeShard(opts, j.kind, j.num, n, j.records)
 				mu.Lock()
 				done++
 				progress("shards", done, len(jobs))

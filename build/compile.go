@@ -1,9 +1,11 @@
 package build
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -21,8 +23,12 @@ type record struct {
 // compiledTree is a label tree compiled into records, routed to shards and sorted by key,
 // plus the control table for the manifest.
 type compiledTree struct {
-	hwidShards  [][]record
+	// hwidRows holds, per HWID shard, the grid rows of each hardware ID routed to it; the
+	// shard's records are encoded from them when it is written (hwidRecords), one shard at a
+	// time per worker, so the encoded records of the whole release are never in memory.
+	hwidRows    []map[string][]compiled.Row
 	labelShards [][]record
+	os          *ostable.Table // the table the rows' slots are of
 	control     compiled.Control
 	labels      int // label records
 	rows        int // grid rows compiled
@@ -150,9 +156,14 @@ func compileLabel(t *catalogs.Tree, l *catalogs.Label) compiledLabel {
 // assemble routes the compiled labels of a tree's products (units, in the order of
 // t.Products), less those in skip, into sorted shards, with the control table at now. Every
 // output is sorted, so the same tree gives the same records.
+// assemble consumes the rows of units (it drops each label's rows once routed, so the
+// build holds them once), keeping the label records and routing the rows by hardware ID to
+// their HWID shard.
 func assemble(t *catalogs.Tree, units [][]compiledLabel, skip map[string][]string, now time.Time, hwidShards, labelShards int) (*compiledTree, error) {
-	c := &compiledTree{hwidShards: make([][]record, hwidShards), labelShards: make([][]record, labelShards)}
-	rowsByHWID := map[string][]compiled.Row{}
+	c := &compiledTree{hwidRows: make([]map[string][]compiled.Row, hwidShards), labelShards: make([][]record, labelShards), os: t.OS}
+	for i := range c.hwidRows {
+		c.hwidRows[i] = map[string][]compiled.Row{}
+	}
 	for _, labels := range units {
 		for i := range labels {
 			cl := &labels[i]
@@ -163,9 +174,11 @@ func assemble(t *catalogs.Tree, units [][]compiledLabel, skip map[string][]strin
 				return nil, fmt.Errorf("build: %s", cl.err)
 			}
 			for _, r := range cl.rows {
-				rowsByHWID[r.hwid] = append(rowsByHWID[r.hwid], r.row)
+				m := c.hwidRows[index.Route([]byte(r.hwid), hwidShards)]
+				m[r.hwid] = append(m[r.hwid], r.row)
 			}
 			c.rows += len(cl.rows)
+			cl.rows = nil
 			key := compiled.LabelKey(catalogs.IDValue(cl.id))
 			shard := index.Route(key[:], labelShards)
 			c.labelShards[shard] = append(c.labelShards[shard], record{key[:], cl.value})
@@ -175,17 +188,11 @@ func assemble(t *catalogs.Tree, units [][]compiledLabel, skip map[string][]strin
 			}
 		}
 	}
-	for hwid, rows := range rowsByHWID {
-		value, err := compiled.AppendHWID(nil, rows, t.OS)
-		if err != nil {
-			return nil, fmt.Errorf("build: hardware ID %s: %w", hwid, err)
-		}
-		shard := index.Route([]byte(hwid), hwidShards)
-		c.hwidShards[shard] = append(c.hwidShards[shard], record{[]byte(hwid), value})
+	for _, m := range c.hwidRows {
+		c.hwids += len(m)
 	}
-	c.hwids = len(rowsByHWID)
-	for _, shard := range append(append([][]record(nil), c.hwidShards...), c.labelShards...) {
-		sort.Slice(shard, func(i, j int) bool { return string(shard[i].key) < string(shard[j].key) })
+	for _, shard := range c.labelShards {
+		sortRecords(shard)
 	}
 	sort.Slice(c.control.Labels, func(i, j int) bool {
 		return catalogs.CompareIDs(c.control.Labels[i].Label, c.control.Labels[j].Label) < 0
@@ -193,6 +200,24 @@ func assemble(t *catalogs.Tree, units [][]compiledLabel, skip map[string][]strin
 	c.control.Blocks = blocks(t)
 	c.control.Audiences = audiences(t)
 	return c, nil
+}
+
+// hwidRecords encodes the HWID records of one shard's rows, sorted by key.
+func hwidRecords(rows map[string][]compiled.Row, tab *ostable.Table) ([]record, error) {
+	recs := make([]record, 0, len(rows))
+	for hwid, rs := range rows {
+		value, err := compiled.AppendHWID(nil, rs, tab)
+		if err != nil {
+			return nil, fmt.Errorf("build: hardware ID %s: %w", hwid, err)
+		}
+		recs = append(recs, record{[]byte(hwid), value})
+	}
+	sortRecords(recs)
+	return recs, nil
+}
+
+func sortRecords(rs []record) {
+	slices.SortFunc(rs, func(a, b record) int { return bytes.Compare(a.key, b.key) })
 }
 
 func rowFlags(r catalogs.Row, pnp catalogs.PnP) uint8 {
