@@ -160,16 +160,17 @@ type EdgeFigures struct {
 	WholeBytes    float64 `json:"wholeBytes"`    // bytes per whole-PC request, on average
 	// WholeResponseBytes is the edge's whole-PC answer, on average: the fixed-answer
 	// baseline for whole PCs answers that many bytes.
-	WholeResponseBytes int                `json:"wholeResponseBytes"`
-	ControlSec         float64            `json:"controlSeconds"`
-	SwapMs             float64            `json:"swapMs"`            // manifest written → served
-	SwapExitMs         float64            `json:"swapExitMs"`        // build exited → served
-	SwapLoadMs         float64            `json:"swapLoadMs"`        // the edge's load of it (its log)
-	Closed             []LoadPoint        `json:"closed"`            // by concurrency, then target
-	Half               []LoadPoint        `json:"half"`              // open loop at half of each target's maximum
-	Max                map[string]float64 `json:"max"`               // requests/s, the best closed-loop run
-	Missing            map[string]string  `json:"missing,omitempty"` // targets not measured, and why
-	URLs               map[string]string  `json:"urls"`              // where each target was
+	WholeResponseBytes  int                `json:"wholeResponseBytes"`
+	TwentyResponseBytes int                `json:"twentyResponseBytes"` // the 20-device answer, on average: the fixed-answer baseline's for those bodies
+	ControlSec          float64            `json:"controlSeconds"`
+	SwapMs              float64            `json:"swapMs"`            // manifest written → served
+	SwapExitMs          float64            `json:"swapExitMs"`        // build exited → served
+	SwapLoadMs          float64            `json:"swapLoadMs"`        // the edge's load of it (its log)
+	Closed              []LoadPoint        `json:"closed"`            // by concurrency, then target
+	Half                []LoadPoint        `json:"half"`              // open loop at half of each target's maximum
+	Max                 map[string]float64 `json:"max"`               // requests/s, the best closed-loop run
+	Missing             map[string]string  `json:"missing,omitempty"` // targets not measured, and why
+	URLs                map[string]string  `json:"urls"`              // where each target was
 }
 
 // Machine describes where the report ran.
@@ -806,7 +807,7 @@ func mib(b int64) string  { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
 func mibf(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 // targetsOrder is the order of the load targets in tables and plots.
-var targetsOrder = []string{"edge-1", "edge-20", "edge-whole", "fixed", "fixed-whole", "nginx"}
+var targetsOrder = []string{"edge-1", "edge-20", "edge-whole", "fixed", "fixed-20", "fixed-whole", "nginx"}
 
 // meanDevices is the mean number of devices and of bytes of request bodies.
 func meanDevices(bodies [][]byte) (devices, size float64) {

@@ -297,6 +297,7 @@ type edgeRun struct {
 	one, twenty, whole      [][]byte // 1-device requests, 20-device requests, whole PCs
 	edgeAddr, edgeLog       string
 	edge, fixed, fixedWhole *server
+	fixed20                 *server
 	ngx                     *server
 	targets                 []loadTarget
 }
@@ -307,6 +308,7 @@ func (r *reporter) edge(ctx context.Context, cat, tree, pcsFile, wholeFile strin
 	defer func() { // in any case, whatever failed
 		er.ngx.stop()
 		er.fixedWhole.stop()
+		er.fixed20.stop()
 		er.fixed.stop()
 		er.edge.stop()
 	}()
@@ -317,6 +319,7 @@ func (r *reporter) edge(ctx context.Context, cat, tree, pcsFile, wholeFile strin
 	// fed the same whole-PC bodies: what the HTTP share of such a request costs here.
 	er.startFixed(ctx, "fixed", "start the fixed-answer baseline", "the fixed-answer server", er.e.BaselineBytes, one, "--devices 1", &er.fixed)
 	er.startFixed(ctx, "fixed-whole", "start the fixed-answer baseline for whole PCs", "the fixed-answer server (whole PCs)", er.e.WholeResponseBytes, whole, "(whole PCs)", &er.fixedWhole)
+	er.startFixed(ctx, "fixed-20", "start the fixed-answer baseline for 20-device requests", "the fixed-answer server (20 devices)", er.e.TwentyResponseBytes, twenty, "--devices 20", &er.fixed20)
 	er.startNginx(ctx)
 	for _, t := range er.targets {
 		er.e.URLs[t.name] = t.url
@@ -379,15 +382,20 @@ func (er *edgeRun) startEdge(ctx context.Context) bool {
 }
 
 // warmUp pages the release in and fills the block cache, and measures the edge's mean
-// answer sizes (1-device and whole-PC), which the baselines then answer.
+// answer sizes (1-device, 20-device and whole-PC), which the baselines then answer.
 func (er *edgeRun) warmUp(ctx context.Context) bool {
 	e, p, edgeURL := er.e, er.p, er.targets[0].url
 	st := er.r.stage(ctx, "warm-up", er.loadCmd(er.targets[1], fmt.Sprintf("--concurrency 16 --duration %s", p.warm))+"; "+
 		er.loadCmd(er.targets[0], fmt.Sprintf("--concurrency 16 --duration %s", p.warm/2)), time.Minute, 90*time.Second,
 		func(ctx context.Context, st *Stage) error {
-			if _, err := load.Run(ctx, load.Options{URL: edgeURL, Bodies: er.twenty, Concurrency: 16, Duration: p.warm}); err != nil {
+			tres, err := load.Run(ctx, load.Options{URL: edgeURL, Bodies: er.twenty, Concurrency: 16, Duration: p.warm})
+			if err != nil {
 				return err
 			}
+			if tres.OK == 0 {
+				return fmt.Errorf("no 20-device request was answered 200: %s", oneLineText(tres.String()))
+			}
+			e.TwentyResponseBytes = int(math.Round(tres.MeanResponse()))
 			res, err := load.Run(ctx, load.Options{URL: edgeURL, Bodies: er.one, Concurrency: 16, Duration: p.warm / 2})
 			if err != nil {
 				return err
