@@ -387,33 +387,11 @@ func buildUnits(ctx context.Context, opts Options, t *catalogs.Tree, dirs []stri
 	fsys := os.DirFS(opts.Labels)
 	units := make([]*unit, len(dirs))
 	errs := make([]error, len(dirs))
-	var mu sync.Mutex
-	done := 0
-	var wg sync.WaitGroup
-	next := make(chan int)
 	// More workers than CPUs: much of a cached product's time is the file system's (a
 	// directory read and a stat per file), which other workers' CPU work can overlap.
-	for w := 0; w < 4*runtime.GOMAXPROCS(0); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				units[i], errs[i] = buildUnit(t, fsys, dirs[i], cache, vopts)
-				mu.Lock()
-				done++
-				progress("load", done, len(dirs))
-				mu.Unlock()
-			}
-		}()
-	}
-	for i := range dirs {
-		if ctx.Err() != nil {
-			break
-		}
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	forEach(ctx, len(dirs), 4*runtime.GOMAXPROCS(0), func(i int) {
+		units[i], errs[i] = buildUnit(t, fsys, dirs[i], cache, vopts)
+	}, func(done int) { progress("load", done, len(dirs)) })
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -424,6 +402,32 @@ func buildUnits(ctx context.Context, opts Options, t *catalogs.Tree, dirs []stri
 	}
 	sort.SliceStable(units, func(i, j int) bool { return catalogs.CompareIDs(units[i].product.ID, units[j].product.ID) < 0 })
 	return units, nil
+}
+
+// forEach runs job(i) for i in [0, n) on workers goroutines, and done(k) after each job
+// with the count of jobs done so far (the calls of done never overlap); it hands out no
+// new job once ctx is done, and returns when the jobs handed out have ended.
+func forEach(ctx context.Context, n, workers int, job func(i int), done func(k int)) {
+	var mu sync.Mutex
+	finished := 0
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				job(i)
+				mu.Lock()
+				finished++
+				done(finished)
+				mu.Unlock()
+			}
+		})
+	}
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 // buildUnit is one product directory's work, from the cache or from its files.
@@ -585,39 +589,17 @@ func writeShards(ctx context.Context, opts Options, c *compiledTree, rep *Report
 	refs := make([]index.ShardRef, len(jobs))
 	reused := make([]bool, len(jobs))
 	errs := make([]error, len(jobs))
-	var mu sync.Mutex
-	done := 0
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < opts.Workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				j := jobs[i]
-				if j.kind == index.KindLabel {
-					refs[i], reused[i], errs[i] = writeShard(opts, j.kind, j.num, opts.LabelShards, c.labelShards[j.num])
-				} else if recs, err := hwidRecords(c.hwidRows[j.num], c.os); err != nil {
-					errs[i] = err
-				} else {
-					c.hwidRows[j.num] = nil // each worker its own shard: the rows are no longer needed
-					refs[i], reused[i], errs[i] = writeShard(opts, j.kind, j.num, opts.HWIDShards, recs)
-				}
-				mu.Lock()
-				done++
-				progress("shards", done, len(jobs))
-				mu.Unlock()
-			}
-		}()
-	}
-	for i := range jobs {
-		if ctx.Err() != nil {
-			break
+	forEach(ctx, len(jobs), opts.Workers, func(i int) {
+		j := jobs[i]
+		if j.kind == index.KindLabel {
+			refs[i], reused[i], errs[i] = writeShard(opts, j.kind, j.num, opts.LabelShards, c.labelShards[j.num])
+		} else if recs, err := hwidRecords(c.hwidRows[j.num], c.os); err != nil {
+			errs[i] = err
+		} else {
+			c.hwidRows[j.num] = nil // each job its own shard: the rows are no longer needed
+			refs[i], reused[i], errs[i] = writeShard(opts, j.kind, j.num, opts.HWIDShards, recs)
 		}
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	}, func(done int) { progress("shards", done, len(jobs)) })
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

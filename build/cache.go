@@ -504,8 +504,13 @@ func decodeEntry(b []byte, key string) (*unit, error) {
 			}
 		}
 		nr := d.count(1 + rowSize)
+		hwid := ""
 		for j := 0; j < nr && d.err == nil; j++ {
-			hwid := unique.Make(string(d.bytes())).Value() // the same IDs are on many products' rows
+			// The same IDs are on many products' rows (interned), and a label's rows of one
+			// ID follow each other (one per OS release): the string is made once for them.
+			if b := d.bytes(); string(b) != hwid {
+				hwid = unique.Make(string(b)).Value()
+			}
 			r := d.take(rowSize)
 			if d.err != nil {
 				break
@@ -622,7 +627,7 @@ func parseIndex(b []byte) (map[string]fileStat, map[string]dirStat) {
 			name := string(d.bytes())
 			isDir := d.take(1)
 			if d.err == nil && isDir[0] > 1 {
-				d.err = errEntry
+				d.err = fmt.Errorf("%w: directory %s: entry %q has the flag %d (0: a file, 1: a directory)", errEntry, rel, name, isDir[0])
 			}
 			if d.err == nil {
 				ds.entries = append(ds.entries, dirEntry{name, isDir[0] == 1})

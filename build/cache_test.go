@@ -1,10 +1,12 @@
 package build
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -439,11 +441,19 @@ func FuzzDecodeEntry(f *testing.F) {
 	f.Add(encodeEntry(key, u))
 	f.Add([]byte(entryMagic))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if u, err := decodeEntry(b, key); err == nil {
-			u.summary = b[len(entryMagic)+32:]
-			if _, err := decodeEntry(encodeEntry(key, u), key); err != nil {
-				t.Fatalf("an accepted entry does not re-encode: %v", err)
-			}
+		u, err := decodeEntry(b, key)
+		if err != nil {
+			return
+		}
+		// What an accepted entry decodes to encodes to one canonical form, which decodes
+		// to the same unit.
+		canon := encodeEntry(key, u)
+		u2, err := decodeEntry(canon, key)
+		if err != nil {
+			t.Fatalf("an accepted entry does not re-encode: %v", err)
+		}
+		if again := encodeEntry(key, u2); !bytes.Equal(again, canon) {
+			t.Fatalf("the canonical form of an entry changes when decoded and encoded again")
 		}
 	})
 }
@@ -463,4 +473,89 @@ func FuzzParseIndex(f *testing.F) {
 	}
 	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) { parseIndex(b) })
+}
+
+// TestCacheRacyWindow is the attack on the file index: a file rewritten in place with
+// content of the same size and a stat the index recorded (size, times, inode: what a write
+// within the file system's timestamp tick of the index's own write leaves). The index
+// trusts a recorded stat only for files modified before its own write less the racy
+// window; inside it the file is hashed again and the change is seen. The same forgery
+// outside the window shows what the window guards: the build would reuse the stale entry.
+func TestCacheRacyWindow(t *testing.T) {
+	labels := filepath.Join(t.TempDir(), "labels")
+	if _, err := bench.GenerateLabels(labels, bench.LabelOptions{Labels: 40, Seed: 11, Workers: 1}); err != nil {
+		t.Fatal(err)
+	}
+	age(t, labels)
+	s, _ := testKey(t)
+	target := files(t, labels, "products/*/submissions/*/shippingLabels/*.json")[0]
+	rel, err := filepath.Rel(labels, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel = filepath.ToSlash(rel)
+	original := mustRead(t, target)
+	at := strings.Index(string(original), `"name": "`) + len(`"name": "`)
+	if at < len(`"name": "`) {
+		t.Fatalf("no name in %s", target)
+	}
+	for _, c := range []struct {
+		what      string
+		indexLate time.Duration // the index's modification time after the file's
+		seen      bool
+	}{
+		{"inside the racy window", racyWindow / 2, true},
+		{"outside the racy window (the forgery the window stops)", 5 * racyWindow, false},
+	} {
+		if err := os.WriteFile(target, original, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		stamp := time.Unix(1.5e9, 0)
+		if err := os.Chtimes(target, stamp, stamp); err != nil {
+			t.Fatal(err)
+		}
+		cache := filepath.Join(t.TempDir(), "cache")
+		cacheBuild(t, labels, cache, s)
+
+		// The same size, other content, the file's time put back; then the index made to
+		// record exactly this stat with the old content's hash.
+		forged := bytes.Clone(original)
+		forged[at] ^= 0x01
+		if err := os.WriteFile(target, forged, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(target, stamp, stamp); err != nil {
+			t.Fatal(err)
+		}
+		info, err := os.Stat(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		index := filepath.Join(cache, "v1", "files")
+		fileIndex, dirIndex := parseIndex(mustRead(t, index))
+		old, ok := fileIndex[rel]
+		if !ok {
+			t.Fatalf("the index has no %s", rel)
+		}
+		st := statOf(info)
+		st.sum = old.sum
+		fileIndex[rel] = st
+		if err := writeIndex(index, fileIndex, dirIndex); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(index, stamp.Add(c.indexLate), stamp.Add(c.indexLate)); err != nil {
+			t.Fatal(err)
+		}
+
+		inc, incFiles := cacheBuild(t, labels, cache, s)
+		clean, cleanFiles := cacheBuild(t, labels, "", s)
+		if c.seen {
+			sameRelease(t, c.what, inc, clean, incFiles, cleanFiles)
+			if inc.Cache.FilesHashed != 1 || inc.Cache.Built != 1 {
+				t.Errorf("%s: cache %+v, want the one file hashed again and its product built", c.what, inc.Cache)
+			}
+		} else if maps.EqualFunc(incFiles, cleanFiles, bytes.Equal) || inc.Cache.FilesHashed != 0 {
+			t.Errorf("%s: the forged stat was not trusted (cache %+v): the case inside the window proves nothing", c.what, inc.Cache)
+		}
+	}
 }
