@@ -10,7 +10,9 @@ import (
 
 // mmapFile maps the n bytes (n > 0) of f read-only and shared, and asks
 // the kernel to read them in now and expect random access: a page fault
-// on the serving path would block the OS thread running the request.
+// on the serving path would block the OS thread running the request. The
+// pages dropped later (dropPages) stay in the page cache: reading them
+// again is a minor fault, not a read of the disk.
 func mmapFile(f *os.File, n int) (data []byte, mapped bool, err error) {
 	data, err = unix.Mmap(int(f.Fd()), 0, n, unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
