@@ -15,11 +15,14 @@ import (
 // count, and every hash table slot: each record reachable from its home
 // slot at its own ordinal with its own hash, no ordinal twice, no other
 // slot used. Check reads blocks afresh, not from the cache. It allocates
-// about 8 bytes per key and one decoded block at a time.
+// about 8 bytes per key and one decoded block at a time. Afterwards the
+// mapping's block pages leave the process's resident set (they stay in the
+// page cache): lookups map back only those they read.
 func (s *Shard) Check() error {
 	if s.data == nil {
 		return fmt.Errorf("index: %s: Check after Close", s.name)
 	}
+	defer s.dropBlocks()
 	keys := s.ftr.keys
 	hashes := make([]uint64, 0, keys) // keys < slots, checked against the file size at Open
 	var prev []byte

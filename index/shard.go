@@ -434,11 +434,47 @@ func (s *Shard) block(b int, fill bool) ([]byte, error) {
 	}
 	if st.publish(out) {
 		s.charged.Add(int64(e.raw))
+		// No lookup reads the stored bytes of a cached block again: let its pages of the
+		// mapping go from the resident set (a neighbour block still needed maps them back
+		// from the page cache when it is decoded).
+		s.dropStored(e.off, uint64(e.stored))
 	} else {
 		s.cache.give(int64(e.raw)) // lost the race: this copy's arena bytes go with the shard
 	}
 	return out, nil
 }
+
+// dropStored lets the mapping's pages around the stored bytes [off, off+n) of blocks leave
+// the process's resident set (mmap_unix.go); they stay in the page cache. A read fault maps
+// not one page but the aligned 64 KiB around it that the page cache holds (the kernel's
+// fault-around, which MADV_RANDOM does not turn off), so what is dropped is that window,
+// kept within the blocks section: a neighbour block still needed is mapped back when it is
+// decoded. It runs once per block cached, never on a cache hit. (A page cache of large
+// folios maps a whole folio at a fault, which may reach past the window: the drop is then
+// partial, never wrong.) A shard read into memory (OpenBytes, platforms without mmap)
+// keeps its bytes.
+func (s *Shard) dropStored(off, n uint64) {
+	if !s.mapped || n == 0 || len(s.data) == 0 {
+		return
+	}
+	const window = 64 << 10
+	page := uint64(os.Getpagesize())
+	base := uint64(uintptr(unsafe.Pointer(&s.data[0]))) // page-aligned: a mapping's start
+	end := base + min(headerLen+s.ftr.storedBytes, uint64(len(s.data)))
+	lo := max((base+off)&^(window-1), base)
+	hi := min((base+off+n+window-1)&^(window-1), end)
+	if hi == end {
+		hi &^= page - 1 // the page the hash table starts in stays
+	}
+	if lo < hi {
+		dropPages(s.data[lo-base : hi-base])
+	}
+}
+
+// dropBlocks is dropStored for every block: after a pass over all of them (Check, Scan),
+// which would otherwise leave the whole file resident, when lookups read only the hash
+// table, the block index and the blocks they decode.
+func (s *Shard) dropBlocks() { s.dropStored(headerLen, s.ftr.storedBytes) }
 
 // record returns record k of block b, whose raw bytes are blk. Key and
 // value are capped at their length: appending to them copies.
@@ -532,11 +568,13 @@ func (s *Shard) GetHash(key []byte, h uint64) (value []byte, ok bool, err error)
 
 // Scan calls fn for every record in key order and stops at the first
 // error, which it returns. Key and value are valid until Close and must
-// not be modified. Scan does not fill the block cache.
+// not be modified. Scan does not fill the block cache; afterwards the
+// mapping's block pages leave the process's resident set, as after Check.
 func (s *Shard) Scan(fn func(key, value []byte) error) error {
 	if s.data == nil {
 		return fmt.Errorf("index: %s: Scan after Close", s.name)
 	}
+	defer s.dropBlocks()
 	for b := range s.state {
 		blk, err := s.block(b, false)
 		if err != nil {

@@ -367,6 +367,7 @@ func New(cfg Config) (*Server, error) {
 			Handler: s.route, ErrorHandler: s.errorHandler, NoDefaultServerHeader: true, Concurrency: 256,
 			ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, IdleTimeout: cfg.IdleTimeout,
 			MaxRequestBodySize: cfg.Limits.MaxBody, CloseOnShutdown: true, Logger: fasthttpLogger{cfg.Logger},
+			ReduceMemoryUsage: true,
 		}
 		s.handler = s.public
 	}
@@ -389,6 +390,11 @@ func New(cfg Config) (*Server, error) {
 		MaxRequestBodySize:    cfg.Limits.MaxBody,
 		CloseOnShutdown:       true,
 		Logger:                fasthttpLogger{cfg.Logger},
+		// A connection gives its request and response bodies (a whole PC's: 50 KB and more)
+		// and its read and write buffers back to fasthttp's pools after each request, rather
+		// than keeping them for its next one: memory follows the requests being answered, not
+		// the connections open (see docs/deployment.md, Memory).
+		ReduceMemoryUsage: true,
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.access != nil {
