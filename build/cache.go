@@ -65,7 +65,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unique"
 
 	"github.com/driveway/driveway/catalogs"
 	"github.com/driveway/driveway/catalogs/compiled"
@@ -492,6 +491,7 @@ func decodeEntry(b []byte, key string) (*unit, error) {
 	}
 	d := &entryDecoder{b: body[len(entryMagic)+32:]}
 	u := &unit{summary: d.bytes()}
+	hwids := map[string]string{}
 	nl := d.count(5)
 	for i := 0; i < nl && d.err == nil; i++ {
 		l := compiledLabel{id: string(d.bytes()), err: string(d.bytes())}
@@ -504,12 +504,15 @@ func decodeEntry(b []byte, key string) (*unit, error) {
 			}
 		}
 		nr := d.count(1 + rowSize)
-		hwid := ""
 		for j := 0; j < nr && d.err == nil; j++ {
-			// The same IDs are on many products' rows (interned), and a label's rows of one
-			// ID follow each other (one per OS release): the string is made once for them.
-			if b := d.bytes(); string(b) != hwid {
-				hwid = unique.Make(string(b)).Value()
+			// A product's labels name the same IDs on many rows (one per OS release): the
+			// string is made once per entry. (Interning across products would save nothing:
+			// assemble keeps one string per ID, its map key, and drops the rows.)
+			b := d.bytes()
+			hwid, ok := hwids[string(b)]
+			if !ok {
+				hwid = string(b)
+				hwids[hwid] = hwid
 			}
 			r := d.take(rowSize)
 			if d.err != nil {

@@ -561,37 +561,34 @@ func (v *validator) ties() {
 		version uint64
 	}
 	labels := v.t.Labels()
-	// each calls f with every label's candidates: its first live row of each (hardware ID,
-	// OS code) whose INF lists it.
+	// candidates calls f with label l's candidates: its first live row of each (hardware
+	// ID, OS code) whose INF lists it.
 	seen := map[key]bool{} // of one label, cleared for the next
-	each := func(f func(k key, c cand)) {
-		for _, l := range labels {
-			if l.Destination != "windowsUpdate" {
+	candidates := func(l *Label, f func(k key, c cand)) {
+		clear(seen)
+		for _, r := range l.Rows {
+			if !r.Live() {
 				continue
 			}
-			clear(seen)
-			for _, r := range l.Rows {
-				if !r.Live() {
-					continue
-				}
-				inf := l.Submission.INF(r.Bundle, r.INF)
-				if inf == nil {
-					continue
-				}
-				e, ok := inf.Entry(r.OSCode, r.HWID)
-				k := key{r.HWID, r.OSCode}
-				if !ok || seen[k] {
-					continue
-				}
-				seen[k] = true
-				f(k, cand{l, l.Submission.IsExtensionInf || inf.ExtensionID != nil, e.FeatureScore, inf.Date, inf.Version})
+			inf := l.Submission.INF(r.Bundle, r.INF)
+			if inf == nil {
+				continue
 			}
+			e, ok := inf.Entry(r.OSCode, r.HWID)
+			k := key{r.HWID, r.OSCode}
+			if !ok || seen[k] {
+				continue
+			}
+			seen[k] = true
+			f(k, cand{l, l.Submission.IsExtensionInf || inf.ExtensionID != nil, e.FeatureScore, inf.Date, inf.Version})
 		}
 	}
 	// Two candidates tie only if they agree on all of hardware ID, OS code, extension,
 	// rank, date and version: a first pass counts candidates by a hash of those, and only
 	// those whose hash is shared are grouped (a collision only adds a candidate that
-	// compares unequal). Most rows tie with nothing, and a map of strings is the cost.
+	// compares unequal), in a second pass over the labels that have such a candidate (the
+	// first keeps each candidate's hash, in order). Most rows tie with nothing, and a map
+	// of strings is the cost.
 	seed := maphash.MakeSeed()
 	tieHash := func(k key, c cand) uint64 {
 		var h maphash.Hash
@@ -610,15 +607,34 @@ func (v *validator) ties() {
 		return h.Sum64()
 	}
 	counts := make(map[uint64]uint32, len(labels)*8)
-	each(func(k key, c cand) { counts[tieHash(k, c)]++ })
-	groups := map[key][]cand{}
-	each(func(k key, c cand) {
-		if counts[tieHash(k, c)] > 1 {
-			groups[k] = append(groups[k], c)
+	var hashes []uint64
+	ends := make([]int, len(labels)) // label i's hashes end there
+	for i, l := range labels {
+		if l.Destination == "windowsUpdate" {
+			candidates(l, func(k key, c cand) {
+				h := tieHash(k, c)
+				counts[h]++
+				hashes = append(hashes, h)
+			})
 		}
-	})
-	reported := map[[2]*Label]bool{}
-	v.tied = reported
+		ends[i] = len(hashes)
+	}
+	groups := map[key][]cand{}
+	for i, l := range labels {
+		begin := 0
+		if i > 0 {
+			begin = ends[i-1]
+		}
+		if !slices.ContainsFunc(hashes[begin:ends[i]], func(h uint64) bool { return counts[h] > 1 }) {
+			continue
+		}
+		candidates(l, func(k key, c cand) {
+			if counts[tieHash(k, c)] > 1 {
+				groups[k] = append(groups[k], c)
+			}
+		})
+	}
+	hashes = nil
 	keys := make([]key, 0, len(groups)/8)
 	for k, cs := range groups {
 		if len(cs) > 1 { // one label alone ties with nothing
@@ -631,6 +647,8 @@ func (v *validator) ties() {
 		}
 		return keys[i].os < keys[j].os
 	})
+	reported := map[[2]*Label]bool{}
+	v.tied = reported
 	for _, k := range keys {
 		cs := groups[k]
 		for i := 0; i < len(cs); i++ {
