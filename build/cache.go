@@ -162,9 +162,12 @@ func openCache(opts Options, t *catalogs.Tree) (*productCache, error) {
 			writeField(h, b)
 		}
 	}
-	c := &productCache{dir: dir, labels: opts.Labels, prefix: h.Sum(nil), fresh: map[string]fileStat{}, freshDirs: map[string]dirStat{}, used: map[string]bool{},
+	c := &productCache{dir: dir, labels: opts.Labels, prefix: h.Sum(nil), used: map[string]bool{},
 		report: &CacheReport{Dir: opts.Cache, Ignored: []string{}}}
 	c.index, c.dirs, c.trustBefore = readIndex(filepath.Join(dir, "files"))
+	// The index to write is about the one read: sized for it, it is not grown (and rehashed)
+	// entry by entry under the lock the workers share.
+	c.fresh, c.freshDirs = make(map[string]fileStat, len(c.index)), make(map[string]dirStat, len(c.dirs))
 	return c, nil
 }
 
