@@ -317,11 +317,6 @@ func (e *Engine) deviceAudiences(req *Request, res *Result) {
 func (e *Engine) decideDevice(req *Request, d int, now int64, res *Result) {
 	dev := &req.Devices[d]
 	eff := &res.eff
-	// Blocks that name no label apply to every candidate: match them once per device.
-	res.globalHit = res.globalHit[:0]
-	for _, i := range e.global {
-		res.globalHit = append(res.globalHit, e.blockMatches(&e.blocks[i], dev, eff.build, res))
-	}
 	cands := res.devCand[:0]
 	// Step 1: candidates, one probe per device ID. Most IDs are in no label, and the shards'
 	// Bloom filters say so from one cache line each: all the IDs are tested first, in a loop
@@ -365,6 +360,16 @@ func (e *Engine) decideDevice(req *Request, d int, now int64, res *Result) {
 		}
 	}
 	res.probes = probes[:0]
+	if len(cands) == 0 {
+		// Most devices of a whole PC: no ID is in the release, so every later step would
+		// find nothing to judge (with explain too, which lists only candidates).
+		return
+	}
+	// Blocks that name no label apply to every candidate: match them once per device.
+	res.globalHit = res.globalHit[:0]
+	for _, i := range e.global {
+		res.globalHit = append(res.globalHit, e.blockMatches(&e.blocks[i], dev, eff.build, res))
+	}
 	// The rows' labels, in a pass of their own: each is a read of the label cache that
 	// depends on no other, so they overlap too.
 	for i := range cands {
