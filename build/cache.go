@@ -65,6 +65,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unique"
 
 	"github.com/driveway/driveway/catalogs"
 	"github.com/driveway/driveway/catalogs/compiled"
@@ -391,6 +392,15 @@ func (c *productCache) get(key string) (*unit, bool) {
 	return u, true
 }
 
+// ignore reports a reused entry as damaged after all (its summary does not decode): the
+// build builds the product from its files and puts the entry again.
+func (c *productCache) ignore(key string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.report.Ignored = append(c.report.Ignored, fmt.Sprintf("%s: %v", c.entryPath(key), err))
+	c.report.Reused--
+}
+
 // put writes the entry of a unit built from its files. A cache that cannot be written slows
 // the next build down, nothing else: the error is in the report.
 func (c *productCache) put(key string, u *unit) {
@@ -437,8 +447,10 @@ func (c *productCache) finish() *CacheReport {
 // unit is one product directory's work: its summary (the product as the rules that span
 // labels see it, with its problems) and its compiled labels.
 type unit struct {
-	summary []byte
-	product *catalogs.Product // decoded from summary
+	dir     string // the product directory, under products/
+	key     string // its cache key; "" without a cache
+	summary []byte // until decoded (decodeSummaries)
+	product *catalogs.Product
 	probs   catalogs.Problems
 	labels  []compiledLabel
 }
@@ -493,7 +505,9 @@ func decodeEntry(b []byte, key string) (*unit, error) {
 		return nil, fmt.Errorf("%w: the entry is for another product key (foreign)", errEntry)
 	}
 	d := &entryDecoder{b: body[len(entryMagic)+32:]}
-	u := &unit{summary: d.bytes()}
+	// The summary is decoded after the load (decodeSummaries); it is copied out of the
+	// entry, which holds the labels too.
+	u := &unit{summary: bytes.Clone(d.bytes())}
 	hwids := map[string]string{}
 	nl := d.count(5)
 	for i := 0; i < nl && d.err == nil; i++ {
@@ -509,12 +523,13 @@ func decodeEntry(b []byte, key string) (*unit, error) {
 		nr := d.count(1 + rowSize)
 		for j := 0; j < nr && d.err == nil; j++ {
 			// A product's labels name the same IDs on many rows (one per OS release): the
-			// string is made once per entry. (Interning across products would save nothing:
-			// assemble keeps one string per ID, its map key, and drops the rows.)
+			// string is looked up once per entry, and interned, so that it is the string
+			// the product's decoded summary holds (as a product built from its files
+			// shares its loader's strings) and not a second copy while the build validates.
 			b := d.bytes()
 			hwid, ok := hwids[string(b)]
 			if !ok {
-				hwid = string(b)
+				hwid = unique.Make(string(b)).Value()
 				hwids[hwid] = hwid
 			}
 			r := d.take(rowSize)
@@ -532,11 +547,6 @@ func decodeEntry(b []byte, key string) (*unit, error) {
 	if d.err != nil {
 		return nil, d.err
 	}
-	p, probs, err := catalogs.ReadSummary(u.summary)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errEntry, err)
-	}
-	u.product, u.probs = p, probs
 	return u, nil
 }
 

@@ -385,6 +385,15 @@ func TestCacheDamageIgnored(t *testing.T) {
 			}
 			os.WriteFile(p, mustRead(t, other), 0o644)
 		}},
+		{"a summary that does not decode, under a valid checksum (a faulty build's)", func(p string) {
+			key := filepath.Base(p)
+			u, err := decodeEntry(mustRead(t, p), key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u.summary = append(u.summary[:len(u.summary):len(u.summary)], 0xff) // bytes after the product
+			os.WriteFile(p, encodeEntry(key, u), 0o644)
+		}},
 		{"garbage", func(p string) {
 			os.WriteFile(p, []byte("driveway build cache entry v1\nnot an entry at all, but long enough to have a checksum"), 0o644)
 		}},

@@ -56,23 +56,24 @@ type labelInfo struct {
 	firstBeat *rowInfo  // the first dominated row, for the message
 }
 
-// rowInfo is one live row of a live label.
+// rowInfo is one live row of a live label. A tree has millions: the fields are ordered to
+// pack into 64 bytes (the INF's CHIDs are read through inf).
 type rowInfo struct {
 	li       *labelInfo
-	index    int
+	inf      *INF
+	beatenBy *rowInfo
 	hwid     string
+	version  uint64
+	index    int32
+	date     int32
 	family   ostable.Family
 	slot     ostable.Slot
-	legacy   bool
 	lower    ostable.Slot // the releases the row applies on (modern rows)
 	upper    ostable.Slot
-	inRange  bool // some release of the family lies within [lower, upper] (always for legacy)
 	score    uint8
-	date     int32
-	version  uint64
+	legacy   bool
+	inRange  bool // some release of the family lies within [lower, upper] (always for legacy)
 	ext      bool
-	infCHIDs []chid.ID
-	beatenBy *rowInfo
 }
 
 // Analyse runs the static analysis alone and returns its warnings, unsorted: W001 for labels
@@ -115,15 +116,45 @@ func (v *validator) prepareAnalysis() *preparedAnalysis {
 	for _, l := range labels {
 		rows += len(l.Rows)
 	}
-	groups := make(map[string][]*rowInfo, rows/4) // a hardware ID is on a few rows
+	// The rows are grouped by hardware ID in one slice, group after group: a first pass
+	// numbers the groups and counts their rows, a second places each row (a map of slices
+	// costs three times the memory, a tree having millions of rows).
+	group := make(map[string]int32, rows/4) // a hardware ID is on a few rows
+	var sizes []int32
+	var of []int32 // each grouped row's group, in order
+	var infos []*labelInfo
 	for _, l := range labels {
 		li := a.info(l)
 		if li == nil {
 			continue
 		}
+		infos = append(infos, li)
 		for i := range li.rows {
 			if r := &li.rows[i]; r.inRange && !r.ext {
-				groups[r.hwid] = append(groups[r.hwid], r)
+				g, ok := group[r.hwid]
+				if !ok {
+					g = int32(len(sizes))
+					group[r.hwid] = g
+					sizes = append(sizes, 0)
+				}
+				sizes[g]++
+				of = append(of, g)
+			}
+		}
+	}
+	flat := make([]*rowInfo, len(of))
+	groups := make([][]*rowInfo, len(sizes))
+	at := 0
+	for g, n := range sizes {
+		groups[g] = flat[at : at : at+int(n)]
+		at += int(n)
+	}
+	k := 0
+	for _, li := range infos {
+		for i := range li.rows {
+			if r := &li.rows[i]; r.inRange && !r.ext {
+				groups[of[k]] = append(groups[of[k]], r)
+				k++
 			}
 		}
 	}
@@ -134,7 +165,7 @@ func (v *validator) prepareAnalysis() *preparedAnalysis {
 type preparedAnalysis struct {
 	a      *analysis
 	labels []*Label
-	groups map[string][]*rowInfo
+	groups [][]*rowInfo // the rows of each hardware ID (in range, not extension INFs), in label order
 }
 
 // finishAnalysis finds the dominated rows and reports.
@@ -193,8 +224,8 @@ func (a *analysis) info(l *Label) *labelInfo {
 		if li.rows == nil {
 			li.rows = make([]rowInfo, 0, len(l.Rows)) // never grown again: groups point into it
 		}
-		li.rows = append(li.rows, rowInfo{li: li, index: i, hwid: r.HWID, family: c.Family, slot: c.Slot, legacy: c.Legacy,
-			score: e.FeatureScore, date: inf.Date, version: inf.Version, infCHIDs: inf.CHIDs,
+		li.rows = append(li.rows, rowInfo{li: li, inf: inf, index: int32(i), hwid: r.HWID, family: c.Family, slot: c.Slot, legacy: c.Legacy,
+			score: e.FeatureScore, date: inf.Date, version: inf.Version,
 			ext: l.Submission.IsExtensionInf || inf.ExtensionID != nil})
 		ri := &li.rows[len(li.rows)-1]
 		a.bounds(ri)
@@ -301,7 +332,7 @@ func when(cond bool, s string) string {
 // row's: unrestricted leaders for every row, leaders targeting CHIDs for rows that target
 // one of theirs, the rest for rows restricted by audiences or INF CHIDs. (Missing a
 // dominator through this can only leave a warning out, never add one.)
-func (a *analysis) dominance(groups map[string][]*rowInfo) {
+func (a *analysis) dominance(groups [][]*rowInfo) {
 	var buckets []leaders // reused from group to group
 	for _, g := range groups {
 		if len(g) < 2 {
@@ -329,7 +360,7 @@ func (a *analysis) dominance(groups map[string][]*rowInfo) {
 				ls.key, ls.free, ls.other = k, ls.free[:0], ls.other[:0]
 				clear(ls.byCHID)
 			}
-			restricted := len(r.li.l.Audiences) > 0 || len(r.infCHIDs) > 0
+			restricted := len(r.li.l.Audiences) > 0 || len(r.inf.CHIDs) > 0
 			if !a.tryLeaders(ls.free, r) && !(len(r.li.chids) > 0 && a.tryLeaders(ls.byCHID[r.li.chids[0]], r)) && restricted {
 				a.tryLeaders(ls.other, r)
 			}
@@ -386,7 +417,7 @@ func (a *analysis) forwardTies(g []*rowInfo) {
 				}
 				a.v.tied[pair] = true
 				tab := a.v.t.OS
-				a.v.add(q.li.l, "W004", pointerIndex("/targeting/hardwareIds", q.index),
+				a.v.add(q.li.l, "W004", pointerIndex("/targeting/hardwareIds", int(q.index)),
 					"ties with label %s on everything the order of offers compares but the label id (rank, date %s, version %s, go-live %s) for %s on %s from %s on (this row is on %s, label %s's on %s, both offered forward); label %s wins only by its smaller id: give the one meant to win a newer date or higher version",
 					p.li.l.ID, DateOfDays(p.date).Format("2006-01-02"), FormatVersion(p.version), p.li.golive.Format(time.RFC3339), p.hwid, p.family,
 					tab.SlotName(max(p.lower, q.lower)), tab.SlotName(q.slot), p.li.l.ID, tab.SlotName(p.slot), p.li.l.ID)
@@ -448,7 +479,7 @@ func (a *analysis) dominates(m, r *rowInfo) bool {
 		return false
 	case rl.Publishing.Windows10S && !ml.Publishing.Windows10S:
 		return false
-	case !subset(r.li.chids, m.li.chids) || !subset(r.infCHIDs, m.infCHIDs):
+	case !subset(r.li.chids, m.li.chids) || !subset(r.inf.CHIDs, m.inf.CHIDs):
 		return false
 	case len(ml.Audiences) > 0 && (len(rl.Audiences) == 0 || !subset(rl.Audiences, ml.Audiences)):
 		return false
@@ -522,7 +553,7 @@ func (a *analysis) report(li *labelInfo) {
 		return // cancelled already: off on purpose, whatever outranks it
 	}
 	r, m := li.firstBeat, li.firstBeat.beatenBy
-	a.v.add(l, "W001", pointerIndex("/targeting/hardwareIds", r.index),
+	a.v.add(l, "W001", pointerIndex("/targeting/hardwareIds", int(r.index)),
 		"every row is outranked wherever it applies: %s on %s %s loses to label %s (%s, and it applies at least as widely)%s; raise this driver's rank, date or version, or retire the label",
 		r.hwid, r.family, a.v.t.OS.SlotName(r.slot), m.li.l.ID, orderBefore(m, r), moreRows(li.dominated-1))
 }

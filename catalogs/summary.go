@@ -313,11 +313,12 @@ func ReadSummary(b []byte) (*Product, Problems, error) {
 	}
 	d.b = d.b[len(summaryMagic):]
 	n := d.count(1)
-	d.strings = make([]string, 0, n)
+	d.table = make([][]byte, 0, n)
 	for i := 0; i < n && d.err == nil; i++ {
-		// Interned: hardware IDs, OS codes and INF names repeat across products.
-		d.strings = append(d.strings, intern(string(d.bytes(d.count(1)))))
+		d.table = append(d.table, d.bytes(d.count(1)))
 	}
+	d.strings = make([]string, n)
+	d.made = make([]uint8, n)
 	probs := d.problems()
 	p := d.product()
 	if d.err == nil && len(d.b) != 0 {
@@ -331,7 +332,9 @@ func ReadSummary(b []byte) (*Product, Problems, error) {
 
 type summaryDecoder struct {
 	b       []byte
-	strings []string
+	table   [][]byte // the string table, in b
+	strings []string // made from table on first use (str, shared)
+	made    []uint8  // per string: 0 not made, 1 a copy, 2 interned
 	err     error
 }
 
@@ -411,14 +414,31 @@ func (d *summaryDecoder) bool() bool {
 
 func (d *summaryDecoder) opt() bool { return d.bool() }
 
-func (d *summaryDecoder) str() string {
+// str reads a string of this product (an id, a file path, a message): made once per
+// summary.
+func (d *summaryDecoder) str() string { return d.string(1) }
+
+// shared reads a string that repeats across products (hardware IDs, OS codes, INF and
+// bundle names, release names, problem codes): interned, so the tree holds it once.
+// Interning the rest would cost memory (the interning table's entries) for nothing.
+func (d *summaryDecoder) shared() string { return d.string(2) }
+
+func (d *summaryDecoder) string(how uint8) string {
 	i := d.uint()
 	if d.err != nil {
 		return ""
 	}
-	if i >= uint64(len(d.strings)) {
-		d.fail("string %d of a table of %d", i, len(d.strings))
+	if i >= uint64(len(d.table)) {
+		d.fail("string %d of a table of %d", i, len(d.table))
 		return ""
+	}
+	if d.made[i] < how {
+		if how == 2 {
+			d.strings[i] = intern(string(d.table[i]))
+		} else {
+			d.strings[i] = string(d.table[i])
+		}
+		d.made[i] = how
 	}
 	return d.strings[i]
 }
@@ -461,7 +481,7 @@ func (d *summaryDecoder) problems() Problems {
 	n := d.count(8)
 	var ps Problems
 	for i := 0; i < n && d.err == nil; i++ {
-		p := Problem{Code: d.str(), File: d.str(), Pointer: d.str(), Message: d.str()}
+		p := Problem{Code: d.shared(), File: d.str(), Pointer: d.str(), Message: d.str()}
 		level := scopeLevel(d.byte())
 		if level > scopeNone {
 			d.fail("problem scope %d", level)
@@ -488,7 +508,7 @@ func (d *summaryDecoder) submission(p *Product) *Submission {
 		s.Metadata = &Metadata{}
 	}
 	for i := 0; i < n && d.err == nil; i++ {
-		inf := &INF{Bundle: d.str(), Name: d.str(), Class: d.str(), Date: int32(d.int()), Version: d.uint()}
+		inf := &INF{Bundle: d.shared(), Name: d.shared(), Class: d.shared(), Date: int32(d.int()), Version: d.uint()}
 		if d.opt() {
 			id := d.chid()
 			inf.ExtensionID = &id
@@ -522,7 +542,7 @@ func (d *summaryDecoder) grid(g *grid) {
 	g.hwids = make([]string, 0, m)
 	var prevCode, prevHWID string
 	for j := 0; j < m && d.err == nil; j++ {
-		code, hwid := d.str(), d.str()
+		code, hwid := d.shared(), d.shared()
 		e := gridEntry{hwid: int32(len(g.hwids)), score: d.byte(), extended: d.bool()}
 		if j > 0 && (code < prevCode || (code == prevCode && hwid <= prevHWID)) {
 			d.fail("grid entries out of order")
@@ -539,7 +559,7 @@ func (d *summaryDecoder) grid(g *grid) {
 }
 
 func (d *summaryDecoder) label() *Label {
-	l := &Label{ID: d.str(), ProductID: d.str(), SubmissionID: d.str(), Destination: d.str(), File: d.str()}
+	l := &Label{ID: d.str(), ProductID: d.str(), SubmissionID: d.str(), Destination: d.shared(), File: d.str()}
 	if d.opt() {
 		pub := &Publishing{GoLive: d.time()}
 		f := d.byte()
@@ -553,14 +573,14 @@ func (d *summaryDecoder) label() *Label {
 	}
 	for i := 0; i < n && d.err == nil; i++ {
 		if d.bool() {
-			l.Rows[i] = Row{Bundle: d.str(), INF: d.str(), OSCode: d.str(), HWID: d.str(), State: "added"}
+			l.Rows[i] = Row{Bundle: d.shared(), INF: d.shared(), OSCode: d.shared(), HWID: d.shared(), State: "added"}
 		}
 	}
 	for _, id := range d.chids() {
 		l.CHIDs = append(l.CHIDs, LabelCHID{ID: id, State: "added"})
 	}
 	l.Audiences = d.chids()
-	l.Floor, l.Ceiling = d.str(), d.str()
+	l.Floor, l.Ceiling = d.shared(), d.shared()
 	l.FloorBuild, l.CeilingBuild = d.build(), d.build()
 	f := d.byte()
 	l.HasInService, l.HasCoEng = f&1 != 0, f&2 != 0
@@ -568,7 +588,7 @@ func (d *summaryDecoder) label() *Label {
 		fl := &Flight{}
 		m := d.count(1)
 		for i := 0; i < m && d.err == nil; i++ {
-			fl.Channels = append(fl.Channels, d.str())
+			fl.Channels = append(fl.Channels, d.shared())
 		}
 		fl.Start, fl.Approved = d.time(), d.time()
 		l.Distribution.Flight = fl
