@@ -214,8 +214,13 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 	}
 	vopts := &catalogs.ValidateOptions{RequireFlight: opts.RequireFlight, Now: opts.Now}
 	units, err := buildUnits(ctx, opts, tree, dirs, cache, vopts, progress)
+	var spill *rowSpill
 	if err == nil {
-		err = decodeSummaries(ctx, opts, tree, units, cache, vopts)
+		spill, err = newRowSpill(opts.Out, opts.HWIDShards)
+	}
+	if err == nil {
+		defer spill.remove()
+		err = decodeSummaries(ctx, opts, tree, units, cache, vopts, spill)
 	}
 	if cache != nil {
 		rep.Cache = cache.finish()
@@ -240,7 +245,9 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 	progress("validate", 0, 1)
 	go func() {
 		start := time.Now() // no progress call: Progress's calls must not overlap
-		w := tree.WarnAcross(vopts)
+		// The tree's rows are dropped once read: nothing after reads them (the release
+		// is assembled from the compiled labels), and they are 200 MB at 100,000 labels.
+		w := tree.WarnAcross(&catalogs.ValidateOptions{RequireFlight: vopts.RequireFlight, Now: vopts.Now, DropRows: true})
 		validateSeconds = time.Since(start).Seconds()
 		warned <- w
 	}()
@@ -281,12 +288,13 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 	// Compile.
 	start = time.Now()
 	progress("compile", 0, 1)
-	c, err := assemble(tree, compiledUnits, skip, opts.Now, opts.HWIDShards, opts.LabelShards)
+	c, err := assemble(tree, compiledUnits, skip, opts.Now, opts.LabelShards)
 	if err != nil {
 		return rep, err
 	}
+	c.spill = spill
 	phase("compile", start)
-	rep.LabelsBuilt, rep.Rows, rep.HWIDs, rep.ControlLabels = c.labels, c.rows, c.hwids, len(c.control.Labels)
+	rep.LabelsBuilt, rep.ControlLabels = c.labels, len(c.control.Labels)
 
 	// The guards, against the newest release in Out, before anything is written.
 	start = time.Now()
@@ -318,6 +326,7 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 		return rep, err
 	}
 	phase("shards", start)
+	rep.Rows, rep.HWIDs = c.rows, c.hwids
 	rep.ControlOnly = rep.ShardsWritten == 0
 	join()
 
@@ -407,14 +416,15 @@ func buildUnits(ctx context.Context, opts Options, t *catalogs.Tree, dirs []stri
 }
 
 // decodeSummaries decodes each unit's summary into the product the rules that span labels
-// read, and sorts the units by product id (the order of Tree.Products). It runs after the
+// read, moves its labels' grid rows to the spill, and sorts the units by product id (the
+// order of Tree.Products). It runs after the
 // load, not in each worker: the decoded products are most of what a build keeps while it
 // validates, and made among the load's garbage (each product's JSON, parsed and dropped)
 // they leave the heap fragmented, every span holding a few survivors (at 100k labels the
 // heap in use after the load was 916 MB for 552 MB of live objects; decoded here, 757 MB).
 // A cached entry whose summary does not decode passed its checksum, so it was written by a
 // faulty build: it is reported as damaged and its product built from its files.
-func decodeSummaries(ctx context.Context, opts Options, t *catalogs.Tree, units []*unit, cache *productCache, vopts *catalogs.ValidateOptions) error {
+func decodeSummaries(ctx context.Context, opts Options, t *catalogs.Tree, units []*unit, cache *productCache, vopts *catalogs.ValidateOptions, spill *rowSpill) error {
 	fsys := os.DirFS(opts.Labels)
 	errs := make([]error, len(units))
 	forEach(ctx, len(units), runtime.GOMAXPROCS(0), func(i int) {
@@ -432,6 +442,7 @@ func decodeSummaries(ctx context.Context, opts Options, t *catalogs.Tree, units 
 			return
 		}
 		u.product, u.probs, u.summary = p, probs, nil
+		spill.add(u.labels)
 	}, func(int) {})
 	if err := ctx.Err(); err != nil {
 		return err
@@ -621,7 +632,7 @@ func writeShards(ctx context.Context, opts Options, c *compiledTree, rep *Report
 		num  int
 	}
 	var jobs []job
-	for i := range c.hwidRows {
+	for i := range opts.HWIDShards {
 		jobs = append(jobs, job{index.KindHWID, i})
 	}
 	for i := range c.labelShards {
@@ -630,16 +641,24 @@ func writeShards(ctx context.Context, opts Options, c *compiledTree, rep *Report
 	refs := make([]index.ShardRef, len(jobs))
 	reused := make([]bool, len(jobs))
 	errs := make([]error, len(jobs))
+	rows, hwids := make([]int, len(jobs)), make([]int, len(jobs))
 	forEach(ctx, len(jobs), opts.Workers, func(i int) {
 		j := jobs[i]
 		if j.kind == index.KindLabel {
 			refs[i], reused[i], errs[i] = writeShard(opts, j.kind, j.num, opts.LabelShards, c.labelShards[j.num])
-		} else if recs, err := hwidRecords(c.hwidRows[j.num], c.os); err != nil {
-			errs[i] = err
-		} else {
-			c.hwidRows[j.num] = nil // each job its own shard: the rows are no longer needed
-			refs[i], reused[i], errs[i] = writeShard(opts, j.kind, j.num, opts.HWIDShards, recs)
+			return
 		}
+		ids, groups, kept, err := c.spill.rows(j.num, c.skipIDs)
+		var recs []record
+		if err == nil {
+			recs, err = hwidRecords(ids, groups, c.os)
+		}
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		rows[i], hwids[i] = kept, len(ids)
+		refs[i], reused[i], errs[i] = writeShard(opts, j.kind, j.num, opts.HWIDShards, recs)
 	}, func(done int) { progress("shards", done, len(jobs)) })
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -648,6 +667,8 @@ func writeShards(ctx context.Context, opts Options, c *compiledTree, rep *Report
 		if err != nil {
 			return nil, err
 		}
+		c.rows += rows[i]
+		c.hwids += hwids[i]
 		rep.ShardBytes += refs[i].Size
 		if reused[i] {
 			rep.ShardsReused++

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/driveway/driveway/catalogs"
@@ -23,16 +24,18 @@ type record struct {
 // compiledTree is a label tree compiled into records, routed to shards and sorted by key,
 // plus the control table for the manifest.
 type compiledTree struct {
-	// hwidRows holds, per HWID shard, the grid rows of each hardware ID routed to it; the
-	// shard's records are encoded from them when it is written (hwidRecords), one shard at a
-	// time per worker, so the encoded records of the whole release are never in memory.
-	hwidRows    []map[string][]compiled.Row
+	// The grid rows are in the build's spill (spill.go), routed by HWID shard; a shard's
+	// records are encoded from them when it is written (hwidRecords), one shard at a time
+	// per worker, so neither the rows nor the encoded records of the whole release are in
+	// memory at once. skipIDs are the labels (by IDValue) whose rows are left out.
+	spill       *rowSpill
+	skipIDs     map[uint64]bool
 	labelShards [][]record
 	os          *ostable.Table // the table the rows' slots are of
 	control     compiled.Control
 	labels      int // label records
-	rows        int // grid rows compiled
-	hwids       int // distinct normalised hardware IDs (HWID records)
+	rows        int // grid rows written (set by writeShards)
+	hwids       int // distinct normalised hardware IDs (HWID records; set by writeShards)
 }
 
 // compiledLabel is one label compiled on its own: its label record and its grid rows, or
@@ -153,16 +156,16 @@ func compileLabel(t *catalogs.Tree, l *catalogs.Label) compiledLabel {
 	return cl
 }
 
-// assemble routes the compiled labels of a tree's products (units, in the order of
-// t.Products), less those in skip, into sorted shards, with the control table at now. Every
-// output is sorted, so the same tree gives the same records.
-// assemble consumes the rows of units (it drops each label's rows once routed, so the
-// build holds them once), keeping the label records and routing the rows by hardware ID to
-// their HWID shard.
-func assemble(t *catalogs.Tree, units [][]compiledLabel, skip map[string][]string, now time.Time, hwidShards, labelShards int) (*compiledTree, error) {
-	c := &compiledTree{hwidRows: make([]map[string][]compiled.Row, hwidShards), labelShards: make([][]record, labelShards), os: t.OS}
-	for i := range c.hwidRows {
-		c.hwidRows[i] = map[string][]compiled.Row{}
+// assemble routes the label records of a tree's products (units, in the order of
+// t.Products), less those in skip, into sorted label shards, with the control table at now.
+// Every output is sorted, so the same tree gives the same records. The labels' grid rows are
+// not assemble's: the build spills them (rowSpill) and writeShards reads them back.
+func assemble(t *catalogs.Tree, units [][]compiledLabel, skip map[string][]string, now time.Time, labelShards int) (*compiledTree, error) {
+	c := &compiledTree{labelShards: make([][]record, labelShards), os: t.OS, skipIDs: map[uint64]bool{}}
+	for id := range skip {
+		if v := catalogs.IDValue(id); strconv.FormatUint(v, 10) == id { // else its rows were not spilled (rowSpill.add)
+			c.skipIDs[v] = true
+		}
 	}
 	for _, labels := range units {
 		for i := range labels {
@@ -173,12 +176,6 @@ func assemble(t *catalogs.Tree, units [][]compiledLabel, skip map[string][]strin
 			if cl.err != "" {
 				return nil, fmt.Errorf("build: %s", cl.err)
 			}
-			for _, r := range cl.rows {
-				m := c.hwidRows[index.Route([]byte(r.hwid), hwidShards)]
-				m[r.hwid] = append(m[r.hwid], r.row)
-			}
-			c.rows += len(cl.rows)
-			cl.rows = nil
 			key := compiled.LabelKey(catalogs.IDValue(cl.id))
 			shard := index.Route(key[:], labelShards)
 			c.labelShards[shard] = append(c.labelShards[shard], record{key[:], cl.value})
@@ -187,9 +184,6 @@ func assemble(t *catalogs.Tree, units [][]compiledLabel, skip map[string][]strin
 				c.control.Labels = append(c.control.Labels, lc)
 			}
 		}
-	}
-	for _, m := range c.hwidRows {
-		c.hwids += len(m)
 	}
 	for _, shard := range c.labelShards {
 		sortRecords(shard)
@@ -202,11 +196,12 @@ func assemble(t *catalogs.Tree, units [][]compiledLabel, skip map[string][]strin
 	return c, nil
 }
 
-// hwidRecords encodes the HWID records of one shard's rows, sorted by key.
-func hwidRecords(rows map[string][]compiled.Row, tab *ostable.Table) ([]record, error) {
-	recs := make([]record, 0, len(rows))
-	for hwid, rs := range rows {
-		value, err := compiled.AppendHWID(nil, rs, tab)
+// hwidRecords encodes the HWID records of one shard's rows (hwids[i]'s are groups[i]),
+// sorted by key.
+func hwidRecords(hwids []string, groups [][]compiled.Row, tab *ostable.Table) ([]record, error) {
+	recs := make([]record, 0, len(hwids))
+	for i, hwid := range hwids {
+		value, err := compiled.AppendHWID(nil, groups[i], tab)
 		if err != nil {
 			return nil, fmt.Errorf("build: hardware ID %s: %w", hwid, err)
 		}
@@ -336,12 +331,13 @@ func audiences(t *catalogs.Tree) []compiled.Audience {
 	return out
 }
 
-// compile compiles a whole validated tree (less the labels in skip): compileProduct for each
-// product, then assemble.
-func compile(t *catalogs.Tree, skip map[string][]string, now time.Time, hwidShards, labelShards int) (*compiledTree, error) {
+// compile compiles the label records and control table of a whole validated tree (less the
+// labels in skip): compileProduct for each product, then assemble. It is a control-only
+// release's, which writes no HWID shard: the rows are not kept.
+func compile(t *catalogs.Tree, skip map[string][]string, now time.Time, labelShards int) (*compiledTree, error) {
 	units := make([][]compiledLabel, len(t.Products))
 	for i, p := range t.Products {
 		units[i] = compileProduct(t, p)
 	}
-	return assemble(t, units, skip, now, hwidShards, labelShards)
+	return assemble(t, units, skip, now, labelShards)
 }

@@ -245,7 +245,7 @@ func compileNamed(opts ControlOptions, m *index.Manifest, tree *catalogs.Tree, p
 	if rep.Errors > 0 {
 		return nil, fmt.Errorf("%w: %d errors", ErrInvalid, rep.Errors)
 	}
-	return compile(tree, nil, opts.Now, 1, 1)
+	return compile(tree, nil, opts.Now, 1)
 }
 
 // sameRecords returns ErrNeedsFullBuild unless each named label compiled to the record

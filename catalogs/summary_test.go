@@ -40,9 +40,21 @@ func summarized(t testing.TB, fsys fs.FS, vopts *ValidateOptions) (Problems, map
 	}
 	tree.SortProducts()
 	probs = append(probs, tree.CheckReferences()...)
-	warnings := tree.WarnAcross(vopts)
+	// As the build does, with the rows dropped once read (the problems are compared with
+	// the full tree's, which keeps its rows).
+	wopts := ValidateOptions{DropRows: true}
+	if vopts != nil {
+		wopts = *vopts
+		wopts.DropRows = true
+	}
+	warnings := tree.WarnAcross(&wopts)
 	if n := warnings.Errors(); n > 0 {
 		t.Fatalf("WarnAcross gave %d errors; the build decides which labels are invalid without it", n)
+	}
+	for _, l := range tree.Labels() {
+		if l.Rows != nil {
+			t.Fatalf("%s: WarnAcross with DropRows kept its rows", l)
+		}
 	}
 	probs = append(probs, tree.CheckUniqueIDs()...)
 	probs = append(probs, warnings...)

@@ -26,6 +26,12 @@ type ValidateOptions struct {
 	// copy of the labels it changes): the checks that need every label of the catalog to be
 	// right (W006, a block that matches nothing) are skipped.
 	Partial bool
+	// DropRows lets WarnAcross set each label's Rows to nil as soon as the rules that read
+	// rows are done with them, before the analysis's second half: for a caller that needs
+	// nothing of the rows afterwards (a build's tree of product summaries, where the rows
+	// are half of the memory and the analysis runs beside the release's assembly). The
+	// tree's rows are gone then: Label.Live and the rules are wrong on it.
+	DropRows bool
 }
 
 // DefaultClassRules is the class rules table when catalog.json has none: firmware must
@@ -103,6 +109,11 @@ func (t *Tree) WarnAcross(opts *ValidateOptions) Problems {
 	}()
 	prepared := v.prepareAnalysis()
 	<-done
+	if opts.DropRows {
+		for _, l := range prepared.labels {
+			l.Rows = nil
+		}
+	}
 	v.tied = vt.tied
 	v.finishAnalysis(prepared)
 	return append(vt.sink.list, v.sink.list...)

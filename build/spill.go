@@ -1,0 +1,167 @@
+package build
+
+// The row spill: the grid rows of a build's compiled labels, on disk from the moment each
+// product's summary is decoded until its HWID shard is written, so that the rows of the whole
+// catalog (2 million at 100,000 labels, 20 million at 1,000,000) are not in memory while the
+// rules that span labels run.
+//
+// The spill is a temporary directory beside Options.Out (".<out>.build-spill-*": on the
+// release's file system, not the system's temporary directory, which may be memory), holding
+// one file per HWID shard. Each file is a sequence of rows, in no order:
+//
+//	row = hwidLength:uvarint hwid row:14 bytes (label:8 inf:2 slot family score flags, appendRow)
+//
+// which is about 55 bytes a row (113 MB at 100,000 labels).
+//
+// A shard's writer reads its file whole, leaves out the rows of the labels the build left
+// out (invalid labels, under --skip-invalid), groups the rest by hardware ID and encodes the
+// records (compiled.AppendHWID sorts each record's rows, so the order of the file does not
+// matter), one shard per worker at a time. The directory is removed when the build ends,
+// whether it succeeded or not.
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/driveway/driveway/catalogs"
+	"github.com/driveway/driveway/catalogs/compiled"
+	"github.com/driveway/driveway/catalogs/ostable"
+	"github.com/driveway/driveway/index"
+)
+
+// rowSpill is one build's spill. add is safe for concurrent use; rows is called once per
+// shard, after every add.
+type rowSpill struct {
+	dir    string
+	shards []spillShard
+}
+
+type spillShard struct {
+	mu   sync.Mutex
+	f    *os.File
+	w    *bufio.Writer
+	rows int // written
+	err  error
+}
+
+// newRowSpill creates the spill of a build into out with n HWID shards.
+func newRowSpill(out string, n int) (*rowSpill, error) {
+	out = filepath.Clean(out)
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return nil, fmt.Errorf("build: %w", err)
+	}
+	dir, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".build-spill-")
+	if err != nil {
+		return nil, fmt.Errorf("build: a directory for the grid rows beside %s: %w", out, err)
+	}
+	s := &rowSpill{dir: dir, shards: make([]spillShard, n)}
+	for i := range s.shards {
+		f, err := os.Create(filepath.Join(dir, strconv.Itoa(i)))
+		if err != nil {
+			s.remove()
+			return nil, fmt.Errorf("build: %w", err)
+		}
+		s.shards[i].f, s.shards[i].w = f, bufio.NewWriterSize(f, 64<<10)
+	}
+	return s, nil
+}
+
+// add appends the rows of labels to their shards' files and drops them from the labels. A
+// shard leaves out rows by their label's IDValue; a label whose id is not a canonical
+// decimal (its IDValue does not give it back: the loader's L002 made it "") is invalid, so
+// never in a release, and its rows are not spilled, lest they pass for label 0's.
+func (s *rowSpill) add(labels []compiledLabel) {
+	bufs := make([][]byte, len(s.shards))
+	counts := make([]int, len(s.shards))
+	for i := range labels {
+		if id := labels[i].id; strconv.FormatUint(catalogs.IDValue(id), 10) != id {
+			labels[i].rows = nil
+			continue
+		}
+		for _, r := range labels[i].rows {
+			n := index.Route([]byte(r.hwid), len(s.shards))
+			b := binary.AppendUvarint(bufs[n], uint64(len(r.hwid)))
+			bufs[n] = appendRow(append(b, r.hwid...), r.row)
+			counts[n]++
+		}
+		labels[i].rows = nil
+	}
+	for n, b := range bufs {
+		if len(b) == 0 {
+			continue
+		}
+		sh := &s.shards[n]
+		sh.mu.Lock()
+		if sh.err == nil {
+			_, sh.err = sh.w.Write(b)
+		}
+		sh.rows += counts[n]
+		sh.mu.Unlock()
+	}
+}
+
+// rows reads shard n's rows back, less those of the labels in skip (by IDValue), grouped by
+// hardware ID (hwids[i]'s rows are groups[i]), and removes the shard's file. It returns the
+// number of rows kept too.
+func (s *rowSpill) rows(n int, skip map[uint64]bool) (hwids []string, groups [][]compiled.Row, kept int, err error) {
+	sh := &s.shards[n]
+	err = sh.err
+	if err == nil {
+		err = sh.w.Flush()
+	}
+	if cerr := sh.f.Close(); err == nil {
+		err = cerr
+	}
+	var b []byte
+	if err == nil {
+		b, err = os.ReadFile(sh.f.Name())
+	}
+	os.Remove(sh.f.Name())
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("build: the grid rows of HWID shard %d (%s): %w", n, s.dir, err)
+	}
+	group := map[string]int{}
+	read := 0
+	for len(b) > 0 {
+		l, k := binary.Uvarint(b)
+		if k <= 0 || l > uint64(len(b)-k) || len(b)-k-int(l) < rowSize {
+			return nil, nil, 0, fmt.Errorf("build: the grid rows of HWID shard %d (%s) are damaged after %d rows", n, s.dir, read)
+		}
+		hwid, r := b[k:k+int(l)], b[k+int(l):k+int(l)+rowSize]
+		b = b[k+int(l)+rowSize:]
+		read++
+		row := compiled.Row{Label: binary.LittleEndian.Uint64(r), INF: binary.LittleEndian.Uint16(r[8:]),
+			Slot: ostable.Slot(r[10]), Family: ostable.Family(r[11]), Score: r[12], Flags: r[13]}
+		if skip[row.Label] {
+			continue
+		}
+		g, ok := group[string(hwid)]
+		if !ok {
+			g = len(hwids)
+			hwids = append(hwids, string(hwid))
+			group[hwids[g]] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], row)
+		kept++
+	}
+	if read != sh.rows {
+		return nil, nil, 0, fmt.Errorf("build: HWID shard %d's spill (%s) holds %d grid rows, %d were written", n, s.dir, read, sh.rows)
+	}
+	return hwids, groups, kept, nil
+}
+
+// remove removes the spill's directory.
+func (s *rowSpill) remove() {
+	for i := range s.shards {
+		if f := s.shards[i].f; f != nil {
+			f.Close()
+		}
+	}
+	os.RemoveAll(s.dir)
+}
