@@ -213,13 +213,13 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 		}
 	}
 	vopts := &catalogs.ValidateOptions{RequireFlight: opts.RequireFlight, Now: opts.Now}
-	units, err := buildUnits(ctx, opts, tree, dirs, cache, vopts, progress)
-	var spill *rowSpill
-	if err == nil {
-		spill, err = newRowSpill(opts.Out, opts.HWIDShards)
+	spill, err := newRowSpill(opts.Out, opts.HWIDShards)
+	if err != nil {
+		return nil, err
 	}
+	defer spill.remove()
+	units, err := buildUnits(ctx, opts, tree, dirs, cache, vopts, spill, progress)
 	if err == nil {
-		defer spill.remove()
 		err = decodeSummaries(ctx, opts, tree, units, cache, vopts, spill)
 	}
 	if cache != nil {
@@ -395,14 +395,19 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 // t, in parallel, each from the cache when its files did not change; the units are in the
 // order of the products' ids (Tree.Products).
 func buildUnits(ctx context.Context, opts Options, t *catalogs.Tree, dirs []string, cache *productCache, vopts *catalogs.ValidateOptions,
-	progress func(string, int, int)) ([]*unit, error) {
+	spill *rowSpill, progress func(string, int, int)) ([]*unit, error) {
 	fsys := os.DirFS(opts.Labels)
 	units := make([]*unit, len(dirs))
 	errs := make([]error, len(dirs))
 	// More workers than CPUs: much of a cached product's time is the file system's (a
 	// directory read and a stat per file), which other workers' CPU work can overlap.
 	forEach(ctx, len(dirs), 4*runtime.GOMAXPROCS(0), func(i int) {
-		units[i], errs[i] = buildUnit(t, fsys, dirs[i], cache, vopts)
+		u, err := buildUnit(t, fsys, dirs[i], cache, vopts)
+		if err == nil {
+			u.seq = i
+			err = spill.add(u.seq, u.labels)
+		}
+		units[i], errs[i] = u, err
 	}, func(done int) { progress("load", done, len(dirs)) })
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -416,14 +421,14 @@ func buildUnits(ctx context.Context, opts Options, t *catalogs.Tree, dirs []stri
 }
 
 // decodeSummaries decodes each unit's summary into the product the rules that span labels
-// read, moves its labels' grid rows to the spill, and sorts the units by product id (the
-// order of Tree.Products). It runs after the
+// read, and sorts the units by product id (the order of Tree.Products). It runs after the
 // load, not in each worker: the decoded products are most of what a build keeps while it
 // validates, and made among the load's garbage (each product's JSON, parsed and dropped)
 // they leave the heap fragmented, every span holding a few survivors (at 100k labels the
 // heap in use after the load was 916 MB for 552 MB of live objects; decoded here, 757 MB).
 // A cached entry whose summary does not decode passed its checksum, so it was written by a
-// faulty build: it is reported as damaged and its product built from its files.
+// faulty build: it is reported as damaged, the rows it spilled are void, and its product is
+// built from its files.
 func decodeSummaries(ctx context.Context, opts Options, t *catalogs.Tree, units []*unit, cache *productCache, vopts *catalogs.ValidateOptions, spill *rowSpill) error {
 	fsys := os.DirFS(opts.Labels)
 	errs := make([]error, len(units))
@@ -432,9 +437,13 @@ func decodeSummaries(ctx context.Context, opts Options, t *catalogs.Tree, units 
 		p, probs, err := catalogs.ReadSummary(u.summary)
 		if err != nil && u.key != "" {
 			cache.ignore(u.key, err)
+			spill.voidUnit(u.seq)
 			if u, err = buildFromFiles(t, fsys, u.dir, cache, u.key, vopts); err == nil {
+				u.seq = len(units) + i
 				units[i] = u
-				p, probs, err = catalogs.ReadSummary(u.summary)
+				if err = spill.add(u.seq, u.labels); err == nil {
+					p, probs, err = catalogs.ReadSummary(u.summary)
+				}
 			}
 		}
 		if err != nil {
@@ -442,7 +451,6 @@ func decodeSummaries(ctx context.Context, opts Options, t *catalogs.Tree, units 
 			return
 		}
 		u.product, u.probs, u.summary = p, probs, nil
-		spill.add(u.labels)
 	}, func(int) {})
 	if err := ctx.Err(); err != nil {
 		return err

@@ -65,11 +65,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unique"
 
 	"github.com/driveway/driveway/catalogs"
 	"github.com/driveway/driveway/catalogs/compiled"
-	"github.com/driveway/driveway/catalogs/ostable"
 	"github.com/driveway/driveway/internal/atomicfile"
 )
 
@@ -447,6 +445,7 @@ func (c *productCache) finish() *CacheReport {
 // unit is one product directory's work: its summary (the product as the rules that span
 // labels see it, with its problems) and its compiled labels.
 type unit struct {
+	seq     int    // the unit's number in the spill (rowSpill)
 	dir     string // the product directory, under products/
 	key     string // its cache key; "" without a cache
 	summary []byte // until decoded (decodeSummaries)
@@ -466,11 +465,8 @@ func encodeEntry(key string, u *unit) []byte {
 		b = appendBytes(b, l.value)
 		ctl, _ := json.Marshal(l.control)
 		b = appendBytes(b, ctl)
-		b = binary.AppendUvarint(b, uint64(len(l.rows)))
-		for _, r := range l.rows {
-			b = appendBytes(b, []byte(r.hwid))
-			b = appendRow(b, r.row)
-		}
+		b = binary.AppendUvarint(b, uint64(l.nrows))
+		b = append(b, l.rows...)
 	}
 	sum := sha256.Sum256(b)
 	return append(b, sum[:]...)
@@ -508,7 +504,6 @@ func decodeEntry(b []byte, key string) (*unit, error) {
 	// The summary is decoded after the load (decodeSummaries); it is copied out of the
 	// entry, which holds the labels too.
 	u := &unit{summary: bytes.Clone(d.bytes())}
-	hwids := map[string]string{}
 	nl := d.count(5)
 	for i := 0; i < nl && d.err == nil; i++ {
 		l := compiledLabel{id: string(d.bytes()), err: string(d.bytes())}
@@ -520,24 +515,16 @@ func decodeEntry(b []byte, key string) (*unit, error) {
 				return nil, fmt.Errorf("%w: label %s: control: %v", errEntry, l.id, err)
 			}
 		}
+		// The rows are checked and kept encoded, a slice of the entry: the build spills
+		// them right after (rowSpill.add), and the entry goes with them.
 		nr := d.count(1 + rowSize)
+		rows := d.b
 		for j := 0; j < nr && d.err == nil; j++ {
-			// A product's labels name the same IDs on many rows (one per OS release): the
-			// string is looked up once per entry, and interned, so that it is the string
-			// the product's decoded summary holds (as a product built from its files
-			// shares its loader's strings) and not a second copy while the build validates.
-			b := d.bytes()
-			hwid, ok := hwids[string(b)]
-			if !ok {
-				hwid = unique.Make(string(b)).Value()
-				hwids[hwid] = hwid
-			}
-			r := d.take(rowSize)
-			if d.err != nil {
-				break
-			}
-			l.rows = append(l.rows, hwidRow{hwid, compiled.Row{Label: binary.LittleEndian.Uint64(r), INF: binary.LittleEndian.Uint16(r[8:]),
-				Slot: ostable.Slot(r[10]), Family: ostable.Family(r[11]), Score: r[12], Flags: r[13]}})
+			d.bytes()
+			d.take(rowSize)
+		}
+		if d.err == nil && nr > 0 {
+			l.rows, l.nrows = rows[:len(rows)-len(d.b)], nr
 		}
 		u.labels = append(u.labels, l)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/driveway/driveway/bench"
 	"github.com/driveway/driveway/catalogs"
+	"github.com/driveway/driveway/catalogs/compiled"
 	"github.com/driveway/driveway/signing"
 )
 
@@ -446,7 +447,7 @@ func TestCacheVersion(t *testing.T) {
 // re-encoded to the same bytes.
 func FuzzDecodeEntry(f *testing.F) {
 	key := strings.Repeat("ab", 32)
-	u := &unit{summary: []byte("DWS1\x00\x00\x00\x00\x00\x00\x00"), labels: []compiledLabel{{id: "1", value: []byte{1, 2}, rows: []hwidRow{{hwid: `PCI\VEN_1`}}}}}
+	u := &unit{summary: []byte("DWS1\x00\x00\x00\x00\x00\x00\x00"), labels: []compiledLabel{{id: "1", value: []byte{1, 2}, rows: appendHWIDRow(nil, `PCI\VEN_1`, compiled.Row{}), nrows: 1}}}
 	f.Add(encodeEntry(key, u))
 	f.Add([]byte(entryMagic))
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -42,10 +42,14 @@ type compiledTree struct {
 // nothing when the label is not offered (another destination, no publishing specifications,
 // no row that compiles). The build caches these with the label's product (cache.go).
 type compiledLabel struct {
-	id      string // the label id (the build leaves out the labels an error invalidates)
-	err     string // why the label record could not be written; the build fails on it if the label is in
-	value   []byte // the label record; nil: not offered
-	rows    []hwidRow
+	id    string // the label id (the build leaves out the labels an error invalidates)
+	err   string // why the label record could not be written; the build fails on it if the label is in
+	value []byte // the label record; nil: not offered
+	// rows are the label's grid rows, encoded as in a cache entry (nrows × hwid:str
+	// row:14 bytes, appendHWIDRow), until the build spills them (rowSpill.add): one
+	// allocation a label, not one a row, and a cached entry's rows are copied, not decoded.
+	rows    []byte
+	nrows   int
 	control labelControl
 }
 
@@ -53,6 +57,12 @@ type compiledLabel struct {
 type hwidRow struct {
 	hwid string
 	row  compiled.Row
+}
+
+// appendHWIDRow appends a grid row in the encoding of compiledLabel.rows.
+func appendHWIDRow(b []byte, hwid string, r compiled.Row) []byte {
+	b = binary.AppendUvarint(b, uint64(len(hwid)))
+	return appendRow(append(b, hwid...), r)
 }
 
 // labelControl is what a label's control entry is made of before the release time decides
@@ -143,7 +153,8 @@ func compileLabel(t *catalogs.Tree, l *catalogs.Label) compiledLabel {
 		binary.LittleEndian.PutUint16(buf[:], r.row.INF)
 		buf[2], buf[3], buf[4], buf[5] = byte(r.row.Slot), byte(r.row.Family), r.row.Score, r.row.Flags
 		digest.Write(buf[:6])
-		cl.rows = append(cl.rows, r)
+		cl.rows = appendHWIDRow(cl.rows, r.hwid, r.row)
+		cl.nrows++
 	}
 	data := labelData(t, l, id, infs)
 	copy(data.RowsDigest[:], digest.Sum(nil))

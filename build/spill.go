@@ -1,23 +1,25 @@
 package build
 
 // The row spill: the grid rows of a build's compiled labels, on disk from the moment each
-// product's summary is decoded until its HWID shard is written, so that the rows of the whole
-// catalog (2 million at 100,000 labels, 20 million at 1,000,000) are not in memory while the
-// rules that span labels run.
+// product is built (or taken from the cache) until its HWID shard is written, so that the
+// rows of the whole catalog (2 million at 100,000 labels, 20 million at 1,000,000) are never
+// in memory.
 //
 // The spill is a temporary directory beside Options.Out (".<out>.build-spill-*": on the
 // release's file system, not the system's temporary directory, which may be memory), holding
 // one file per HWID shard. Each file is a sequence of rows, in no order:
 //
-//	row = hwidLength:uvarint hwid row:14 bytes (label:8 inf:2 slot family score flags, appendRow)
+//	row = unit:uvarint hwidLength:uvarint hwid row:14 bytes (label:8 inf:2 slot family score flags, appendRow)
 //
-// which is about 55 bytes a row (113 MB at 100,000 labels).
+// which is about 55 bytes a row (113 MB at 100,000 labels). unit numbers the product
+// directory whose build wrote the row: a unit taken from the cache whose summary then does
+// not decode is built again from its files, and the rows it spilled are void.
 //
-// A shard's writer reads its file whole, leaves out the rows of the labels the build left
-// out (invalid labels, under --skip-invalid), groups the rest by hardware ID and encodes the
-// records (compiled.AppendHWID sorts each record's rows, so the order of the file does not
-// matter), one shard per worker at a time. The directory is removed when the build ends,
-// whether it succeeded or not.
+// A shard's writer reads its file whole, leaves out the rows of void units and of the labels
+// the build left out (invalid labels, under --skip-invalid), groups the rest by hardware ID
+// and encodes the records (compiled.AppendHWID sorts each record's rows, so the order of the
+// file does not matter), one shard per worker at a time. The directory is removed when the
+// build ends, whether it succeeded or not.
 
 import (
 	"bufio"
@@ -39,6 +41,8 @@ import (
 type rowSpill struct {
 	dir    string
 	shards []spillShard
+	mu     sync.Mutex
+	void   map[int]bool // units whose rows are left out
 }
 
 type spillShard struct {
@@ -59,7 +63,7 @@ func newRowSpill(out string, n int) (*rowSpill, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build: a directory for the grid rows beside %s: %w", out, err)
 	}
-	s := &rowSpill{dir: dir, shards: make([]spillShard, n)}
+	s := &rowSpill{dir: dir, shards: make([]spillShard, n), void: map[int]bool{}}
 	for i := range s.shards {
 		f, err := os.Create(filepath.Join(dir, strconv.Itoa(i)))
 		if err != nil {
@@ -71,25 +75,36 @@ func newRowSpill(out string, n int) (*rowSpill, error) {
 	return s, nil
 }
 
-// add appends the rows of labels to their shards' files and drops them from the labels. A
-// shard leaves out rows by their label's IDValue; a label whose id is not a canonical
-// decimal (its IDValue does not give it back: the loader's L002 made it "") is invalid, so
-// never in a release, and its rows are not spilled, lest they pass for label 0's.
-func (s *rowSpill) add(labels []compiledLabel) {
+// add appends the rows of unit's labels to their shards' files and drops them from the
+// labels. A shard leaves out rows by their label's IDValue; a label whose id is not a
+// canonical decimal (its IDValue does not give it back: the loader's L002 made it "") is
+// invalid, so never in a release, and its rows are not spilled, lest they pass for label 0's.
+// The rows are the build's own encoding (compiledLabel.rows, checked when read from a cache
+// entry); add fails only if they do not parse.
+func (s *rowSpill) add(unit int, labels []compiledLabel) error {
 	bufs := make([][]byte, len(s.shards))
 	counts := make([]int, len(s.shards))
 	for i := range labels {
-		if id := labels[i].id; strconv.FormatUint(catalogs.IDValue(id), 10) != id {
-			labels[i].rows = nil
+		l := &labels[i]
+		rows, n := l.rows, l.nrows
+		l.rows, l.nrows = nil, 0
+		if strconv.FormatUint(catalogs.IDValue(l.id), 10) != l.id {
 			continue
 		}
-		for _, r := range labels[i].rows {
-			n := index.Route([]byte(r.hwid), len(s.shards))
-			b := binary.AppendUvarint(bufs[n], uint64(len(r.hwid)))
-			bufs[n] = appendRow(append(b, r.hwid...), r.row)
-			counts[n]++
+		for j := 0; j < n; j++ {
+			hl, k := binary.Uvarint(rows)
+			if k <= 0 || hl > uint64(len(rows)-k) || len(rows)-k-int(hl) < rowSize {
+				return fmt.Errorf("build: label %s: its grid rows do not parse after %d of %d", l.id, j, n)
+			}
+			row := rows[:k+int(hl)+rowSize]
+			rows = rows[len(row):]
+			sh := index.Route(row[k:k+int(hl)], len(s.shards))
+			bufs[sh] = append(binary.AppendUvarint(bufs[sh], uint64(unit)), row...)
+			counts[sh]++
 		}
-		labels[i].rows = nil
+		if len(rows) != 0 {
+			return fmt.Errorf("build: label %s: %d bytes after its %d grid rows", l.id, len(rows), n)
+		}
 	}
 	for n, b := range bufs {
 		if len(b) == 0 {
@@ -103,11 +118,19 @@ func (s *rowSpill) add(labels []compiledLabel) {
 		sh.rows += counts[n]
 		sh.mu.Unlock()
 	}
+	return nil
 }
 
-// rows reads shard n's rows back, less those of the labels in skip (by IDValue), grouped by
-// hardware ID (hwids[i]'s rows are groups[i]), and removes the shard's file. It returns the
-// number of rows kept too.
+// voidUnit leaves the rows unit spilled out of every shard.
+func (s *rowSpill) voidUnit(unit int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.void[unit] = true
+}
+
+// rows reads shard n's rows back, less those of void units and of the labels in skip (by
+// IDValue), grouped by hardware ID (hwids[i]'s rows are groups[i]), and removes the shard's
+// file. It returns the number of rows kept too. It is called after every add and voidUnit.
 func (s *rowSpill) rows(n int, skip map[uint64]bool) (hwids []string, groups [][]compiled.Row, kept int, err error) {
 	sh := &s.shards[n]
 	err = sh.err
@@ -128,6 +151,11 @@ func (s *rowSpill) rows(n int, skip map[uint64]bool) (hwids []string, groups [][
 	group := map[string]int{}
 	read := 0
 	for len(b) > 0 {
+		unit, ku := binary.Uvarint(b)
+		if ku <= 0 {
+			return nil, nil, 0, fmt.Errorf("build: the grid rows of HWID shard %d (%s) are damaged after %d rows", n, s.dir, read)
+		}
+		b = b[ku:]
 		l, k := binary.Uvarint(b)
 		if k <= 0 || l > uint64(len(b)-k) || len(b)-k-int(l) < rowSize {
 			return nil, nil, 0, fmt.Errorf("build: the grid rows of HWID shard %d (%s) are damaged after %d rows", n, s.dir, read)
@@ -137,7 +165,7 @@ func (s *rowSpill) rows(n int, skip map[uint64]bool) (hwids []string, groups [][
 		read++
 		row := compiled.Row{Label: binary.LittleEndian.Uint64(r), INF: binary.LittleEndian.Uint16(r[8:]),
 			Slot: ostable.Slot(r[10]), Family: ostable.Family(r[11]), Score: r[12], Flags: r[13]}
-		if skip[row.Label] {
+		if skip[row.Label] || s.void[int(unit)] {
 			continue
 		}
 		g, ok := group[string(hwid)]

@@ -15,12 +15,21 @@ import (
 	"github.com/driveway/driveway/signing"
 )
 
+// encoded is a label's rows as compiledLabel holds them.
+func encoded(rs ...hwidRow) ([]byte, int) {
+	var b []byte
+	for _, r := range rs {
+		b = appendHWIDRow(b, r.hwid, r.row)
+	}
+	return b, len(rs)
+}
+
 func spillRow(label uint64, inf uint16) compiled.Row {
 	return compiled.Row{Label: label, INF: inf, Slot: 3, Family: 1, Score: 0xff, Flags: compiled.RowLive}
 }
 
 // TestSpillRoundTrip: the rows a build spills come back from their shard grouped by hardware
-// ID, less the skipped labels', and the shard's file is gone after.
+// ID, less the skipped labels' and the void units', and the shard's file is gone after.
 func TestSpillRoundTrip(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "cat")
 	s, err := newRowSpill(out, 3)
@@ -32,13 +41,22 @@ func TestSpillRoundTrip(t *testing.T) {
 	var labels []compiledLabel
 	for l := uint64(1); l <= 4; l++ {
 		cl := compiledLabel{id: strconv.FormatUint(l, 10), value: []byte{1}}
+		var rs []hwidRow
 		for i, hwid := range ids {
-			cl.rows = append(cl.rows, hwidRow{hwid, spillRow(l, uint16(i))})
+			rs = append(rs, hwidRow{hwid, spillRow(l, uint16(i))})
 		}
+		cl.rows, cl.nrows = encoded(rs...)
 		labels = append(labels, cl)
 	}
-	s.add(labels[:2])
-	s.add(labels[2:])
+	// A fifth label, of a unit that is void (a cached entry whose summary did not decode).
+	void := compiledLabel{id: "5", value: []byte{1}}
+	void.rows, void.nrows = encoded(hwidRow{ids[0], spillRow(5, 9)})
+	for i, part := range [][]compiledLabel{labels[:2], labels[2:], {void}} {
+		if err := s.add(i, part); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.voidUnit(2)
 	for _, l := range labels {
 		if l.rows != nil {
 			t.Fatalf("label %s keeps its rows after the spill", l.id)
@@ -95,7 +113,11 @@ func TestSpillDamaged(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.remove()
-			s.add([]compiledLabel{{id: "7", rows: []hwidRow{{`PCI\VEN_1`, spillRow(7, 0)}, {`PCI\VEN_2`, spillRow(7, 1)}}}})
+			l := compiledLabel{id: "7"}
+			l.rows, l.nrows = encoded(hwidRow{`PCI\VEN_1`, spillRow(7, 0)}, hwidRow{`PCI\VEN_2`, spillRow(7, 1)})
+			if err := s.add(0, []compiledLabel{l}); err != nil {
+				t.Fatal(err)
+			}
 			sh := &s.shards[0]
 			if err := sh.w.Flush(); err != nil {
 				t.Fatal(err)
@@ -124,11 +146,12 @@ func TestSpillSkipsByCanonicalID(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.remove()
-	units := [][]compiledLabel{{
-		{id: "", value: []byte{1}, rows: []hwidRow{{`PCI\VEN_BAD`, spillRow(0, 0)}}},
-		{id: "0", value: []byte{2}, rows: []hwidRow{{`PCI\VEN_GOOD`, spillRow(0, 0)}}},
-	}}
-	s.add(units[0])
+	units := [][]compiledLabel{{{id: "", value: []byte{1}}, {id: "0", value: []byte{2}}}}
+	units[0][0].rows, units[0][0].nrows = encoded(hwidRow{`PCI\VEN_BAD`, spillRow(0, 0)})
+	units[0][1].rows, units[0][1].nrows = encoded(hwidRow{`PCI\VEN_GOOD`, spillRow(0, 0)})
+	if err := s.add(0, units[0]); err != nil {
+		t.Fatal(err)
+	}
 	c, err := assemble(&catalogs.Tree{}, units, map[string][]string{"": {"L002"}}, testNow, 1)
 	if err != nil {
 		t.Fatal(err)
