@@ -247,7 +247,9 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 		start := time.Now() // no progress call: Progress's calls must not overlap
 		// The tree's rows are dropped once read: nothing after reads them (the release
 		// is assembled from the compiled labels), and they are 200 MB at 100,000 labels.
-		w := tree.WarnAcross(&catalogs.ValidateOptions{RequireFlight: vopts.RequireFlight, Now: vopts.Now, DropRows: true})
+		wopts := *vopts
+		wopts.DropRows = true
+		w := tree.WarnAcross(&wopts)
 		validateSeconds = time.Since(start).Seconds()
 		warned <- w
 	}()
@@ -392,8 +394,8 @@ func Build(ctx context.Context, opts Options) (*Report, error) {
 }
 
 // buildUnits reads, validates and compiles the product directories dirs of the opened tree
-// t, in parallel, each from the cache when its files did not change; the units are in the
-// order of the products' ids (Tree.Products).
+// t, in parallel, each from the cache when its files did not change, and spills their grid
+// rows; the units are in the order of dirs (decodeSummaries sorts them).
 func buildUnits(ctx context.Context, opts Options, t *catalogs.Tree, dirs []string, cache *productCache, vopts *catalogs.ValidateOptions,
 	spill *rowSpill, progress func(string, int, int)) ([]*unit, error) {
 	fsys := os.DirFS(opts.Labels)

@@ -68,6 +68,7 @@ import (
 
 	"github.com/driveway/driveway/catalogs"
 	"github.com/driveway/driveway/catalogs/compiled"
+	"github.com/driveway/driveway/catalogs/ostable"
 	"github.com/driveway/driveway/internal/atomicfile"
 )
 
@@ -483,6 +484,12 @@ func appendRow(b []byte, r compiled.Row) []byte {
 	b = binary.LittleEndian.AppendUint64(b, r.Label)
 	b = binary.LittleEndian.AppendUint16(b, r.INF)
 	return append(b, byte(r.Slot), byte(r.Family), r.Score, r.Flags)
+}
+
+// decodeRow is appendRow's inverse, of rowSize bytes.
+func decodeRow(r []byte) compiled.Row {
+	return compiled.Row{Label: binary.LittleEndian.Uint64(r), INF: binary.LittleEndian.Uint16(r[8:]),
+		Slot: ostable.Slot(r[10]), Family: ostable.Family(r[11]), Score: r[12], Flags: r[13]}
 }
 
 var errEntry = errors.New("damaged entry")

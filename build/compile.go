@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/driveway/driveway/catalogs"
@@ -63,6 +62,18 @@ type hwidRow struct {
 func appendHWIDRow(b []byte, hwid string, r compiled.Row) []byte {
 	b = binary.AppendUvarint(b, uint64(len(hwid)))
 	return appendRow(append(b, hwid...), r)
+}
+
+// nextHWIDRow splits the first row appendHWIDRow wrote off b: the row's bytes (hwid and
+// row included), its hardware ID and its 14-byte row; ok is false when b does not start
+// with a whole row.
+func nextHWIDRow(b []byte) (whole, hwid, row, rest []byte, ok bool) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) || len(b)-k-int(n) < rowSize {
+		return nil, nil, nil, b, false
+	}
+	end := k + int(n) + rowSize
+	return b[:end], b[k : k+int(n)], b[k+int(n) : end], b[end:], true
 }
 
 // labelControl is what a label's control entry is made of before the release time decides
@@ -174,8 +185,8 @@ func compileLabel(t *catalogs.Tree, l *catalogs.Label) compiledLabel {
 func assemble(t *catalogs.Tree, units [][]compiledLabel, skip map[string][]string, now time.Time, labelShards int) (*compiledTree, error) {
 	c := &compiledTree{labelShards: make([][]record, labelShards), os: t.OS, skipIDs: map[uint64]bool{}}
 	for id := range skip {
-		if v := catalogs.IDValue(id); strconv.FormatUint(v, 10) == id { // else its rows were not spilled (rowSpill.add)
-			c.skipIDs[v] = true
+		if catalogs.ValidID(id) { // else its rows were not spilled (rowSpill.add)
+			c.skipIDs[catalogs.IDValue(id)] = true
 		}
 	}
 	for _, labels := range units {

@@ -11,9 +11,10 @@ package build
 //
 //	row = unit:uvarint hwidLength:uvarint hwid row:14 bytes (label:8 inf:2 slot family score flags, appendRow)
 //
-// which is about 55 bytes a row (113 MB at 100,000 labels). unit numbers the product
-// directory whose build wrote the row: a unit taken from the cache whose summary then does
-// not decode is built again from its files, and the rows it spilled are void.
+// which is about 57 bytes a row (117 MB at 100,000 labels, measured with du during a build).
+// unit numbers the product directory whose build wrote the row: a unit taken from the cache
+// whose summary then does not decode is built again from its files, and the rows it spilled
+// are void.
 //
 // A shard's writer reads its file whole, leaves out the rows of void units and of the labels
 // the build left out (invalid labels, under --skip-invalid), groups the rest by hardware ID
@@ -32,7 +33,6 @@ import (
 
 	"github.com/driveway/driveway/catalogs"
 	"github.com/driveway/driveway/catalogs/compiled"
-	"github.com/driveway/driveway/catalogs/ostable"
 	"github.com/driveway/driveway/index"
 )
 
@@ -76,9 +76,9 @@ func newRowSpill(out string, n int) (*rowSpill, error) {
 }
 
 // add appends the rows of unit's labels to their shards' files and drops them from the
-// labels. A shard leaves out rows by their label's IDValue; a label whose id is not a
-// canonical decimal (its IDValue does not give it back: the loader's L002 made it "") is
-// invalid, so never in a release, and its rows are not spilled, lest they pass for label 0's.
+// labels. A shard leaves out rows by their label's IDValue; a label whose id is not valid
+// (catalogs.ValidID: the loader's L002 made it "", whose IDValue is label 0's) is invalid,
+// so never in a release, and its rows are not spilled, lest they pass for label 0's.
 // The rows are the build's own encoding (compiledLabel.rows, checked when read from a cache
 // entry); add fails only if they do not parse.
 func (s *rowSpill) add(unit int, labels []compiledLabel) error {
@@ -88,18 +88,17 @@ func (s *rowSpill) add(unit int, labels []compiledLabel) error {
 		l := &labels[i]
 		rows, n := l.rows, l.nrows
 		l.rows, l.nrows = nil, 0
-		if strconv.FormatUint(catalogs.IDValue(l.id), 10) != l.id {
+		if !catalogs.ValidID(l.id) {
 			continue
 		}
 		for j := 0; j < n; j++ {
-			hl, k := binary.Uvarint(rows)
-			if k <= 0 || hl > uint64(len(rows)-k) || len(rows)-k-int(hl) < rowSize {
+			whole, hwid, _, rest, ok := nextHWIDRow(rows)
+			if !ok {
 				return fmt.Errorf("build: label %s: its grid rows do not parse after %d of %d", l.id, j, n)
 			}
-			row := rows[:k+int(hl)+rowSize]
-			rows = rows[len(row):]
-			sh := index.Route(row[k:k+int(hl)], len(s.shards))
-			bufs[sh] = append(binary.AppendUvarint(bufs[sh], uint64(unit)), row...)
+			rows = rest
+			sh := index.Route(hwid, len(s.shards))
+			bufs[sh] = append(binary.AppendUvarint(bufs[sh], uint64(unit)), whole...)
 			counts[sh]++
 		}
 		if len(rows) != 0 {
@@ -152,19 +151,16 @@ func (s *rowSpill) rows(n int, skip map[uint64]bool) (hwids []string, groups [][
 	read := 0
 	for len(b) > 0 {
 		unit, ku := binary.Uvarint(b)
-		if ku <= 0 {
+		var hwid, r []byte
+		ok := ku > 0
+		if ok {
+			_, hwid, r, b, ok = nextHWIDRow(b[ku:])
+		}
+		if !ok {
 			return nil, nil, 0, fmt.Errorf("build: the grid rows of HWID shard %d (%s) are damaged after %d rows", n, s.dir, read)
 		}
-		b = b[ku:]
-		l, k := binary.Uvarint(b)
-		if k <= 0 || l > uint64(len(b)-k) || len(b)-k-int(l) < rowSize {
-			return nil, nil, 0, fmt.Errorf("build: the grid rows of HWID shard %d (%s) are damaged after %d rows", n, s.dir, read)
-		}
-		hwid, r := b[k:k+int(l)], b[k+int(l):k+int(l)+rowSize]
-		b = b[k+int(l)+rowSize:]
 		read++
-		row := compiled.Row{Label: binary.LittleEndian.Uint64(r), INF: binary.LittleEndian.Uint16(r[8:]),
-			Slot: ostable.Slot(r[10]), Family: ostable.Family(r[11]), Score: r[12], Flags: r[13]}
+		row := decodeRow(r)
 		if skip[row.Label] || s.void[int(unit)] {
 			continue
 		}

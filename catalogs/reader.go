@@ -128,7 +128,7 @@ func (r *reader) id(obj *jsonValue, ptr, name string, required bool) string {
 }
 
 func (r *reader) idValue(v *jsonValue, ptr string) string {
-	if (v.kind == jsonNumber || v.kind == jsonString) && validID(v.text) {
+	if (v.kind == jsonNumber || v.kind == jsonString) && ValidID(v.text) {
 		return v.text
 	}
 	r.problem("L002", ptr, "must be a 64-bit id: an unsigned integer below 2^64, written in decimal")

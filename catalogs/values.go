@@ -8,9 +8,10 @@ import (
 	"time"
 )
 
-// validID reports whether s is a canonical decimal uint64: digits only, no leading zero
-// (except "0"), at most 2^64-1.
-func validID(s string) bool {
+// ValidID reports whether s is a canonical decimal uint64: digits only, no leading zero
+// (except "0"), at most 2^64-1: the ids the loader accepts, and the only strings whose
+// IDValue gives them back.
+func ValidID(s string) bool {
 	if s == "" || (len(s) > 1 && s[0] == '0') {
 		return false
 	}
